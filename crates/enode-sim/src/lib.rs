@@ -1,0 +1,1 @@
+//! Enode simulator (being written).

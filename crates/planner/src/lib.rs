@@ -1,0 +1,1 @@
+//! Pure planning core (being written).
