@@ -1,12 +1,48 @@
-//! Configuration: TOML -> `RawConfig` (serde) -> validated [`Config`].
-//!
-//! (Being written: parsing and validation land with the linked-users work.)
+//! Configuration: TOML -> [`RawConfig`] (serde, unknown keys rejected) ->
+//! validated [`Config`]. Everything is checked before the daemon binds or
+//! connects anything; every error names the file, line and column, what is
+//! wrong and how to fix it, and maps to exit code 78 (EX_CONFIG).
 
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use serde::Deserialize;
+use toml::Spanned;
 use url::Url;
 
 use crate::secret::Secret;
+
+/// The Enode test environment, the default so a first run cannot touch
+/// production by accident.
+pub const DEFAULT_API_URL: &str = "https://api.test.enode.io/";
+/// Default OAuth2 authorization endpoint (test environment).
+pub const DEFAULT_AUTH_URL: &str = "https://link.test.enode.io/oauth2/auth";
+/// Default OAuth2 token endpoint (test environment).
+pub const DEFAULT_TOKEN_URL: &str = "https://link.test.enode.io/oauth2/token";
+/// Default listen address of the OAuth callback and health endpoint.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+/// Default store directory (systemd's StateDirectory).
+pub const DEFAULT_STORE: &str = "/var/lib/smartcharged";
+/// Environment variable that may carry the client secret.
+pub const SECRET_ENV: &str = "SMARTCHARGED_CLIENT_SECRET";
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from (relative paths inside resolve against its directory).
+    pub source: PathBuf,
+    /// Enode endpoints and client credentials.
+    pub enode: EnodeConfig,
+    /// Where the store lives.
+    pub store: StoreConfig,
+    /// The HTTP listener (OAuth callback, health).
+    pub http: HttpConfig,
+    /// Token refresh timing.
+    pub tokens: TokenConfig,
+    /// Things that are accepted but deserve a warning in the log (no secrets).
+    pub warnings: Vec<String>,
+}
 
 /// Everything the daemon needs to talk to Enode, validated.
 #[derive(Debug, Clone)]
@@ -29,6 +65,446 @@ pub struct EnodeConfig {
     pub pkce: bool,
     /// Upper bound on every HTTP request to Enode, connect to last byte.
     pub request_timeout: Duration,
+}
+
+/// The store section, validated.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The store directory (absolute, or resolved against the config file).
+    pub path: PathBuf,
+}
+
+/// The HTTP section, validated.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Address the callback/health listener binds.
+    pub listen: SocketAddr,
+}
+
+/// Token refresh timing, validated.
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    /// Refresh this long before an access token expires (capped at half
+    /// the token's lifetime for very short-lived tokens).
+    pub refresh_lead: Duration,
+    /// Each refresh happens up to this much earlier, at random, so users
+    /// linked together do not refresh in one burst.
+    pub refresh_jitter: Duration,
+    /// How long a started link flow stays valid.
+    pub link_timeout: Duration,
+}
+
+/// A configuration that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {}: {source}", file.display())]
+    Read {
+        /// The config file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file was read but is not valid.
+    #[error("{}:{line}:{column}: {message}{}", file.display(), help.as_deref().map(|h| format!("; {h}")).unwrap_or_default())]
+    Invalid {
+        /// The config file.
+        file: PathBuf,
+        /// 1-based line of the offending text.
+        line: usize,
+        /// 1-based column of the offending text.
+        column: usize,
+        /// What is wrong.
+        message: String,
+        /// How to fix it.
+        help: Option<String>,
+    },
+}
+
+/// The TOML document as written, before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[enode]`
+    pub enode: RawEnode,
+    /// `[store]`
+    #[serde(default)]
+    pub store: RawStore,
+    /// `[http]`
+    #[serde(default)]
+    pub http: RawHttp,
+    /// `[tokens]`
+    #[serde(default)]
+    pub tokens: RawTokens,
+}
+
+/// `[enode]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnode {
+    /// API base URL.
+    pub api_url: Option<Spanned<String>>,
+    /// Authorization endpoint.
+    pub auth_url: Option<Spanned<String>>,
+    /// Token endpoint.
+    pub token_url: Option<Spanned<String>>,
+    /// OAuth2 client id.
+    pub client_id: Spanned<String>,
+    /// Inline client secret (accepted with a warning).
+    pub client_secret: Option<Spanned<Secret>>,
+    /// File holding the client secret.
+    pub client_secret_file: Option<Spanned<String>>,
+    /// OAuth redirect URI.
+    pub redirect_uri: Option<Spanned<String>>,
+    /// Space-separated scopes.
+    pub scopes: Option<Spanned<String>>,
+    /// Send a PKCE challenge (default true).
+    pub pkce: Option<bool>,
+    /// Per-request timeout, e.g. "20s".
+    pub request_timeout: Option<Spanned<String>>,
+}
+
+/// `[store]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStore {
+    /// Store directory.
+    pub path: Option<Spanned<String>>,
+}
+
+/// `[http]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    /// Listen address.
+    pub listen: Option<Spanned<String>>,
+}
+
+/// `[tokens]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokens {
+    /// Refresh lead time, e.g. "5m".
+    pub refresh_lead: Option<Spanned<String>>,
+    /// Refresh jitter, e.g. "1m".
+    pub refresh_jitter: Option<Spanned<String>>,
+    /// Link flow lifetime, e.g. "30m".
+    pub link_timeout: Option<Spanned<String>>,
+}
+
+/// Where the loader looks up environment variables; tests pass their own.
+pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// The process environment, for production use.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`.
+    pub fn load(path: &Path, env: Env<'_>) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path, env)
+    }
+
+    /// Validates config `text` as if read from `path`.
+    pub fn parse(text: &str, path: &Path, env: Env<'_>) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(text, path, &e))?;
+        let invalid = |e: FieldError| locate(text, path, e);
+        let base = path.parent().unwrap_or(Path::new("."));
+        let mut warnings = Vec::new();
+        let e = raw.enode;
+
+        let url =
+            |v: &Option<Spanned<String>>, default: &str, key: &str| -> Result<Url, ConfigError> {
+                match v {
+                    None => Ok(Url::parse(default).expect("default URLs parse")),
+                    Some(s) => parse_url(s, key).map_err(invalid),
+                }
+            };
+        let api_url = url(&e.api_url, DEFAULT_API_URL, "api_url")?;
+        let auth_url = url(&e.auth_url, DEFAULT_AUTH_URL, "auth_url")?;
+        let token_url = url(&e.token_url, DEFAULT_TOKEN_URL, "token_url")?;
+        let listen = match &raw.http.listen {
+            None => DEFAULT_LISTEN.parse().expect("default listen parses"),
+            Some(s) => s.get_ref().parse::<SocketAddr>().map_err(|_| {
+                invalid(FieldError::at(
+                    s.span(),
+                    format!("`{}` is not a socket address", s.get_ref()),
+                    "write an address with a port, e.g. \"127.0.0.1:8787\"",
+                ))
+            })?,
+        };
+        let default_redirect = format!("http://{listen}/callback");
+        let redirect_uri = url(&e.redirect_uri, &default_redirect, "redirect_uri")?;
+
+        let client_id = e.client_id.get_ref().trim().to_owned();
+        if client_id.is_empty() {
+            return Err(invalid(FieldError::at(
+                e.client_id.span(),
+                "client_id is empty",
+                "set the client id Enode gave you",
+            )));
+        }
+
+        let client_secret = if let Some(f) = &e.client_secret_file {
+            let file = base.join(f.get_ref());
+            read_secret(&file).map_err(|why| {
+                invalid(FieldError::at(
+                    f.span(),
+                    format!("cannot read client_secret_file {}: {why}", file.display()),
+                    "make the file readable by the daemon, or use a systemd credential",
+                ))
+            })?
+        } else if let Some(dir) = env("CREDENTIALS_DIRECTORY") {
+            let file = Path::new(&dir).join("client_secret");
+            match read_secret(&file) {
+                Ok(s) => s,
+                Err(_) => secret_from_env_or_inline(&e, env, &mut warnings)
+                    .ok_or_else(|| missing_secret(text, path))?,
+            }
+        } else {
+            secret_from_env_or_inline(&e, env, &mut warnings)
+                .ok_or_else(|| missing_secret(text, path))?
+        };
+
+        let scopes: Vec<String> = match &e.scopes {
+            None => vec!["offline_access".into(), "all".into()],
+            Some(s) => s.get_ref().split_whitespace().map(str::to_owned).collect(),
+        };
+        if let Some(s) = &e.scopes {
+            if scopes.is_empty() {
+                return Err(invalid(FieldError::at(
+                    s.span(),
+                    "scopes is empty",
+                    "use \"offline_access all\" unless you need less",
+                )));
+            }
+            if !scopes.iter().any(|x| x == "offline_access") {
+                warnings.push(
+                    "scopes lack offline_access: no refresh token, users must relink when tokens expire"
+                        .into(),
+                );
+            }
+        }
+
+        let dur =
+            |v: &Option<Spanned<String>>, default: Duration| -> Result<Duration, ConfigError> {
+                match v {
+                    None => Ok(default),
+                    Some(s) => spanned_duration(s).map_err(invalid),
+                }
+            };
+        let request_timeout = dur(&e.request_timeout, Duration::from_secs(20))?;
+        if request_timeout.is_zero() {
+            let s = e.request_timeout.as_ref().expect("zero only when set");
+            return Err(invalid(FieldError::at(
+                s.span(),
+                "request_timeout is zero",
+                "use a positive duration such as \"20s\"",
+            )));
+        }
+        let tokens = TokenConfig {
+            refresh_lead: dur(&raw.tokens.refresh_lead, Duration::from_secs(300))?,
+            refresh_jitter: dur(&raw.tokens.refresh_jitter, Duration::from_secs(60))?,
+            link_timeout: dur(&raw.tokens.link_timeout, Duration::from_secs(1800))?,
+        };
+        let store_path = match &raw.store.path {
+            None => PathBuf::from(DEFAULT_STORE),
+            Some(p) if p.get_ref().trim().is_empty() => {
+                return Err(invalid(FieldError::at(
+                    p.span(),
+                    "store path is empty",
+                    format!("set a directory, e.g. \"{DEFAULT_STORE}\""),
+                )))
+            }
+            Some(p) => base.join(p.get_ref()),
+        };
+
+        Ok(Config {
+            source: path.to_owned(),
+            enode: EnodeConfig {
+                api_url,
+                auth_url,
+                token_url,
+                client_id,
+                client_secret,
+                redirect_uri,
+                scopes,
+                pkce: e.pkce.unwrap_or(true),
+                request_timeout,
+            },
+            store: StoreConfig { path: store_path },
+            http: HttpConfig { listen },
+            tokens,
+            warnings,
+        })
+    }
+
+    /// One line describing what this config does, for `check-config`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{}: ok: api {}, client {}, store {}, listen {}, scopes \"{}\", pkce {}",
+            self.source.display(),
+            self.enode.api_url,
+            self.enode.client_id,
+            self.store.path.display(),
+            self.http.listen,
+            self.enode.scopes.join(" "),
+            if self.enode.pkce { "on" } else { "off" },
+        )
+    }
+}
+
+/// The secret from the environment, else the inline one (with a warning).
+fn secret_from_env_or_inline(
+    e: &RawEnode,
+    env: Env<'_>,
+    warnings: &mut Vec<String>,
+) -> Option<Secret> {
+    if let Some(s) = env(SECRET_ENV).filter(|s| !s.trim().is_empty()) {
+        return Some(Secret::new(s.trim()));
+    }
+    e.client_secret.as_ref().map(|s| {
+        warnings.push(
+            "client_secret is written in the config file; prefer client_secret_file or a systemd credential"
+                .into(),
+        );
+        s.get_ref().clone()
+    })
+}
+
+/// Reads a secret file, trimming surrounding whitespace (editors add a newline).
+fn read_secret(file: &Path) -> Result<Secret, String> {
+    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let t = text.trim();
+    if t.is_empty() {
+        return Err("the file is empty".into());
+    }
+    Ok(Secret::new(t))
+}
+
+/// The error for a config with no client secret anywhere, at `[enode]`.
+fn missing_secret(text: &str, path: &Path) -> ConfigError {
+    let at = text.find("[enode]").unwrap_or(0);
+    locate(
+        text,
+        path,
+        FieldError::at(
+            at..at + 7,
+            "no client secret",
+            format!(
+                "set client_secret_file, pass a systemd credential named client_secret, or set {SECRET_ENV}"
+            ),
+        ),
+    )
+}
+
+fn parse_url(s: &Spanned<String>, key: &str) -> Result<Url, FieldError> {
+    let u = Url::parse(s.get_ref()).map_err(|e| {
+        FieldError::at(
+            s.span(),
+            format!("{key} `{}` is not a URL: {e}", s.get_ref()),
+            "write an absolute URL such as \"https://api.test.enode.io/\"",
+        )
+    })?;
+    if !matches!(u.scheme(), "http" | "https") || u.host().is_none() {
+        return Err(FieldError::at(
+            s.span(),
+            format!("{key} `{}` is not an http(s) URL", s.get_ref()),
+            "use an http:// or https:// URL with a host",
+        ));
+    }
+    Ok(u)
+}
+
+/// Parses a spanned duration string into a [`FieldError`] on failure.
+pub fn spanned_duration(s: &Spanned<String>) -> Result<Duration, FieldError> {
+    parse_duration(s.get_ref()).map_err(|why| {
+        FieldError::at(
+            s.span(),
+            format!("bad duration: {why}"),
+            "write a number with a unit, e.g. \"90s\", \"5m\", \"1h30m\"",
+        )
+    })
+}
+
+/// Turns a field error into a located config error.
+pub fn locate(text: &str, path: &Path, e: FieldError) -> ConfigError {
+    let (line, column) = line_col(text, e.span.map_or(0, |s| s.start));
+    ConfigError::Invalid {
+        file: path.to_owned(),
+        line,
+        column,
+        message: e.message,
+        help: Some(e.help),
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |n| before.len() - n - 1)
+        + 1;
+    (line, column)
+}
+
+/// Maps a TOML/serde error to a located error, with a did-you-mean hint for
+/// unknown keys.
+fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
+    let (line, column) = line_col(text, e.span().map_or(0, |s| s.start));
+    let message = e.message().trim().to_owned();
+    let help = unknown_key_hint(&message).or_else(|| {
+        message.starts_with("missing field").then(|| {
+            "add the key; config/smartcharged.toml shows every key with its meaning".to_owned()
+        })
+    });
+    ConfigError::Invalid {
+        file: path.to_owned(),
+        line,
+        column,
+        message,
+        help,
+    }
+}
+
+/// "did you mean `x`?" for serde's "unknown field `y`, expected one of ...".
+fn unknown_key_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (field, rest) = rest.split_once('`')?;
+    let expected: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
+    let best = expected
+        .iter()
+        .map(|c| (levenshtein(field, c), *c))
+        .min()
+        .filter(|(d, c)| *d <= (c.len().max(field.len()) / 3).max(2));
+    Some(match best {
+        Some((_, c)) => format!("did you mean `{c}`?"),
+        None if !expected.is_empty() => format!("remove it; known keys: {}", expected.join(", ")),
+        None => "remove it".to_owned(),
+    })
+}
+
+/// Edit distance, for did-you-mean hints.
+fn levenshtein(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// A validation error in one field of a config file. `span` is the byte
@@ -69,7 +545,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(format!("`{s}` is not a duration"));
         }
@@ -89,9 +567,16 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => Duration::from_secs(n.saturating_mul(3600)),
             "d" => Duration::from_secs(n.saturating_mul(86_400)),
             "" => return Err(format!("`{s}` has no unit (use ms, s, m, h or d)")),
-            other => return Err(format!("unknown unit `{other}` in `{s}` (use ms, s, m, h or d)")),
+            other => {
+                return Err(format!(
+                    "unknown unit `{other}` in `{s}` (use ms, s, m, h or d)"
+                ))
+            }
         };
         total = total.saturating_add(d);
     }
     Ok(total)
 }
+
+#[cfg(test)]
+mod tests;

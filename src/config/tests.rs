@@ -1,0 +1,165 @@
+use super::*;
+
+fn no_env(_: &str) -> Option<String> {
+    None
+}
+
+const GOOD: &str = r#"
+[enode]
+client_id = "cid"
+client_secret = "inline-secret"
+api_url = "http://127.0.0.1:9000/"
+token_url = "http://127.0.0.1:9000/oauth2/token"
+auth_url = "http://127.0.0.1:9000/oauth2/auth"
+
+[store]
+path = "state"
+
+[tokens]
+refresh_lead = "2m"
+"#;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/smartcharged/test.toml"), &no_env)
+}
+
+fn invalid(text: &str) -> (usize, usize, String) {
+    match parse(text).unwrap_err() {
+        ConfigError::Invalid {
+            line,
+            column,
+            message,
+            help,
+            file,
+        } => {
+            assert_eq!(file, Path::new("/etc/smartcharged/test.toml"));
+            (
+                line,
+                column,
+                format!("{message}; {}", help.unwrap_or_default()),
+            )
+        }
+        e => panic!("unexpected {e}"),
+    }
+}
+
+#[test]
+fn good_config_gets_defaults_and_resolves_paths() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.enode.client_id, "cid");
+    assert_eq!(c.enode.client_secret.expose(), "inline-secret");
+    assert_eq!(c.enode.scopes, ["offline_access", "all"]);
+    assert!(c.enode.pkce);
+    assert_eq!(c.enode.request_timeout, Duration::from_secs(20));
+    assert_eq!(c.tokens.refresh_lead, Duration::from_secs(120));
+    assert_eq!(c.store.path, Path::new("/etc/smartcharged/state"));
+    assert_eq!(c.http.listen.to_string(), "127.0.0.1:8787");
+    assert_eq!(
+        c.enode.redirect_uri.as_str(),
+        "http://127.0.0.1:8787/callback"
+    );
+    assert_eq!(c.warnings.len(), 1, "inline secret warns: {:?}", c.warnings);
+    assert!(!format!("{c:?}").contains("inline-secret"));
+}
+
+#[test]
+fn secret_sources_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("client_secret"), "from-credential\n").unwrap();
+    let creds = dir.path().to_str().unwrap().to_owned();
+    let env = move |k: &str| match k {
+        "CREDENTIALS_DIRECTORY" => Some(creds.clone()),
+        SECRET_ENV => Some("from-env".into()),
+        _ => None,
+    };
+    let c = Config::parse(GOOD, Path::new("x.toml"), &env).unwrap();
+    assert_eq!(c.enode.client_secret.expose(), "from-credential");
+    assert!(c.warnings.is_empty());
+
+    let env = |k: &str| (k == SECRET_ENV).then(|| "from-env".to_owned());
+    let c = Config::parse(GOOD, Path::new("x.toml"), &env).unwrap();
+    assert_eq!(c.enode.client_secret.expose(), "from-env");
+
+    let file = dir.path().join("secret.txt");
+    std::fs::write(&file, "from-file\n").unwrap();
+    let text = format!(
+        "[enode]\nclient_id = \"c\"\nclient_secret_file = \"{}\"\n",
+        file.display()
+    );
+    let c = Config::parse(&text, Path::new("x.toml"), &env).unwrap();
+    assert_eq!(c.enode.client_secret.expose(), "from-file");
+}
+
+#[test]
+fn syntax_error_is_located() {
+    let (line, col, msg) = invalid("[enode]\nclient_id = \"cid\nclient_secret = \"s\"\n");
+    assert_eq!(line, 2, "{msg}");
+    assert!(col >= 1, "{msg}");
+}
+
+#[test]
+fn unknown_key_gets_did_you_mean() {
+    let (line, col, msg) =
+        invalid("[enode]\nclient_id = \"cid\"\nclient_secret = \"s\"\nrequest_timout = \"5s\"\n");
+    assert_eq!((line, col), (4, 1), "{msg}");
+    assert!(msg.contains("unknown field `request_timout`"), "{msg}");
+    assert!(msg.contains("did you mean `request_timeout`?"), "{msg}");
+}
+
+#[test]
+fn unknown_section_is_rejected() {
+    let (line, _, msg) =
+        invalid("[enode]\nclient_id = \"c\"\nclient_secret = \"s\"\n[stor]\npath = \"x\"\n");
+    assert_eq!(line, 4, "{msg}");
+    assert!(msg.contains("did you mean `store`?"), "{msg}");
+}
+
+#[test]
+fn bad_url_is_located() {
+    let (line, col, msg) =
+        invalid("[enode]\nclient_id = \"c\"\nclient_secret = \"s\"\napi_url = \"not a url\"\n");
+    assert_eq!((line, col), (4, 11), "{msg}");
+    assert!(msg.contains("api_url `not a url` is not a URL"), "{msg}");
+}
+
+#[test]
+fn missing_secret_points_at_enode_section() {
+    let (line, col, msg) = invalid("# comment\n\n[enode]\nclient_id = \"c\"\n");
+    assert_eq!((line, col), (3, 1), "{msg}");
+    assert!(msg.contains("no client secret"), "{msg}");
+    assert!(msg.contains("client_secret_file"), "{msg}");
+}
+
+#[test]
+fn bad_duration_is_located() {
+    let (line, col, msg) = invalid(
+        "[enode]\nclient_id = \"c\"\nclient_secret = \"s\"\n\n[tokens]\nrefresh_lead = \"5 minutes\"\n",
+    );
+    assert_eq!((line, col), (6, 16), "{msg}");
+    assert!(msg.contains("bad duration"), "{msg}");
+}
+
+#[test]
+fn missing_enode_section_is_reported() {
+    let (_, _, msg) = invalid("[store]\npath = \"x\"\n");
+    assert!(msg.contains("missing field `enode`"), "{msg}");
+}
+
+#[test]
+fn durations_parse() {
+    assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+    assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+    assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+    assert_eq!(parse_duration("2d"), Ok(Duration::from_secs(172_800)));
+    assert!(parse_duration("15").is_err());
+    assert!(parse_duration("5x").is_err());
+    assert!(parse_duration("").is_err());
+    assert!(parse_duration("m").is_err());
+}
+
+#[test]
+fn levenshtein_distances() {
+    assert_eq!(levenshtein("kitten", "sitting"), 3);
+    assert_eq!(levenshtein("", "abc"), 3);
+    assert_eq!(levenshtein("same", "same"), 0);
+}

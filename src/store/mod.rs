@@ -1,0 +1,300 @@
+//! The store: the only code that knows sled and the on-disk encoding
+//! (invariant 2), so the engine can be swapped in one place.
+//!
+//! Trees: `users` (user id -> [`User`]), `tokens` (user id -> token record),
+//! `links` (linkState -> [`LinkSession`]), `meta` (schema version). Values
+//! are JSON, readable with any sled dump and easy to migrate.
+//!
+//! Durability: sled makes writes durable only on flush. Every write that must
+//! survive a crash (a token rotation above all, invariant 5) is followed by a
+//! synchronous [`sled::Db::flush`] before the method returns. The flush is
+//! synchronous on purpose: it keeps a refresh's write-then-use ordering
+//! obvious, and under paused test time no virtual time passes while it runs.
+
+mod lock;
+mod migrate;
+mod records;
+
+use std::fs;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+
+use crate::model::TokenSet;
+use crate::users::{LinkSession, User, UserId, UserStatus};
+
+pub use lock::StoreLock;
+use records::TokenRecord;
+
+/// Errors of the store; each says which store and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the store.
+    #[error("store {path} is in use by {holder}; stop it first, or talk to the running daemon")]
+    InUse {
+        /// The store directory.
+        path: PathBuf,
+        /// "pid N" when the holder wrote its pid, else "another process".
+        holder: String,
+    },
+    /// The directory or a file could not be created or accessed.
+    #[error("store {path}: {source}")]
+    Io {
+        /// The path that failed.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// sled reported an error.
+    #[error("store engine: {0}")]
+    Engine(#[from] sled::Error),
+    /// A stored value could not be decoded.
+    #[error("store record {tree}/{key} is unreadable: {reason}")]
+    Corrupt {
+        /// Tree of the record.
+        tree: &'static str,
+        /// Key of the record.
+        key: String,
+        /// Why decoding failed.
+        reason: String,
+    },
+    /// The store was written by a newer version of smartcharged.
+    #[error("store schema version {found} is newer than this build supports ({supported}); upgrade smartcharged")]
+    TooNew {
+        /// Version found on disk.
+        found: u32,
+        /// Newest version this build knows.
+        supported: u32,
+    },
+    /// An operation referred to a user the store does not have.
+    #[error("no user {0} in the store")]
+    UnknownUser(UserId),
+}
+
+/// Result type of the store.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// An open store. Cloning is cheap and shares the same database.
+#[derive(Clone)]
+pub struct Store {
+    /// The sled database.
+    db: sled::Db,
+    /// user id -> User (JSON).
+    users: sled::Tree,
+    /// user id -> TokenRecord (JSON).
+    tokens: sled::Tree,
+    /// linkState -> LinkSession (JSON).
+    links: sled::Tree,
+    /// Held for as long as any clone is alive: one process per store.
+    _lock: std::sync::Arc<StoreLock>,
+    /// The store directory.
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in directory `path`: the directory is
+    /// created 0700, files are made 0600, the process lock is taken, and the
+    /// schema is migrated to the current version.
+    pub fn open(path: &Path) -> Result<Store> {
+        let io = |source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        if !path.exists() {
+            fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(path)
+                .map_err(io)?;
+        }
+        fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(io)?;
+        let lock = StoreLock::acquire(path)?;
+        let db = sled::Config::new()
+            .path(path.join("db"))
+            .flush_every_ms(Some(500))
+            .open()?;
+        restrict_files(path).map_err(io)?;
+        migrate::run(&db, migrate::MIGRATIONS)?;
+        Ok(Store {
+            users: db.open_tree("users")?,
+            tokens: db.open_tree("tokens")?,
+            links: db.open_tree("links")?,
+            db,
+            _lock: std::sync::Arc::new(lock),
+            path: path.to_owned(),
+        })
+    }
+
+    /// The store directory.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Makes every write so far durable.
+    pub fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A named tree for modules of the store that keep their own records.
+    #[allow(dead_code)] // used by store modules added beside this one
+    pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree> {
+        Ok(self.db.open_tree(name)?)
+    }
+
+    /// Stores a newly linked user with its first tokens in one transaction,
+    /// then flushes: a user is never on disk without its tokens.
+    pub fn save_linked_user(&self, user: &User, tokens: &TokenSet) -> Result<()> {
+        let key = user.id.0.as_bytes();
+        let u = records::encode(user);
+        let t = records::encode(&TokenRecord::from_set(tokens));
+        (&self.users, &self.tokens)
+            .transaction(|(users, toks)| {
+                users.insert(key, u.as_slice())?;
+                toks.insert(key, t.as_slice())?;
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(tx_error)?;
+        self.flush()
+    }
+
+    /// Replaces a user's tokens after a refresh and flushes before returning
+    /// (invariant 5): only then may the new tokens be used or the old ones
+    /// forgotten.
+    pub fn rotate_tokens(&self, user: &UserId, tokens: &TokenSet) -> Result<()> {
+        if !self.users.contains_key(user.0.as_bytes())? {
+            return Err(StoreError::UnknownUser(user.clone()));
+        }
+        let t = records::encode(&TokenRecord::from_set(tokens));
+        self.tokens.insert(user.0.as_bytes(), t)?;
+        self.flush()
+    }
+
+    /// A user's current tokens.
+    pub fn tokens(&self, user: &UserId) -> Result<Option<TokenSet>> {
+        self.tokens
+            .get(user.0.as_bytes())?
+            .map(|v| {
+                records::decode::<TokenRecord>("tokens", &user.0, &v).map(TokenRecord::into_set)
+            })
+            .transpose()
+    }
+
+    /// One user.
+    pub fn user(&self, id: &UserId) -> Result<Option<User>> {
+        self.users
+            .get(id.0.as_bytes())?
+            .map(|v| records::decode("users", &id.0, &v))
+            .transpose()
+    }
+
+    /// Every user, in id order.
+    pub fn users(&self) -> Result<Vec<User>> {
+        self.users
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                records::decode("users", &String::from_utf8_lossy(&k), &v)
+            })
+            .collect()
+    }
+
+    /// Changes a user's status and flushes.
+    pub fn set_status(&self, id: &UserId, status: UserStatus) -> Result<()> {
+        let mut user = self
+            .user(id)?
+            .ok_or_else(|| StoreError::UnknownUser(id.clone()))?;
+        user.status = status;
+        self.users.insert(id.0.as_bytes(), records::encode(&user))?;
+        self.flush()
+    }
+
+    /// Removes a user and its tokens in one transaction and flushes.
+    /// Returns whether the user existed.
+    pub fn remove_user(&self, id: &UserId) -> Result<bool> {
+        let key = id.0.as_bytes();
+        let existed = (&self.users, &self.tokens)
+            .transaction(|(users, toks)| {
+                let existed = users.remove(key)?.is_some();
+                toks.remove(key)?;
+                Ok::<_, ConflictableTransactionError<()>>(existed)
+            })
+            .map_err(tx_error)?;
+        self.flush()?;
+        Ok(existed)
+    }
+
+    /// Records a link session under its linkState and flushes, so a
+    /// callback that arrives after a restart still matches.
+    pub fn put_link_session(&self, link_state: &str, session: &LinkSession) -> Result<()> {
+        self.links
+            .insert(link_state.as_bytes(), records::encode(session))?;
+        self.flush()
+    }
+
+    /// Removes and returns the link session for `link_state` (a state can be
+    /// used once). Expired sessions are returned too; the caller decides.
+    pub fn take_link_session(&self, link_state: &str) -> Result<Option<LinkSession>> {
+        let s = self
+            .links
+            .remove(link_state.as_bytes())?
+            .map(|v| records::decode("links", link_state, &v))
+            .transpose()?;
+        self.flush()?;
+        Ok(s)
+    }
+
+    /// Drops link sessions that expired before `now`; returns how many.
+    pub fn purge_link_sessions(&self, now: DateTime<Utc>) -> Result<usize> {
+        let mut n = 0;
+        for kv in self.links.iter() {
+            let (k, v) = kv?;
+            let s: LinkSession = records::decode("links", &String::from_utf8_lossy(&k), &v)?;
+            if s.expires_at < now {
+                self.links.remove(k)?;
+                n += 1;
+            }
+        }
+        if n > 0 {
+            self.flush()?;
+        }
+        Ok(n)
+    }
+}
+
+/// Maps a transaction failure (the closures above never abort) to an error.
+fn tx_error(e: TransactionError<()>) -> StoreError {
+    match e {
+        TransactionError::Storage(e) => StoreError::Engine(e),
+        TransactionError::Abort(()) => {
+            StoreError::Engine(sled::Error::Unsupported("transaction aborted".into()))
+        }
+    }
+}
+
+/// Makes every file under the store 0600 and every directory 0700: sled
+/// creates its files with the process umask.
+fn restrict_files(dir: &Path) -> std::io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        if meta.is_dir() {
+            fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o700))?;
+            restrict_files(&entry.path())?;
+        } else {
+            fs::set_permissions(entry.path(), fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,183 @@
+use std::os::unix::fs::PermissionsExt;
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::secret::Secret;
+
+fn tokens(n: u32) -> TokenSet {
+    TokenSet {
+        access_token: Secret::new(format!("at-{n}")),
+        refresh_token: Some(Secret::new(format!("rt-{n}"))),
+        expires_at: Utc.with_ymd_and_hms(2024, 3, 1, 12, 0, 0).unwrap(),
+        scopes: vec!["offline_access".into(), "all".into()],
+    }
+}
+
+fn user(id: &str) -> User {
+    User {
+        id: id.into(),
+        status: UserStatus::Active,
+        linked_at: Utc.with_ymd_and_hms(2024, 3, 1, 11, 0, 0).unwrap(),
+        vendor: Some("TESLA".into()),
+    }
+}
+
+#[test]
+fn users_and_tokens_survive_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = Store::open(dir.path()).unwrap();
+        s.save_linked_user(&user("u1"), &tokens(1)).unwrap();
+        s.rotate_tokens(&"u1".into(), &tokens(2)).unwrap();
+        s.set_status(&"u1".into(), UserStatus::NeedsRelink).unwrap();
+    }
+    let s = Store::open(dir.path()).unwrap();
+    let u = s.user(&"u1".into()).unwrap().unwrap();
+    assert_eq!(u.status, UserStatus::NeedsRelink);
+    let t = s.tokens(&"u1".into()).unwrap().unwrap();
+    assert_eq!(t.refresh_token.unwrap().expose(), "rt-2");
+    assert_eq!(s.users().unwrap().len(), 1);
+}
+
+#[test]
+fn rotation_for_unknown_user_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let e = s.rotate_tokens(&"ghost".into(), &tokens(1)).unwrap_err();
+    assert!(matches!(e, StoreError::UnknownUser(_)), "{e}");
+}
+
+#[test]
+fn remove_user_drops_its_tokens() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    s.save_linked_user(&user("u1"), &tokens(1)).unwrap();
+    assert!(s.remove_user(&"u1".into()).unwrap());
+    assert!(!s.remove_user(&"u1".into()).unwrap());
+    assert!(s.tokens(&"u1".into()).unwrap().is_none());
+}
+
+#[test]
+fn link_sessions_are_single_use_and_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let t0 = Utc.with_ymd_and_hms(2024, 3, 1, 11, 0, 0).unwrap();
+    let session = LinkSession {
+        user_id: "u1".into(),
+        vendor: None,
+        pkce_verifier: Some(Secret::new("v")),
+        created_at: t0,
+        expires_at: t0 + chrono::TimeDelta::minutes(30),
+    };
+    s.put_link_session("state-a", &session).unwrap();
+    s.put_link_session("state-b", &session).unwrap();
+    assert_eq!(s.take_link_session("state-a").unwrap(), Some(session));
+    assert_eq!(s.take_link_session("state-a").unwrap(), None);
+    assert_eq!(
+        s.purge_link_sessions(t0 + chrono::TimeDelta::hours(1))
+            .unwrap(),
+        1
+    );
+    assert_eq!(s.take_link_session("state-b").unwrap(), None);
+}
+
+#[test]
+fn second_open_names_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let _s = Store::open(dir.path()).unwrap();
+    let e = Store::open(dir.path()).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains(&format!("in use by pid {}", std::process::id())),
+        "{msg}"
+    );
+}
+
+#[test]
+fn directory_is_private_and_files_are_0600() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    let s = Store::open(&path).unwrap();
+    s.save_linked_user(&user("u1"), &tokens(1)).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o700);
+    fn walk(p: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(p).unwrap() {
+            let e = e.unwrap().path();
+            if e.is_dir() {
+                walk(&e, out);
+            }
+            out.push(e);
+        }
+    }
+    let mut all = Vec::new();
+    walk(&path, &mut all);
+    assert!(!all.is_empty());
+    for p in all {
+        let want = if p.is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(mode(&p), want, "{}", p.display());
+    }
+}
+
+#[test]
+fn new_store_is_stamped_and_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path().join("db")).unwrap();
+    assert_eq!(migrate::version(&db).unwrap(), 0);
+    migrate::run(&db, migrate::MIGRATIONS).unwrap();
+    assert_eq!(migrate::version(&db).unwrap(), 1);
+    db.open_tree("meta")
+        .unwrap()
+        .insert("schema_version", &7u32.to_be_bytes())
+        .unwrap();
+    let e = migrate::run(&db, migrate::MIGRATIONS).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::TooNew {
+                found: 7,
+                supported: 1
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn migrations_run_in_order_once_and_resume() {
+    // A two-step chain as a future schema change would add it: step 1->2
+    // renames a key in the users tree; running the chain twice is harmless.
+    const STEPS: &[migrate::Migration] = &[
+        migrate::Migration {
+            from: 0,
+            what: "stamp",
+            apply: |_| Ok(()),
+        },
+        migrate::Migration {
+            from: 1,
+            what: "rename legacy key",
+            apply: |db| {
+                let t = db.open_tree("users")?;
+                if let Some(v) = t.remove("legacy")? {
+                    t.insert("renamed", v)?;
+                }
+                Ok(())
+            },
+        },
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let db = sled::open(dir.path().join("db")).unwrap();
+    migrate::run(&db, migrate::MIGRATIONS).unwrap();
+    db.open_tree("users")
+        .unwrap()
+        .insert("legacy", "x")
+        .unwrap();
+    migrate::run(&db, STEPS).unwrap();
+    assert_eq!(migrate::version(&db).unwrap(), 2);
+    let users = db.open_tree("users").unwrap();
+    assert_eq!(users.get("renamed").unwrap().as_deref(), Some(&b"x"[..]));
+    assert!(users.get("legacy").unwrap().is_none());
+    migrate::run(&db, STEPS).unwrap();
+    assert_eq!(migrate::version(&db).unwrap(), 2);
+}
