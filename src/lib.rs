@@ -5,4 +5,5 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod prices;
 pub mod secret;
