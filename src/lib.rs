@@ -5,5 +5,7 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod enode;
+pub mod model;
 pub mod prices;
 pub mod secret;

@@ -1,0 +1,462 @@
+//! OAuth2 against Enode's authorization server, through the `oauth2` crate.
+//!
+//! Three grants: client credentials (the client's own token for admin calls,
+//! cached and renewed before it expires, one fetch shared by concurrent
+//! callers), authorization code with PKCE (linking a user) and refresh token
+//! (the token keeper). Token calls go through [`TokenHttp`], a thin adapter
+//! over the shared `reqwest::Client` (which follows no redirects) that turns
+//! 429/5xx answers into errors carrying Retry-After before `oauth2` tries to
+//! read them as OAuth error bodies.
+//!
+//! Expiry instants come from the [`Clock`] (invariant 4), read when the
+//! request is sent so that `expires_at` errs early, never late.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use oauth2::basic::{BasicClient, BasicErrorResponse, BasicErrorResponseType, BasicTokenResponse};
+use oauth2::{
+    AsyncHttpClient, AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet,
+    EndpointSet, HttpRequest, HttpResponse, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    RefreshToken, RequestTokenError, Scope, TokenResponse, TokenUrl,
+};
+use tokio::sync::Mutex;
+use tracing::debug;
+use url::Url;
+
+use super::error::RetryAfter;
+use crate::config::EnodeConfig;
+use crate::model::TokenSet;
+use crate::secret::Secret;
+use clock::Clock;
+
+/// The configured `oauth2` client: authorization and token endpoints set.
+type OAuthClient =
+    BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointNotSet, EndpointSet>;
+
+/// Lifetime assumed when a token answer has no `expires_in` (RFC 6749 leaves
+/// it optional); short enough that a wrong guess heals within the hour.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// The client token is renewed this long before it expires, or after three
+/// quarters of its lifetime for short-lived tokens, so that no admin call
+/// carries a token that expires in flight.
+const CLIENT_TOKEN_MARGIN: Duration = Duration::from_secs(60);
+
+/// Why a token request failed, sorted by what the caller does next.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AuthError {
+    /// The refresh token or code is invalid, expired, replayed or revoked:
+    /// the user must link again.
+    #[error("invalid grant{}", describe(description))]
+    InvalidGrant {
+        /// The server's `error_description`.
+        description: Option<String>,
+    },
+    /// The token endpoint answered 429 (or 503 with Retry-After): wait.
+    #[error("token endpoint rate limited the request")]
+    RateLimited {
+        /// When the server allows the next request, if it said.
+        retry_after: Option<RetryAfter>,
+    },
+    /// 5xx, timeout or network failure: retry with backoff.
+    #[error("token endpoint unavailable: {0}")]
+    Transient(String),
+    /// The client id or secret was rejected: a configuration problem.
+    #[error("client authentication failed{}", describe(description))]
+    InvalidClient {
+        /// The server's `error_description`.
+        description: Option<String>,
+    },
+    /// Any other OAuth error (`invalid_request`, `invalid_scope`, ...).
+    #[error("token request refused: {error}{}", describe(description))]
+    Refused {
+        /// The OAuth `error` code.
+        error: String,
+        /// The server's `error_description`.
+        description: Option<String>,
+    },
+    /// The answer was not a token response. Its body is not kept: a
+    /// half-readable success body would contain tokens.
+    #[error("malformed token response: {0}")]
+    Protocol(String),
+}
+
+impl AuthError {
+    /// Whether the same request can succeed later without user or operator action.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            AuthError::RateLimited { .. } | AuthError::Transient(_)
+        )
+    }
+}
+
+/// `": description"` or nothing, for error messages.
+fn describe(d: &Option<String>) -> String {
+    d.as_deref().map(|d| format!(": {d}")).unwrap_or_default()
+}
+
+/// The OAuth2 side of the Enode client. Cheap to share behind the [`Client`](super::Client).
+pub struct Auth {
+    /// The `oauth2` client with id, secret and endpoints.
+    oauth: OAuthClient,
+    /// HTTP adapter for token calls.
+    http: TokenHttp,
+    /// Scopes asked for when linking a user.
+    scopes: Vec<String>,
+    /// Source of "now" for expiry instants.
+    clock: Clock,
+    /// The cached client-credentials token. A tokio mutex held across the
+    /// fetch, so concurrent callers wait for one request instead of each
+    /// sending their own.
+    client_token: Mutex<Option<CachedToken>>,
+}
+
+/// A client token and when to stop using it.
+struct CachedToken {
+    /// The bearer token.
+    token: Secret,
+    /// When to fetch a new one (ahead of the real expiry).
+    renew_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("client_id", self.oauth.client_id())
+            .field("scopes", &self.scopes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    /// Builds the OAuth2 side from the config. `http` must not follow
+    /// redirects (a token endpoint that redirects is misconfigured or hostile).
+    pub fn new(config: &EnodeConfig, http: reqwest::Client, clock: Clock) -> Auth {
+        let oauth = BasicClient::new(ClientId::new(config.client_id.clone()))
+            .set_client_secret(ClientSecret::new(config.client_secret.expose().to_string()))
+            .set_auth_uri(AuthUrl::from_url(config.auth_url.clone()))
+            .set_token_uri(TokenUrl::from_url(config.token_url.clone()))
+            .set_redirect_uri(RedirectUrl::from_url(config.redirect_uri.clone()));
+        let scopes = config
+            .scopes
+            .iter()
+            .flat_map(|s| s.split_whitespace())
+            .map(str::to_string)
+            .collect();
+        Auth {
+            oauth,
+            http: TokenHttp {
+                http,
+                clock: clock.clone(),
+            },
+            scopes,
+            clock,
+            client_token: Mutex::new(None),
+        }
+    }
+
+    /// The client-credentials token for admin calls: the cached one while it
+    /// is fresh, else a new one. Concurrent callers share one fetch.
+    pub async fn client_token(&self) -> Result<Secret, AuthError> {
+        let mut cache = self.client_token.lock().await;
+        let now = self.clock.now();
+        if let Some(c) = cache.as_ref() {
+            if now < c.renew_at {
+                return Ok(c.token.clone());
+            }
+        }
+        let r = self
+            .oauth
+            .exchange_client_credentials()
+            .request_async(&self.http)
+            .await
+            .map_err(auth_error)?;
+        let lifetime = r.expires_in().unwrap_or(DEFAULT_LIFETIME);
+        let margin = CLIENT_TOKEN_MARGIN.min(lifetime / 4);
+        let renew_at = now + delta(lifetime.saturating_sub(margin));
+        debug!(renew_at = %renew_at, "client token fetched");
+        let token = Secret::new(r.access_token().secret().clone());
+        *cache = Some(CachedToken {
+            token: token.clone(),
+            renew_at,
+        });
+        Ok(token)
+    }
+
+    /// Forgets the cached client token after the API rejected it (401), so
+    /// the next call fetches a new one. A token other than `rejected` is
+    /// kept: another caller has already replaced it.
+    pub async fn invalidate_client_token(&self, rejected: &Secret) {
+        let mut cache = self.client_token.lock().await;
+        if cache.as_ref().is_some_and(|c| &c.token == rejected) {
+            *cache = None;
+        }
+    }
+
+    /// The URL to send a user to for consent: `state` is the `linkState` from
+    /// `POST /users/{id}/link`, scopes are the configured ones. With `pkce`,
+    /// an S256 challenge is added and its verifier returned; it must be kept
+    /// with the link session until the code is exchanged.
+    pub fn authorize_url(&self, link_state: &str, pkce: bool) -> (Url, Option<Secret>) {
+        let state = link_state.to_string();
+        let mut req = self
+            .oauth
+            .authorize_url(move || CsrfToken::new(state))
+            .add_scopes(self.scopes.iter().cloned().map(Scope::new));
+        let mut verifier = None;
+        if pkce {
+            let (challenge, v) = PkceCodeChallenge::new_random_sha256();
+            req = req.set_pkce_challenge(challenge);
+            verifier = Some(Secret::new(v.secret().clone()));
+        }
+        let (url, _state) = req.url();
+        (url, verifier)
+    }
+
+    /// Exchanges the code from the consent redirect for the user's tokens.
+    /// `verifier` is the PKCE verifier from [`Auth::authorize_url`], if any.
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        verifier: Option<&Secret>,
+    ) -> Result<TokenSet, AuthError> {
+        let now = self.clock.now();
+        let mut req = self
+            .oauth
+            .exchange_code(AuthorizationCode::new(code.to_string()));
+        if let Some(v) = verifier {
+            req = req.set_pkce_verifier(PkceCodeVerifier::new(v.expose().to_string()));
+        }
+        let r = req.request_async(&self.http).await.map_err(auth_error)?;
+        Ok(self.token_set(&r, now, None))
+    }
+
+    /// Trades a refresh token for new tokens. The answer's refresh token is
+    /// the rotated one: it must be stored (and flushed) before the access
+    /// token is used, because replaying the old one revokes the whole grant.
+    /// When the server does not rotate, the old refresh token is returned, so
+    /// `refresh_token` is always `Some`.
+    pub async fn refresh(&self, refresh_token: &Secret) -> Result<TokenSet, AuthError> {
+        let now = self.clock.now();
+        let rt = RefreshToken::new(refresh_token.expose().to_string());
+        let r = self
+            .oauth
+            .exchange_refresh_token(&rt)
+            .request_async(&self.http)
+            .await
+            .map_err(auth_error)?;
+        Ok(self.token_set(&r, now, Some(refresh_token)))
+    }
+
+    /// Converts a token answer. `sent_at` is when the request left, so the
+    /// expiry errs on the early side by the round-trip time.
+    fn token_set(
+        &self,
+        r: &BasicTokenResponse,
+        sent_at: DateTime<Utc>,
+        old_refresh: Option<&Secret>,
+    ) -> TokenSet {
+        let lifetime = r.expires_in().unwrap_or(DEFAULT_LIFETIME);
+        let scopes = match r.scopes() {
+            Some(s) => s.iter().map(|s| s.to_string()).collect(),
+            None => self.scopes.clone(),
+        };
+        TokenSet {
+            access_token: Secret::new(r.access_token().secret().clone()),
+            refresh_token: r
+                .refresh_token()
+                .map(|t| Secret::new(t.secret().clone()))
+                .or_else(|| old_refresh.cloned()),
+            expires_at: sent_at + delta(lifetime),
+            scopes,
+        }
+    }
+}
+
+/// A std duration as a chrono one, saturating (lifetimes come from a server).
+fn delta(d: Duration) -> TimeDelta {
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+}
+
+/// Maps `oauth2`'s error into a decision. The raw body `oauth2` keeps for
+/// parse errors is dropped on purpose (it may hold tokens).
+fn auth_error(e: RequestTokenError<TokenHttpError, BasicErrorResponse>) -> AuthError {
+    match e {
+        RequestTokenError::ServerResponse(r) => {
+            let description = r.error_description().cloned();
+            match r.error() {
+                BasicErrorResponseType::InvalidGrant => AuthError::InvalidGrant { description },
+                BasicErrorResponseType::InvalidClient
+                | BasicErrorResponseType::UnauthorizedClient => {
+                    AuthError::InvalidClient { description }
+                }
+                BasicErrorResponseType::Extension(x)
+                    if x == "temporarily_unavailable" || x == "server_error" =>
+                {
+                    AuthError::Transient(x.clone())
+                }
+                other => AuthError::Refused {
+                    error: other.as_ref().to_string(),
+                    description,
+                },
+            }
+        }
+        RequestTokenError::Request(TokenHttpError::Status {
+            status,
+            retry_after,
+        }) => {
+            if status == 429 || (status == 503 && retry_after.is_some()) {
+                AuthError::RateLimited { retry_after }
+            } else {
+                AuthError::Transient(format!("status {status}"))
+            }
+        }
+        RequestTokenError::Request(TokenHttpError::Timeout) => {
+            AuthError::Transient("request timed out".into())
+        }
+        RequestTokenError::Request(TokenHttpError::Network(m)) => AuthError::Transient(m),
+        RequestTokenError::Request(TokenHttpError::Build(m)) => AuthError::Protocol(m),
+        RequestTokenError::Parse(_, _) => AuthError::Protocol("not a token response".into()),
+        RequestTokenError::Other(m) => AuthError::Protocol(m),
+    }
+}
+
+/// What the token HTTP adapter reports instead of a response.
+#[derive(Debug, thiserror::Error)]
+enum TokenHttpError {
+    /// 429 or 5xx: not an OAuth answer but a reason to wait.
+    #[error("status {status}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Parsed Retry-After.
+        retry_after: Option<RetryAfter>,
+    },
+    /// No answer within the request timeout.
+    #[error("timed out")]
+    Timeout,
+    /// Connecting, sending or reading failed (the message, with its causes).
+    #[error("{0}")]
+    Network(String),
+    /// The request could not be built.
+    #[error("{0}")]
+    Build(String),
+}
+
+/// `oauth2`'s HTTP client trait over the shared `reqwest::Client`, so token
+/// calls get the same timeout and no-redirect policy as API calls, and 429/5xx
+/// keep their Retry-After.
+struct TokenHttp {
+    /// The shared client (built with `redirect::Policy::none()`).
+    http: reqwest::Client,
+    /// Reference for Retry-After HTTP dates.
+    clock: Clock,
+}
+
+impl<'c> AsyncHttpClient<'c> for TokenHttp {
+    type Error = TokenHttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, TokenHttpError>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(async move {
+            let req = reqwest::Request::try_from(request)
+                .map_err(|e| TokenHttpError::Build(e.without_url().to_string()))?;
+            let path = req.url().path().to_string();
+            let started = tokio::time::Instant::now();
+            let resp = self.http.execute(req).await.map_err(network_error)?;
+            let status = resp.status();
+            debug!(
+                method = "POST",
+                path = %path,
+                status = status.as_u16(),
+                latency_ms = started.elapsed().as_millis() as u64,
+                "enode token request"
+            );
+            if status.as_u16() == 429 || status.is_server_error() {
+                let retry_after = resp
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| RetryAfter::parse(v, self.clock.now()));
+                return Err(TokenHttpError::Status {
+                    status: status.as_u16(),
+                    retry_after,
+                });
+            }
+            let mut builder = oauth2::http::Response::builder().status(status);
+            for (name, value) in resp.headers() {
+                builder = builder.header(name, value);
+            }
+            let body = resp.bytes().await.map_err(network_error)?;
+            builder
+                .body(body.to_vec())
+                .map_err(|e| TokenHttpError::Build(e.to_string()))
+        })
+    }
+}
+
+/// A reqwest failure as a token HTTP error, with its cause chain (which
+/// never holds the request body, where the secrets are).
+fn network_error(e: reqwest::Error) -> TokenHttpError {
+    if e.is_timeout() {
+        return TokenHttpError::Timeout;
+    }
+    let mut causes = String::new();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        causes.push_str(": ");
+        causes.push_str(&s.to_string());
+        source = s.source();
+    }
+    TokenHttpError::Network(format!("{}{causes}", e.without_url()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oauth2::StandardErrorResponse;
+
+    fn server(code: BasicErrorResponseType) -> AuthError {
+        auth_error(RequestTokenError::ServerResponse(
+            StandardErrorResponse::new(code, Some("because".into()), None),
+        ))
+    }
+
+    #[test]
+    fn oauth_errors_map_to_decisions() {
+        assert!(matches!(
+            server(BasicErrorResponseType::InvalidGrant),
+            AuthError::InvalidGrant { description: Some(d) } if d == "because"
+        ));
+        assert!(matches!(
+            server(BasicErrorResponseType::InvalidClient),
+            AuthError::InvalidClient { .. }
+        ));
+        assert!(matches!(
+            server(BasicErrorResponseType::InvalidScope),
+            AuthError::Refused { error, .. } if error == "invalid_scope"
+        ));
+        assert!(server(BasicErrorResponseType::Extension(
+            "temporarily_unavailable".into()
+        ))
+        .is_retryable());
+        let limited = auth_error(RequestTokenError::Request(TokenHttpError::Status {
+            status: 429,
+            retry_after: None,
+        }));
+        assert!(matches!(limited, AuthError::RateLimited { .. }));
+        let down = auth_error(RequestTokenError::Request(TokenHttpError::Status {
+            status: 502,
+            retry_after: None,
+        }));
+        assert!(matches!(down, AuthError::Transient(_)));
+        assert_eq!(
+            server(BasicErrorResponseType::InvalidGrant).to_string(),
+            "invalid grant: because"
+        );
+    }
+}

@@ -1,0 +1,447 @@
+//! Typed calls to the Enode API.
+//!
+//! One [`Client`] is built at start-up and shared (it is a cheap clone): one
+//! connection pool, one cached client token. Every request has the configured
+//! timeout. User calls take the user's access token as an argument because
+//! the token keeper, not the client, owns user tokens; admin calls (link,
+//! unlink, deauthorize) use the client-credentials token, renewed here.
+//!
+//! Requests are logged at debug level with method, path, status and latency.
+//! Paths hold user and vehicle ids, never tokens (those travel in headers).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde_json::Value;
+use tracing::debug;
+use url::Url;
+
+use super::auth::Auth;
+use super::dto;
+use super::error::Error;
+use crate::config::EnodeConfig;
+use crate::model::{
+    ChargeAction, ChargeState, ChargingLocation, SmartChargingPolicy, UserInfo, Vehicle,
+    VehicleField, WatchProperty,
+};
+use crate::secret::Secret;
+use clock::Clock;
+
+/// A response body.
+type Bytes = Vec<u8>;
+
+/// Client for the Enode API and its authorization server.
+#[derive(Clone)]
+pub struct Client {
+    /// Shared state; clones share the pool and the client-token cache.
+    inner: Arc<Inner>,
+}
+
+/// What clones of a [`Client`] share.
+struct Inner {
+    /// The HTTP client: request timeout set, redirects not followed.
+    http: reqwest::Client,
+    /// Base URL of the API; paths are appended as segments.
+    api_url: Url,
+    /// OAuth2: client token cache, link URLs, code exchange, refresh.
+    auth: Auth,
+    /// Reference time for Retry-After dates.
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("api_url", &self.inner.api_url.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Builds the client from validated config. `clock` is the daemon's one
+    /// time source (tokio paused time in tests).
+    pub fn new(config: &EnodeConfig, clock: Clock) -> Result<Client, Error> {
+        let http = build_http(config.request_timeout)?;
+        if config.api_url.cannot_be_a_base() {
+            return Err(Error::Setup(format!(
+                "api_url `{}` cannot be a base url",
+                config.api_url
+            )));
+        }
+        let auth = Auth::new(config, http.clone(), clock.clone());
+        Ok(Client {
+            inner: Arc::new(Inner {
+                http,
+                api_url: config.api_url.clone(),
+                auth,
+                clock,
+            }),
+        })
+    }
+
+    /// The OAuth2 side: authorization URLs, code exchange, refresh.
+    pub fn auth(&self) -> &Auth {
+        &self.inner.auth
+    }
+
+    /// Creates the user if needed and starts a link session (`POST
+    /// /users/{userId}/link`); returns the `linkState` to use as OAuth state.
+    pub async fn link_user(
+        &self,
+        user_id: &str,
+        vendor: Option<&str>,
+        language: Option<&str>,
+    ) -> Result<String, Error> {
+        let body = dto::LinkUserOptions {
+            vendor,
+            force_language: language,
+        };
+        let url = self.url(&["users", user_id, "link"]);
+        let v = self
+            .admin_json(Method::POST, url, Some(&body), "link")
+            .await?;
+        dto::link_state(&v).ok_or_else(|| decode("link", "no linkState"))
+    }
+
+    /// Deletes the user and all its data at Enode (`DELETE /users/{userId}`);
+    /// its tokens stop working.
+    pub async fn delete_user(&self, user_id: &str) -> Result<(), Error> {
+        let url = self.url(&["users", user_id]);
+        self.admin(Method::DELETE, url, None::<&()>).await.map(drop)
+    }
+
+    /// Drops the user's vendor credentials and tokens, keeping other data
+    /// (`DELETE /users/{userId}/authorization`).
+    pub async fn deauthorize_user(&self, user_id: &str) -> Result<(), Error> {
+        let url = self.url(&["users", user_id, "authorization"]);
+        self.admin(Method::DELETE, url, None::<&()>).await.map(drop)
+    }
+
+    /// The user behind `token` and their linked vendors (`GET /me`).
+    pub async fn me(&self, token: &Secret) -> Result<UserInfo, Error> {
+        let v = self
+            .user_json(Method::GET, self.url(&["me"]), token, "me")
+            .await?;
+        dto::user_info(&v).ok_or_else(|| decode("me", "not a user object"))
+    }
+
+    /// The user's vehicles with the given parts (`GET /vehicles?field[]=..`).
+    /// Without fields Enode returns ids only; the poller asks for
+    /// [`VehicleField::POLL`] in one call per user per round.
+    pub async fn list_vehicles(
+        &self,
+        token: &Secret,
+        fields: &[VehicleField],
+    ) -> Result<Vec<Vehicle>, Error> {
+        let mut url = self.url(&["vehicles"]);
+        add_fields(&mut url, fields);
+        let v = self.user_json(Method::GET, url, token, "vehicles").await?;
+        dto::vehicles(&v).ok_or_else(|| decode("vehicles", "not an array"))
+    }
+
+    /// One vehicle with the given parts (`GET /vehicles/{id}?field[]=..`).
+    pub async fn get_vehicle(
+        &self,
+        token: &Secret,
+        vehicle_id: &str,
+        fields: &[VehicleField],
+    ) -> Result<Vehicle, Error> {
+        let mut url = self.url(&["vehicles", vehicle_id]);
+        add_fields(&mut url, fields);
+        let v = self.user_json(Method::GET, url, token, "vehicle").await?;
+        dto::vehicle(&v).ok_or_else(|| decode("vehicle", "not a vehicle with an id"))
+    }
+
+    /// The vehicle's charge state (`GET /vehicles/{id}/charge-state`).
+    pub async fn charge_state(
+        &self,
+        token: &Secret,
+        vehicle_id: &str,
+    ) -> Result<ChargeState, Error> {
+        let url = self.url(&["vehicles", vehicle_id, "charge-state"]);
+        let v = self
+            .user_json(Method::GET, url, token, "charge state")
+            .await?;
+        v.as_object()
+            .map(dto::charge_state)
+            .ok_or_else(|| decode("charge state", "not an object"))
+    }
+
+    /// Starts or stops charging (`POST /vehicles/{id}/charging`). Idempotent
+    /// on Enode's side: sending the current state again does no harm.
+    pub async fn set_charging(
+        &self,
+        token: &Secret,
+        vehicle_id: &str,
+        action: ChargeAction,
+    ) -> Result<(), Error> {
+        let url = self.url(&["vehicles", vehicle_id, "charging"]);
+        let body = dto::ChargingAction::from(action);
+        self.user(Method::POST, url, token, Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// Enode's own smart-charging policy for the vehicle.
+    pub async fn get_smart_charging_policy(
+        &self,
+        token: &Secret,
+        vehicle_id: &str,
+    ) -> Result<SmartChargingPolicy, Error> {
+        let url = self.url(&["vehicles", vehicle_id, "smart-charging-policy"]);
+        let v = self
+            .user_json(Method::GET, url, token, "smart charging policy")
+            .await?;
+        v.as_object()
+            .map(dto::smart_charging_policy)
+            .ok_or_else(|| decode("smart charging policy", "not an object"))
+    }
+
+    /// Replaces Enode's smart-charging policy (the daemon disables it when
+    /// configured to take a vehicle over); returns the policy as stored.
+    pub async fn put_smart_charging_policy(
+        &self,
+        token: &Secret,
+        vehicle_id: &str,
+        policy: &SmartChargingPolicy,
+    ) -> Result<SmartChargingPolicy, Error> {
+        let url = self.url(&["vehicles", vehicle_id, "smart-charging-policy"]);
+        let body = dto::SmartChargingPolicyBody::from(policy);
+        let bytes = self.user(Method::PUT, url, token, Some(&body)).await?;
+        // Some servers answer 204; the policy sent is then the policy stored.
+        if bytes.is_empty() {
+            return Ok(policy.clone());
+        }
+        parse(&bytes, "smart charging policy")?
+            .as_object()
+            .map(dto::smart_charging_policy)
+            .ok_or_else(|| decode("smart charging policy", "not an object"))
+    }
+
+    /// Asks Enode to watch the vehicle closely for a while (`POST
+    /// /vehicles/{id}/watch`), so a command's effect shows up sooner.
+    pub async fn watch_vehicle(
+        &self,
+        token: &Secret,
+        vehicle_id: &str,
+        properties: &[WatchProperty],
+    ) -> Result<(), Error> {
+        let url = self.url(&["vehicles", vehicle_id, "watch"]);
+        let body = dto::WatchBody::new(properties);
+        self.user(Method::POST, url, token, Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// The user's charging locations (`GET /charging-locations`).
+    pub async fn charging_locations(&self, token: &Secret) -> Result<Vec<ChargingLocation>, Error> {
+        let url = self.url(&["charging-locations"]);
+        let v = self
+            .user_json(Method::GET, url, token, "charging locations")
+            .await?;
+        dto::charging_locations(&v).ok_or_else(|| decode("charging locations", "not an array"))
+    }
+
+    /// Whether Enode reports itself ready (`GET /health/ready`: 204 yes,
+    /// 503 no). Other answers are errors.
+    pub async fn health_ready(&self) -> Result<bool, Error> {
+        let url = self.url(&["health", "ready"]);
+        match self.send(Method::GET, url, None, None::<&()>).await {
+            Ok(_) => Ok(true),
+            Err(Error::RateLimited { problem, .. }) if problem.status == 503 => Ok(false),
+            Err(Error::Transient(super::Transient::Server(p))) if p.status == 503 => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The API URL for a path given as segments (each percent-encoded, so
+    /// an id cannot change the path).
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.inner.api_url.clone();
+        if let Ok(mut path) = url.path_segments_mut() {
+            path.pop_if_empty().extend(segments);
+        }
+        url
+    }
+
+    /// An admin call with the client token; a 401 drops the cached token and
+    /// retries once with a fresh one (it may have been revoked early).
+    async fn admin<B: Serialize>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&B>,
+    ) -> Result<Bytes, Error> {
+        let auth = &self.inner.auth;
+        let token = auth.client_token().await.map_err(Error::ClientToken)?;
+        match self
+            .send(method.clone(), url.clone(), Some(&token), body)
+            .await
+        {
+            Err(Error::Unauthorized(_)) => {
+                debug!(
+                    path = url.path(),
+                    "client token rejected, fetching a new one"
+                );
+                auth.invalidate_client_token(&token).await;
+                let token = auth.client_token().await.map_err(Error::ClientToken)?;
+                self.send(method, url, Some(&token), body).await
+            }
+            r => r,
+        }
+    }
+
+    /// An admin call whose answer is JSON.
+    async fn admin_json<B: Serialize>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&B>,
+        what: &'static str,
+    ) -> Result<Value, Error> {
+        parse(&self.admin(method, url, body).await?, what)
+    }
+
+    /// A user call with the user's access token.
+    async fn user<B: Serialize>(
+        &self,
+        method: Method,
+        url: Url,
+        token: &Secret,
+        body: Option<&B>,
+    ) -> Result<Bytes, Error> {
+        self.send(method, url, Some(token), body).await
+    }
+
+    /// A user call without a body whose answer is JSON.
+    async fn user_json(
+        &self,
+        method: Method,
+        url: Url,
+        token: &Secret,
+        what: &'static str,
+    ) -> Result<Value, Error> {
+        parse(&self.user(method, url, token, None::<&()>).await?, what)
+    }
+
+    /// Sends one request; a 2xx answer yields its body, anything else the
+    /// classified [`Error`].
+    async fn send<B: Serialize>(
+        &self,
+        method: Method,
+        url: Url,
+        token: Option<&Secret>,
+        body: Option<&B>,
+    ) -> Result<Bytes, Error> {
+        let path = url.path().to_string();
+        let mut req = self
+            .inner
+            .http
+            .request(method.clone(), url)
+            .header(ACCEPT, "application/json");
+        if let Some(t) = token {
+            req = req.bearer_auth(t.expose());
+        }
+        if let Some(b) = body {
+            let json = serde_json::to_vec(b).map_err(|e| Error::Setup(e.to_string()))?;
+            req = req.header(CONTENT_TYPE, "application/json").body(json);
+        }
+        let started = tokio::time::Instant::now();
+        let result = async {
+            let resp = req.send().await?;
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let body = resp.bytes().await?;
+            Ok::<_, reqwest::Error>((status, headers, body))
+        }
+        .await;
+        let latency_ms = started.elapsed().as_millis() as u64;
+        let (status, headers, bytes) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                let err = Error::from_reqwest(e);
+                debug!(method = %method, path = %path, latency_ms, error = %err, "enode request failed");
+                return Err(err);
+            }
+        };
+        debug!(
+            method = %method,
+            path = %path,
+            status = status.as_u16(),
+            latency_ms,
+            "enode request"
+        );
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        let err = Error::from_response(status, &headers, &bytes, self.inner.clock.now());
+        if status != StatusCode::NOT_FOUND {
+            debug!(method = %method, path = %path, error = %err, "enode request refused");
+        }
+        Err(err)
+    }
+}
+
+/// Builds the shared HTTP client: every request bounded by `timeout`, no
+/// redirects followed (a redirected token call could leak the client secret
+/// or a code to another host).
+pub fn build_http(timeout: Duration) -> Result<reqwest::Client, Error> {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("smartcharged/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::Setup(e.without_url().to_string()))
+}
+
+/// Appends one `field[]=name` query pair per field (the key is `field[]`,
+/// repeated, as the API expects).
+fn add_fields(url: &mut Url, fields: &[VehicleField]) {
+    if fields.is_empty() {
+        return;
+    }
+    let mut q = url.query_pairs_mut();
+    for f in fields {
+        q.append_pair("field[]", f.as_str());
+    }
+}
+
+/// Parses a 2xx body as JSON.
+fn parse(bytes: &[u8], what: &'static str) -> Result<Value, Error> {
+    serde_json::from_slice(bytes).map_err(|e| decode(what, &e.to_string()))
+}
+
+/// A decode error for `what`.
+fn decode(what: &'static str, reason: &str) -> Error {
+    Error::Decode {
+        what,
+        reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_repeated_field_brackets() {
+        let mut url = Url::parse("https://api.test.enode.io/vehicles").unwrap();
+        add_fields(&mut url, &VehicleField::POLL);
+        let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("field[]".into(), "chargeState".into()),
+                ("field[]".into(), "smartChargingPolicy".into()),
+                ("field[]".into(), "location".into()),
+                ("field[]".into(), "information".into()),
+            ]
+        );
+        let mut bare = Url::parse("https://api.test.enode.io/vehicles").unwrap();
+        add_fields(&mut bare, &[]);
+        assert_eq!(bare.query(), None);
+    }
+}

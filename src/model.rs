@@ -1,0 +1,347 @@
+//! Domain types the daemon speaks: vehicles, their charge state, policies,
+//! locations, tokens.
+//!
+//! These are deliberately not Enode's JSON (invariant 2): `src/enode/dto.rs`
+//! reads the lenient wire format and converts into these, so the poller,
+//! planner glue and controller never see a numeric string or a misspelt enum.
+//! Values the API may omit are `Option`s: "unknown" must stay distinguishable
+//! from "false" or "zero" when deciding whether to send a command.
+
+use std::fmt;
+
+use chrono::{DateTime, NaiveTime, Utc};
+
+use crate::secret::Secret;
+
+/// A vehicle as last reported by Enode, with the parts asked for.
+///
+/// `GET /vehicles` returns ids only unless fields are requested, so every
+/// part except `id` is optional: `None` means "not asked for or not sent".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vehicle {
+    /// Enode's vehicle id.
+    pub id: String,
+    /// Make, model and year, when `information` was requested.
+    pub information: Option<VehicleInformation>,
+    /// Battery and charging state, when `chargeState` was requested.
+    pub charge_state: Option<ChargeState>,
+    /// Enode's own smart-charging policy, when `smartChargingPolicy` was requested.
+    pub smart_charging_policy: Option<SmartChargingPolicy>,
+    /// GPS position, when `location` was requested.
+    pub location: Option<Location>,
+    /// Odometer reading, when `odometer` was requested.
+    pub odometer: Option<Odometer>,
+    /// The charging location the vehicle is at, if any: control only happens
+    /// at a location the user pays for.
+    pub charging_location_id: Option<String>,
+    /// Whether Enode can currently reach the vehicle.
+    pub is_reachable: Option<bool>,
+    /// Last successful contact between Enode and the vehicle.
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
+/// Descriptive information about a vehicle.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VehicleInformation {
+    /// Vendor-side id of the vehicle (not Enode's id).
+    pub id: Option<String>,
+    /// Brand, e.g. "Tesla".
+    pub brand: Option<String>,
+    /// Model, e.g. "Model S P85".
+    pub model: Option<String>,
+    /// Model year.
+    pub year: Option<i32>,
+}
+
+/// Battery and charging state of a vehicle.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChargeState {
+    /// State of charge in percent (0-100).
+    pub battery_level: Option<f64>,
+    /// Usable physical capacity in kWh (degrades slowly over the years).
+    pub battery_capacity_kwh: Option<f64>,
+    /// The vehicle's own charge limit in percent; plans never go beyond it.
+    pub charge_limit: Option<f64>,
+    /// Current charge power in kW; Enode sends it only while charging.
+    pub charge_rate_kw: Option<f64>,
+    /// Minutes until the current charging intent completes; only while charging.
+    pub charge_time_remaining_min: Option<f64>,
+    /// Whether the vehicle is charging right now.
+    pub is_charging: Option<bool>,
+    /// Whether a cable is connected, charging or not.
+    pub is_plugged_in: Option<bool>,
+    /// Why the vehicle is or is not charging (free strings on the wire).
+    pub reasons: Vec<ChargingReason>,
+    /// Estimated remaining range in km.
+    pub range_km: Option<f64>,
+}
+
+impl ChargeState {
+    /// Whether the driver started or stopped charging by hand: the controller
+    /// then leaves the vehicle alone until it is unplugged.
+    pub fn is_manual_override(&self) -> bool {
+        self.reasons.iter().any(ChargingReason::is_manual)
+    }
+}
+
+/// Why a vehicle is or is not charging (`isChargingReasons`).
+///
+/// The spec's enum is malformed, so values arrive as free strings; unknown
+/// ones are kept verbatim in [`ChargingReason::Other`] rather than rejected.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ChargingReason {
+    /// Not controlled by anyone.
+    Default,
+    /// No cable connected.
+    NotPluggedIn,
+    /// At the charge limit.
+    FullyCharged,
+    /// The driver (or a command) stopped charging.
+    ManuallyStopped,
+    /// Enode's smart charging is waiting for a cheaper window.
+    SmartChargingDelay,
+    /// The driver (or a command) started charging.
+    ManuallyStarted,
+    /// Enode's smart charging is charging now.
+    SmartChargingActive,
+    /// Enode's smart charging is charging to meet its deadline.
+    SmartChargingDeadline,
+    /// A value this version does not know, verbatim.
+    Other(String),
+}
+
+impl ChargingReason {
+    /// Maps a wire value; never fails.
+    pub fn parse(s: &str) -> Self {
+        match s.trim().to_ascii_uppercase().as_str() {
+            "DEFAULT" => ChargingReason::Default,
+            "NOT_PLUGGED_IN" => ChargingReason::NotPluggedIn,
+            "FULLY_CHARGED" => ChargingReason::FullyCharged,
+            "MANUALLY_STOPPED" => ChargingReason::ManuallyStopped,
+            "SMART_CHARGING_DELAY" => ChargingReason::SmartChargingDelay,
+            "MANUALLY_STARTED" => ChargingReason::ManuallyStarted,
+            "SMART_CHARGING_ACTIVE" => ChargingReason::SmartChargingActive,
+            "SMART_CHARGING_DEADLINE" => ChargingReason::SmartChargingDeadline,
+            _ => ChargingReason::Other(s.to_string()),
+        }
+    }
+
+    /// The wire spelling, for logs.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ChargingReason::Default => "DEFAULT",
+            ChargingReason::NotPluggedIn => "NOT_PLUGGED_IN",
+            ChargingReason::FullyCharged => "FULLY_CHARGED",
+            ChargingReason::ManuallyStopped => "MANUALLY_STOPPED",
+            ChargingReason::SmartChargingDelay => "SMART_CHARGING_DELAY",
+            ChargingReason::ManuallyStarted => "MANUALLY_STARTED",
+            ChargingReason::SmartChargingActive => "SMART_CHARGING_ACTIVE",
+            ChargingReason::SmartChargingDeadline => "SMART_CHARGING_DEADLINE",
+            ChargingReason::Other(s) => s,
+        }
+    }
+
+    /// Whether this reason says a person (or a START/STOP command) decided.
+    pub fn is_manual(&self) -> bool {
+        matches!(
+            self,
+            ChargingReason::ManuallyStarted | ChargingReason::ManuallyStopped
+        )
+    }
+
+    /// Whether Enode's own smart charging is in control.
+    pub fn is_smart_charging(&self) -> bool {
+        matches!(
+            self,
+            ChargingReason::SmartChargingDelay
+                | ChargingReason::SmartChargingActive
+                | ChargingReason::SmartChargingDeadline
+        )
+    }
+}
+
+impl fmt::Display for ChargingReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Enode's own smart-charging settings for a vehicle. Ours and Enode's must
+/// not fight, so the daemon reads this and only controls a vehicle with it
+/// disabled (or disables it when configured to take over).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmartChargingPolicy {
+    /// Whether Enode's smart charging is on. A policy object without the
+    /// field reads as disabled.
+    pub is_enabled: bool,
+    /// Time of day, in UTC, by which Enode aims to have the vehicle charged.
+    pub deadline_utc: Option<NaiveTime>,
+}
+
+/// A GPS position with its timestamp.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Location {
+    /// Latitude in degrees.
+    pub latitude: Option<f64>,
+    /// Longitude in degrees.
+    pub longitude: Option<f64>,
+    /// When the position was measured.
+    pub last_updated: Option<DateTime<Utc>>,
+}
+
+/// An odometer reading.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Odometer {
+    /// Distance driven in km.
+    pub distance_km: Option<f64>,
+    /// When it was read.
+    pub last_updated: Option<DateTime<Utc>>,
+}
+
+/// A place where the user pays for the power; smart charging applies only there.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChargingLocation {
+    /// Enode's charging-location id (matches `Vehicle::charging_location_id`).
+    pub id: String,
+    /// The user's name for it, e.g. "Home".
+    pub name: Option<String>,
+    /// Latitude in degrees.
+    pub latitude: Option<f64>,
+    /// Longitude in degrees.
+    pub longitude: Option<f64>,
+}
+
+/// A charging command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChargeAction {
+    /// Start charging (overrides Enode's smart charging until full).
+    Start,
+    /// Stop charging (holds for Enode's whole smart-charging cycle).
+    Stop,
+}
+
+impl ChargeAction {
+    /// The wire and log spelling: `START` or `STOP`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChargeAction::Start => "START",
+            ChargeAction::Stop => "STOP",
+        }
+    }
+}
+
+impl fmt::Display for ChargeAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which optional parts of a vehicle to fetch (`field[]` query values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum VehicleField {
+    /// `chargeState`.
+    ChargeState,
+    /// `smartChargingPolicy`.
+    SmartChargingPolicy,
+    /// `location`.
+    Location,
+    /// `information`.
+    Information,
+    /// `odometer`.
+    Odometer,
+}
+
+impl VehicleField {
+    /// What the poller asks for in its one `GET /vehicles` per user per round.
+    pub const POLL: [VehicleField; 4] = [
+        VehicleField::ChargeState,
+        VehicleField::SmartChargingPolicy,
+        VehicleField::Location,
+        VehicleField::Information,
+    ];
+
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VehicleField::ChargeState => "chargeState",
+            VehicleField::SmartChargingPolicy => "smartChargingPolicy",
+            VehicleField::Location => "location",
+            VehicleField::Information => "information",
+            VehicleField::Odometer => "odometer",
+        }
+    }
+}
+
+/// A vehicle property to watch closely for a while after a command
+/// (`POST /vehicles/{id}/watch`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WatchProperty {
+    /// `BATTERY_LEVEL`.
+    BatteryLevel,
+    /// `RANGE`.
+    Range,
+    /// `IS_PLUGGED_IN`.
+    IsPluggedIn,
+    /// `IS_CHARGING`.
+    IsCharging,
+    /// `IS_CHARGING_REASONS`.
+    IsChargingReasons,
+    /// `LOCATION`.
+    Location,
+}
+
+impl WatchProperty {
+    /// What to watch after a START/STOP to see it take effect.
+    pub const AFTER_COMMAND: [WatchProperty; 3] = [
+        WatchProperty::IsCharging,
+        WatchProperty::IsChargingReasons,
+        WatchProperty::BatteryLevel,
+    ];
+
+    /// The wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WatchProperty::BatteryLevel => "BATTERY_LEVEL",
+            WatchProperty::Range => "RANGE",
+            WatchProperty::IsPluggedIn => "IS_PLUGGED_IN",
+            WatchProperty::IsCharging => "IS_CHARGING",
+            WatchProperty::IsChargingReasons => "IS_CHARGING_REASONS",
+            WatchProperty::Location => "LOCATION",
+        }
+    }
+}
+
+/// The user behind an access token (`GET /me`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    /// The user id our side chose when linking.
+    pub id: String,
+    /// Vendors the user linked, with whether their credentials still work.
+    pub linked_vendors: Vec<LinkedVendor>,
+}
+
+/// A vendor account linked by a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedVendor {
+    /// Vendor name as Enode spells it (e.g. `TESLA`); unknown vendors are kept.
+    pub vendor: String,
+    /// False when the vendor credential became invalid: the user must relink.
+    /// Missing on the wire reads as valid.
+    pub is_valid: bool,
+}
+
+/// A user's OAuth2 tokens. The token keeper owns these; API calls borrow the
+/// access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSet {
+    /// Bearer token for user calls.
+    pub access_token: Secret,
+    /// Token to get the next access token (needs `offline_access`). Rotated on
+    /// every refresh: the new one must be stored before it is used.
+    pub refresh_token: Option<Secret>,
+    /// When the access token expires, computed from `expires_in` and the
+    /// daemon's clock at the moment the answer arrived.
+    pub expires_at: DateTime<Utc>,
+    /// Scopes granted (the requested ones when the server did not say).
+    pub scopes: Vec<String>,
+}
