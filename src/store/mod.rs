@@ -13,6 +13,7 @@
 
 mod lock;
 mod migrate;
+mod prices;
 mod records;
 
 use std::fs;
