@@ -16,6 +16,16 @@ pub struct Cli {
 /// Every subcommand of smartcharged.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Run the daemon against a built-in simulator (not available yet).
+    Demo(cmd::demo::DemoArgs),
+    /// Validate a config file and print a one-line summary.
+    CheckConfig(cmd::check_config::CheckConfigArgs),
+    /// Link a user's vehicles through Enode's OAuth flow.
+    Link(cmd::link::LinkArgs),
+    /// Delete a user at Enode and from the store.
+    Unlink(cmd::link::UnlinkArgs),
+    /// List linked users with status and token expiry.
+    Users(cmd::link::UsersArgs),
     /// Plan charging for one request (or a batch) read as JSON.
     Plan(cmd::plan::PlanArgs),
     /// Print the current price curve.
@@ -23,9 +33,19 @@ pub enum Command {
 }
 
 impl Cli {
+    /// Where this command's logs go: stderr, so stdout stays the result.
+    pub fn log_target(&self) -> crate::logging::Target {
+        crate::logging::Target::Stderr
+    }
+
     /// Runs the chosen subcommand.
     pub fn run(self) -> cmd::CmdResult {
         match self.command {
+            Command::Demo(a) => cmd::demo::run(a),
+            Command::CheckConfig(a) => cmd::check_config::run(a),
+            Command::Link(a) => cmd::link::run_link(a),
+            Command::Unlink(a) => cmd::link::run_unlink(a),
+            Command::Users(a) => cmd::link::run_users(a),
             Command::Plan(a) => cmd::plan::run(a),
             Command::Prices(a) => cmd::prices::run(a),
         }

@@ -461,8 +461,10 @@ fn toml_error(text: &str, path: &Path, e: &toml::de::Error) -> ConfigError {
     let (line, column) = line_col(text, e.span().map_or(0, |s| s.start));
     let message = e.message().trim().to_owned();
     let help = unknown_key_hint(&message).or_else(|| {
-        message.starts_with("missing field").then(|| {
+        Some(if message.starts_with("missing field") {
             "add the key; config/smartcharged.toml shows every key with its meaning".to_owned()
+        } else {
+            "fix the TOML at this position; config/smartcharged.toml shows the format".to_owned()
         })
     });
     ConfigError::Invalid {

@@ -5,7 +5,13 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod daemon;
 pub mod enode;
+pub mod link;
+pub mod logging;
 pub mod model;
 pub mod prices;
+pub mod retry;
 pub mod secret;
+pub mod store;
+pub mod users;

@@ -1,12 +1,15 @@
-//! Entry point: parse the command line, run the subcommand, map its error to
-//! an exit code and print it as one line with its cause chain.
+//! Entry point: parse the command line, set up logs, run the subcommand,
+//! map its error to an exit code and print it as one line with its causes.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use smartcharged::cli::Cli;
+use smartcharged::logging;
 
 fn main() -> ExitCode {
-    let cli = smartcharged::cli::Cli::parse();
+    let cli = Cli::parse();
+    logging::init(cli.log_target());
     match cli.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {

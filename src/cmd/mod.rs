@@ -3,6 +3,10 @@
 
 use std::fmt;
 
+pub mod check_config;
+pub mod common;
+pub mod demo;
+pub mod link;
 pub mod plan;
 pub mod prices;
 

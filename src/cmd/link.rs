@@ -1,0 +1,240 @@
+//! `smartcharged link`, `unlink` and `users`: manage linked users.
+//!
+//! These commands open the store themselves, so they run while the daemon
+//! is stopped; with the daemon running they fail with "store in use by pid N".
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use clock::Clock;
+use tokio::sync::oneshot;
+use url::Url;
+
+use super::common::{self, ConfigArg};
+use super::{exit, CmdResult, Failure};
+use crate::link::{self, LinkError};
+use crate::users::UserId;
+
+/// Arguments of `link`.
+#[derive(clap::Args, Debug)]
+pub struct LinkArgs {
+    /// The id the user gets at Enode (any unique string, e.g. your own user key).
+    pub user_id: String,
+    /// Preselect a vendor in Enode Link (e.g. TESLA).
+    #[arg(long)]
+    pub vendor: Option<String>,
+    /// Force the language of Enode Link (e.g. nb-NO).
+    #[arg(long)]
+    pub language: Option<String>,
+    /// Read the redirected URL from stdin instead of listening for the
+    /// browser (for a headless host: open the URL elsewhere, paste the
+    /// address the browser ends on).
+    #[arg(long)]
+    pub paste: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// Arguments of `unlink`.
+#[derive(clap::Args, Debug)]
+pub struct UnlinkArgs {
+    /// The user to delete at Enode and locally.
+    pub user_id: String,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// Arguments of `users`.
+#[derive(clap::Args, Debug)]
+pub struct UsersArgs {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// Runs the link flow: prints the authorization URL alone on the first line
+/// of stdout, waits for the callback, stores the user and tokens.
+pub fn run_link(args: LinkArgs) -> CmdResult {
+    let config = common::load_config(&args.config.config)?;
+    let store = common::open_store(&config)?;
+    let clock = Clock::system();
+    let client = common::client(&config, &clock)?;
+    common::runtime()?.block_on(async {
+        // Bind before printing the URL, so a fast browser cannot miss us.
+        let listener = if args.paste {
+            None
+        } else {
+            Some(
+                tokio::net::TcpListener::bind(config.http.listen)
+                    .await
+                    .with_context(|| {
+                        format!("cannot listen on {} for the callback", config.http.listen)
+                    })?,
+            )
+        };
+        let user = UserId(args.user_id.clone());
+        let started = link::start(
+            &client,
+            &store,
+            &clock,
+            link::Request {
+                user: &user,
+                vendor: args.vendor.as_deref(),
+                language: args.language.as_deref(),
+                pkce: config.enode.pkce,
+                timeout: config.tokens.link_timeout,
+            },
+        )
+        .await
+        .map_err(|e| Failure::new(exit::UNAVAILABLE, e))?;
+        println!("{}", started.authorize_url);
+        std::io::stdout().flush()?;
+        let callback = match listener {
+            None => {
+                eprintln!("open the URL above in a browser, then paste the address it ends on:");
+                read_pasted_url()?
+            }
+            Some(l) => {
+                eprintln!(
+                    "open the URL above in a browser; waiting for the redirect to {}",
+                    config.enode.redirect_uri
+                );
+                wait_for_callback(l, &config.enode.redirect_uri).await?
+            }
+        };
+        let (user, tokens) =
+            link::complete(&client, &store, &clock, &started.link_state, &callback)
+                .await
+                .map_err(|e| match e {
+                    LinkError::Exchange(_) | LinkError::Start(_) => {
+                        Failure::new(exit::UNAVAILABLE, e)
+                    }
+                    e => Failure::new(exit::FAILURE, e),
+                })?;
+        tracing::info!(user.id = %user.id, "user linked");
+        println!(
+            "linked user {} (access token valid until {})",
+            user.id, tokens.expires_at
+        );
+        Ok(())
+    })
+}
+
+/// Reads one URL from stdin.
+fn read_pasted_url() -> Result<Url, Failure> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Url::parse(line.trim()).map_err(|e| {
+        Failure::new(
+            exit::DATAERR,
+            anyhow::anyhow!("the pasted text is not a URL: {e}"),
+        )
+    })
+}
+
+/// Serves the redirect URI's path until the browser arrives; returns the
+/// full callback URL.
+async fn wait_for_callback(
+    listener: tokio::net::TcpListener,
+    redirect: &Url,
+) -> Result<Url, Failure> {
+    let (tx, rx) = oneshot::channel::<Url>();
+    let tx = std::sync::Arc::new(std::sync::Mutex::new(Some(tx)));
+    let base = redirect.clone();
+    let path = redirect.path().to_owned();
+    let handler = move |uri: axum::http::Uri| {
+        let mut url = base.clone();
+        url.set_query(uri.query());
+        if let Some(tx) = tx.lock().expect("callback lock").take() {
+            let _ = tx.send(url);
+        }
+        async {
+            "smartcharged received the answer; you can close this window and return to the terminal.\n"
+        }
+    };
+    let app = axum::Router::new().route(&path, axum::routing::get(handler));
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stop_rx.await;
+        })
+        .await
+    });
+    let url = rx.await.context("the callback listener stopped")?;
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    Ok(url)
+}
+
+/// Deletes the user at Enode, then locally.
+pub fn run_unlink(args: UnlinkArgs) -> CmdResult {
+    let config = common::load_config(&args.config.config)?;
+    let store = common::open_store(&config)?;
+    let clock = Clock::system();
+    let client = common::client(&config, &clock)?;
+    let user = UserId(args.user_id);
+    common::runtime()?.block_on(async {
+        match client.delete_user(&user.0).await {
+            Ok(()) => {}
+            Err(crate::enode::Error::NotFound(_)) => {
+                eprintln!("user {user} was already unknown at Enode");
+            }
+            Err(e) => return Err(Failure::new(exit::UNAVAILABLE, e)),
+        }
+        Ok(())
+    })?;
+    if !store.remove_user(&user)? {
+        eprintln!("user {user} was not in the local store");
+    }
+    println!("unlinked user {user}");
+    Ok(())
+}
+
+/// Lists users: id, status, vendor, access token expiry.
+pub fn run_users(args: UsersArgs) -> CmdResult {
+    let config = common::load_config(&args.config.config)?;
+    let store = common::open_store(&config)?;
+    let mut rows = Vec::new();
+    for u in store.users()? {
+        let expires = store.tokens(&u.id)?.map(|t| t.expires_at);
+        rows.push((u, expires));
+    }
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let list: Vec<_> = rows
+            .iter()
+            .map(|(u, e)| {
+                serde_json::json!({
+                    "id": u.id, "status": u.status, "vendor": u.vendor,
+                    "linked_at": u.linked_at, "token_expires_at": e,
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+    } else {
+        writeln!(
+            out,
+            "{:<24} {:<13} {:<10} TOKEN EXPIRES",
+            "USER", "STATUS", "VENDOR"
+        )?;
+        for (u, e) in rows {
+            let e = e.map_or("-".to_owned(), |e| e.to_rfc3339());
+            let v = u.vendor.as_deref().unwrap_or("-");
+            writeln!(
+                out,
+                "{:<24} {:<13} {:<10} {e}",
+                u.id.0,
+                u.status.to_string(),
+                v
+            )?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,370 @@
+//! The token keeper: keeps every linked user's access token fresh.
+//!
+//! Each active user has a loop that sleeps until shortly before its access
+//! token expires (the lead time, capped for short-lived tokens, minus a
+//! random jitter so users linked together spread out) and then refreshes.
+//!
+//! Refreshes are single-flight per user: a per-user mutex is held from the
+//! request to the durable write, so two refreshes of one refresh token never
+//! race (the server would revoke the grant). The section "send refresh ->
+//! receive answer -> write + flush the rotated tokens" runs as a task of its
+//! own: cancelling or dropping whoever waits for it (shutdown, a dropped
+//! caller) cannot leave a rotated token unwritten. Only the death of the
+//! process between the server's answer and the flush can (see
+//! ARCHITECTURE.md).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use clock::Clock;
+use rand::Rng;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn, Instrument};
+
+use crate::config::TokenConfig;
+use crate::enode::{AuthError, Client};
+use crate::model::TokenSet;
+use crate::retry::Policy;
+use crate::secret::Secret;
+use crate::store::{Store, StoreError};
+use crate::users::{UserId, UserStatus};
+
+/// An access token is handed out only with at least this much life left,
+/// so that it cannot expire between the hand-out and the server's check.
+const MIN_VALIDITY: TimeDelta = TimeDelta::seconds(10);
+
+/// Why no token could be had for a user.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// The user is not in the store.
+    #[error("user {0} is not linked")]
+    Unknown(UserId),
+    /// The grant is gone; the user must link again.
+    #[error("user {0} must link again")]
+    NeedsRelink(UserId),
+    /// The refresh failed in a way that may heal; try later.
+    #[error("token refresh for user {user} failed: {source}")]
+    Refresh {
+        /// The user.
+        user: UserId,
+        /// Why.
+        source: AuthError,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One user's token state.
+struct Slot {
+    /// Held from a refresh request until its result is durably stored.
+    refresh: Arc<tokio::sync::Mutex<()>>,
+    /// The tokens in force: always equal to what the store holds.
+    current: RwLock<TokenSet>,
+    /// How long the tokens lasted when obtained (for capping the lead time).
+    lifetime: RwLock<Duration>,
+    /// Set once the user needs relinking; its loop ends.
+    dead: RwLock<bool>,
+}
+
+/// Keeps the access tokens of all linked users fresh; hands them out.
+pub struct TokenKeeper {
+    /// Where tokens are persisted.
+    store: Store,
+    /// The Enode client, whose OAuth side refreshes.
+    client: Client,
+    /// The daemon's clock.
+    clock: Clock,
+    /// Lead time and jitter.
+    config: TokenConfig,
+    /// Users the keeper knows, by id.
+    slots: Mutex<HashMap<UserId, Arc<Slot>>>,
+    /// The refresh sections in flight, so shutdown can let them finish.
+    inflight: TaskTracker,
+    /// Newly linked users for the running loops.
+    added: tokio::sync::mpsc::UnboundedSender<UserId>,
+    /// Receiving end, taken by [`TokenKeeper::run`].
+    added_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<UserId>>>,
+}
+
+impl TokenKeeper {
+    /// A keeper over `store`; call [`TokenKeeper::load`] then [`TokenKeeper::run`].
+    pub fn new(store: Store, client: Client, clock: Clock, config: TokenConfig) -> Arc<Self> {
+        let (added, added_rx) = tokio::sync::mpsc::unbounded_channel();
+        Arc::new(TokenKeeper {
+            store,
+            client,
+            clock,
+            config,
+            slots: Mutex::new(HashMap::new()),
+            inflight: TaskTracker::new(),
+            added,
+            added_rx: Mutex::new(Some(added_rx)),
+        })
+    }
+
+    /// Loads every active user with tokens from the store; returns how many.
+    pub fn load(&self) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for user in self.store.users()? {
+            if user.status != UserStatus::Active {
+                continue;
+            }
+            if let Some(t) = self.store.tokens(&user.id)? {
+                self.insert(user.id, t);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Starts keeping a newly linked user (whose tokens are already stored).
+    pub fn add_user(&self, user: UserId, tokens: TokenSet) {
+        self.insert(user.clone(), tokens);
+        let _ = self.added.send(user);
+    }
+
+    fn insert(&self, user: UserId, tokens: TokenSet) {
+        let lifetime = (tokens.expires_at - self.clock.now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        let slot = Arc::new(Slot {
+            refresh: Arc::new(tokio::sync::Mutex::new(())),
+            current: RwLock::new(tokens),
+            lifetime: RwLock::new(lifetime),
+            dead: RwLock::new(false),
+        });
+        self.slots.lock().expect("slots lock").insert(user, slot);
+    }
+
+    fn slot(&self, user: &UserId) -> Result<Arc<Slot>, TokenError> {
+        self.slots
+            .lock()
+            .expect("slots lock")
+            .get(user)
+            .cloned()
+            .ok_or_else(|| TokenError::Unknown(user.clone()))
+    }
+
+    /// Users the keeper holds, in no particular order.
+    pub fn users(&self) -> Vec<UserId> {
+        self.slots
+            .lock()
+            .expect("slots lock")
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// A valid access token for `user`, refreshing first if the current one
+    /// has less than a few seconds left.
+    pub async fn access_token(&self, user: &UserId) -> Result<Secret, TokenError> {
+        let slot = self.slot(user)?;
+        if *slot.dead.read().expect("dead lock") {
+            return Err(TokenError::NeedsRelink(user.clone()));
+        }
+        let t = slot.current.read().expect("tokens lock").clone();
+        if t.expires_at - self.clock.now() > MIN_VALIDITY {
+            return Ok(t.access_token);
+        }
+        Ok(self
+            .refresh(user, Some(&t.access_token))
+            .await?
+            .access_token)
+    }
+
+    /// Refreshes `user`'s tokens unless someone already replaced `stale`
+    /// (pass the token that failed, e.g. after a 401; `None` forces a
+    /// refresh). Returns the tokens in force afterwards.
+    pub async fn refresh(
+        &self,
+        user: &UserId,
+        stale: Option<&Secret>,
+    ) -> Result<TokenSet, TokenError> {
+        let slot = self.slot(user)?;
+        let guard = slot.refresh.clone().lock_owned().await;
+        if *slot.dead.read().expect("dead lock") {
+            return Err(TokenError::NeedsRelink(user.clone()));
+        }
+        let current = slot.current.read().expect("tokens lock").clone();
+        if let Some(stale) = stale {
+            if current.access_token != *stale
+                && current.expires_at - self.clock.now() > MIN_VALIDITY
+            {
+                return Ok(current); // another caller refreshed meanwhile
+            }
+        }
+        let Some(refresh_token) = current.refresh_token.clone() else {
+            self.mark_relink(
+                user,
+                &slot,
+                "no refresh token (grant without offline_access)",
+            )?;
+            return Err(TokenError::NeedsRelink(user.clone()));
+        };
+        // The uncancellable section: request, answer, durable write.
+        let client = self.client.clone();
+        let store = self.store.clone();
+        let clock = self.clock.clone();
+        let id = user.clone();
+        let slot2 = slot.clone();
+        let section = self.inflight.spawn(
+            async move {
+                let _guard = guard;
+                let started = clock.now();
+                let fresh = client.auth().refresh(&refresh_token).await?;
+                store.rotate_tokens(&id, &fresh).map_err(Section::Store)?;
+                *slot2.lifetime.write().expect("lifetime lock") = (fresh.expires_at - started)
+                    .to_std()
+                    .unwrap_or(Duration::ZERO);
+                *slot2.current.write().expect("tokens lock") = fresh.clone();
+                Ok::<_, Section>(fresh)
+            }
+            .in_current_span(),
+        );
+        match section.await {
+            Ok(Ok(fresh)) => {
+                debug!(expires_at = %fresh.expires_at, "token refreshed");
+                Ok(fresh)
+            }
+            Ok(Err(Section::Auth(AuthError::InvalidGrant { description }))) => {
+                let why = description.unwrap_or_else(|| "invalid_grant".into());
+                self.mark_relink(user, &slot, &why)?;
+                Err(TokenError::NeedsRelink(user.clone()))
+            }
+            Ok(Err(Section::Auth(e))) => Err(TokenError::Refresh {
+                user: user.clone(),
+                source: e,
+            }),
+            Ok(Err(Section::Store(e))) => Err(e.into()),
+            Err(join) => Err(TokenError::Refresh {
+                user: user.clone(),
+                source: AuthError::Transient(format!("refresh task failed: {join}")),
+            }),
+        }
+    }
+
+    /// Marks a user as needing relink, once, with one log line.
+    fn mark_relink(&self, user: &UserId, slot: &Slot, why: &str) -> Result<(), StoreError> {
+        let mut dead = slot.dead.write().expect("dead lock");
+        if !*dead {
+            *dead = true;
+            self.store.set_status(user, UserStatus::NeedsRelink)?;
+            warn!(user.id = %user, reason = why, "user must link again; control stopped");
+        }
+        Ok(())
+    }
+
+    /// When `user`'s next refresh is due: before expiry by the lead time
+    /// (at most a quarter of the token lifetime) plus a random jitter (at
+    /// most another quarter).
+    fn due(&self, slot: &Slot) -> DateTime<Utc> {
+        let expires = slot.current.read().expect("tokens lock").expires_at;
+        let life = *slot.lifetime.read().expect("lifetime lock");
+        let lead = self.config.refresh_lead.min(life / 4);
+        let jitter = self.config.refresh_jitter.min(life / 4);
+        let jitter = jitter.mul_f64(rand::thread_rng().gen::<f64>());
+        expires - TimeDelta::from_std(lead + jitter).unwrap_or(TimeDelta::zero())
+    }
+
+    /// Runs the refresh loops of all users until `cancel` fires, then waits
+    /// for refreshes in flight to be stored.
+    pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
+        let loops = TaskTracker::new();
+        let mut added = self
+            .added_rx
+            .lock()
+            .expect("added lock")
+            .take()
+            .expect("TokenKeeper::run is called once");
+        for user in self.users() {
+            loops.spawn(self.clone().user_loop(user, cancel.clone()));
+        }
+        info!(
+            users = self.slots.lock().expect("slots lock").len(),
+            "token keeper started"
+        );
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                Some(user) = added.recv() => {
+                    loops.spawn(self.clone().user_loop(user, cancel.clone()));
+                }
+            }
+        }
+        loops.close();
+        loops.wait().await;
+        self.drain().await;
+    }
+
+    /// Waits until every refresh in flight has been stored (or failed).
+    pub async fn drain(&self) {
+        self.inflight.close();
+        self.inflight.wait().await;
+        self.inflight.reopen();
+    }
+
+    async fn user_loop(self: Arc<Self>, user: UserId, cancel: CancellationToken) {
+        let span = tracing::info_span!("tokens", user.id = %user);
+        async move {
+            let Ok(slot) = self.slot(&user) else { return };
+            let mut retry = Policy::DEFAULT.start();
+            let current = || slot.current.read().expect("tokens lock").access_token.clone();
+            let mut planned = current();
+            let mut wake = self.due(&slot);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return,
+                    _ = self.clock.sleep_until(wake) => {}
+                }
+                let now_token = current();
+                if now_token != planned {
+                    // A caller refreshed meanwhile: plan from the tokens in force.
+                    planned = now_token;
+                    wake = self.due(&slot);
+                    continue;
+                }
+                match self.refresh(&user, Some(&planned)).await {
+                    Ok(fresh) => {
+                        retry = Policy::DEFAULT.start();
+                        planned = fresh.access_token;
+                        wake = self.due(&slot);
+                    }
+                    Err(TokenError::NeedsRelink(_)) | Err(TokenError::Unknown(_)) => return,
+                    Err(e) => {
+                        let not_before = match &e {
+                            TokenError::Refresh {
+                                source: AuthError::RateLimited { retry_after: Some(r) },
+                                ..
+                            } => Some(r.not_before),
+                            _ => None,
+                        };
+                        let now = self.clock.now();
+                        let wait = retry.next_wait(now, not_before);
+                        warn!(error = %e, retry_in_s = wait.as_secs_f64(), "token refresh failed; retrying");
+                        wake = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::zero());
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// How the uncancellable refresh section failed.
+enum Section {
+    /// The token endpoint said no.
+    Auth(AuthError),
+    /// The new tokens could not be stored: they are not used.
+    Store(StoreError),
+}
+
+impl From<AuthError> for Section {
+    fn from(e: AuthError) -> Self {
+        Section::Auth(e)
+    }
+}
