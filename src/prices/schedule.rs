@@ -198,7 +198,10 @@ impl PriceFeed {
                 } else if now >= self.publication_today(now) {
                     self.schedule_retry(now);
                 } else {
+                    // A new market day: tomorrow is not due before its
+                    // publication time, and its retries start afresh.
                     self.retry_at = None;
+                    self.backoff.reset();
                 }
             }
             Err(e) if e.is_transient() || self.quote.is_none() => {
@@ -223,16 +226,22 @@ impl PriceFeed {
         self.retry_at = Some(now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::minutes(10)));
     }
 
-    /// Runs until `shutdown` resolves: loads the cache, fetches if the cache
-    /// lacks tomorrow, then fetches on each tick from `ticks`, at each
-    /// publication time and on each retry.
-    pub async fn run(mut self, mut ticks: mpsc::Receiver<()>, shutdown: impl Future<Output = ()>) {
+    /// Takes the stored quote of this source into use and publishes it.
+    pub fn load_cached(&mut self) {
         let id = self.source.id();
         match self.cache.load(&id) {
             Ok(q) => self.quote = q,
             Err(e) => warn!(source = %id, error = %e, "cannot read stored prices"),
         }
         self.publish();
+    }
+
+    /// Runs until `shutdown` resolves: loads the cache, fetches if the cache
+    /// lacks tomorrow, then fetches on each tick from `ticks`, at each
+    /// publication time and on each retry.
+    pub async fn run(mut self, mut ticks: mpsc::Receiver<()>, shutdown: impl Future<Output = ()>) {
+        let id = self.source.id();
+        self.load_cached();
         if self.has_tomorrow(self.clock.now()) {
             info!(source = %id, "stored prices cover tomorrow; not fetching at start");
         } else {
