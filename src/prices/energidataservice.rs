@@ -55,7 +55,7 @@ fn record(r: &Value, currency: &str) -> Result<Option<(DateTime<Utc>, f64)>, Sou
         .or_else(|| r.get(format!("SpotPrice{cur}")))
         .and_then(Value::as_f64);
     // A null price is an hour the area did not publish; leave it unpriced.
-    Ok(price.map(|p| parse_utc(time).map(|t| (t, p))).transpose()?)
+    price.map(|p| parse_utc(time).map(|t| (t, p))).transpose()
 }
 
 /// Parses a REST (`records`) or retired GraphQL (`data.elspotprices`)
