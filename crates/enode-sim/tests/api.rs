@@ -1,0 +1,374 @@
+//! The Enode API: field[] semantics, payload quirks, scopes, charging
+//! under paused time, commands to unplugged or away vehicles.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use enode_sim::{EventAction, EventSpec, LocationSpec, Scenario, UserSpec, VehicleSpec, When};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+/// One user "u" at "home" with a 50 kWh, 10 kW car at 40 % of 80 %,
+/// plugged in but not charging, and a second car away. Tokens live a day
+/// so that the tests can move time freely.
+fn scenario() -> Scenario {
+    let mut u = UserSpec::new("u");
+    u.locations.push(LocationSpec::new("home"));
+    u.vehicles.push(VehicleSpec {
+        capacity_kwh: 50.0,
+        charge_kw: 10.0,
+        soc: 40.0,
+        charge_limit: 80.0,
+        charge_on_plug_in: false,
+        ..VehicleSpec::new("car")
+    });
+    u.vehicles.push(VehicleSpec {
+        location: Some("away".into()),
+        plugged_in: false,
+        numeric_strings: true,
+        ..VehicleSpec::new("away-car")
+    });
+    let mut other = UserSpec::new("other");
+    other.vehicles.push(VehicleSpec::new("not-yours"));
+    Scenario {
+        users: vec![u, other],
+        access_token_lifetime_secs: 86_400,
+        ..Scenario::default()
+    }
+}
+
+async fn command(
+    sim: &enode_sim::Sim,
+    http: &reqwest::Client,
+    token: &str,
+    id: &str,
+    action: &str,
+) -> reqwest::Response {
+    http.post(format!("{}/vehicles/{id}/charging", sim.base_url()))
+        .bearer_auth(token)
+        .json(&json!({ "action": action }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn charge_state(
+    sim: &enode_sim::Sim,
+    http: &reqwest::Client,
+    token: &str,
+    id: &str,
+) -> Value {
+    let r = get(sim, http, token, &format!("/vehicles/{id}/charge-state")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    r.json().await.unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn vehicles_without_fields_are_ids_only() {
+    let (sim, http) = start(scenario()).await;
+    let t = link(&sim, &http, "u", "offline_access all").await;
+    let list: Value = get(&sim, &http, &t.access_token, "/vehicles")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list, json!([{"id": "car"}, {"id": "away-car"}]));
+    let one: Value = get(&sim, &http, &t.access_token, "/vehicles/car")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one, json!({"id": "car"}));
+}
+
+#[tokio::test(start_paused = true)]
+async fn fields_bring_their_objects_and_quirks() {
+    let (sim, http) = start(scenario()).await;
+    let t = link(&sim, &http, "u", "offline_access all").await;
+    let path = "/vehicles?field[]=chargeState&field[]=smartChargingPolicy&field[]=location&field[]=information";
+    let list: Value = get(&sim, &http, &t.access_token, path)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let car = &list[0];
+    assert_eq!(car["id"], "car");
+    assert_eq!(car["chargingLocationId"], "home");
+    assert_eq!(car["isReachable"], true);
+    assert!(car["lastSeen"].is_string());
+    assert!(
+        car["vendor"].is_string(),
+        "an extra field the client must ignore"
+    );
+    let cs = &car["chargeState"];
+    assert_eq!(cs["batteryLevel"], 40.0);
+    assert_eq!(cs["batteryCapacity"], 50.0);
+    assert_eq!(cs["chargeLimit"], 80.0);
+    assert_eq!(cs["isPluggedIn"], true);
+    assert_eq!(cs["isCharging"], false);
+    assert!(cs["chargeRate"].is_null(), "null unless charging");
+    assert!(cs["chargeTimeRemaining"].is_null(), "null unless charging");
+    assert_eq!(cs["isChargingReasons"], json!(["DEFAULT"]));
+    assert!(cs["powerDeliveryState"].is_string());
+    assert_eq!(
+        car["smartChargingPolicy"],
+        json!({"deadline": "07:00", "isEnabled": false})
+    );
+    assert_eq!(car["information"]["brand"], "Tesla");
+    assert!(car["location"]["latitude"].is_number());
+    assert!(car.get("odometer").is_none(), "not asked for");
+
+    let away = &list[1];
+    assert!(away["chargingLocationId"].is_null());
+    assert_eq!(
+        away["chargeState"]["batteryLevel"], "40.0",
+        "numeric string quirk"
+    );
+    assert!(away["chargeState"]["range"].is_string());
+
+    // Percent-encoded brackets mean the same.
+    let r = get(
+        &sim,
+        &http,
+        &t.access_token,
+        "/vehicles/car?field%5B%5D=odometer",
+    )
+    .await;
+    let v: Value = r.json().await.unwrap();
+    assert!(v["odometer"]["distance"].is_number());
+    assert!(v.get("chargeState").is_none());
+
+    let r = get(
+        &sim,
+        &http,
+        &t.access_token,
+        "/vehicles?field[]=tyrePressure",
+    )
+    .await;
+    problem(r, 400).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn scopes_and_ownership_are_enforced() {
+    let (sim, http) = start(scenario()).await;
+    let narrow = link(&sim, &http, "u", "vehicle:charge_state").await;
+    assert_eq!(
+        get(
+            &sim,
+            &http,
+            &narrow.access_token,
+            "/vehicles/car/charge-state"
+        )
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&sim, &http, &narrow.access_token, "/vehicles")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    problem(
+        command(&sim, &http, &narrow.access_token, "car", "START").await,
+        403,
+    )
+    .await;
+    problem(
+        get(&sim, &http, &narrow.access_token, "/charging-locations").await,
+        403,
+    )
+    .await;
+
+    let t = link(&sim, &http, "u", "all").await;
+    let p = problem(
+        get(&sim, &http, &t.access_token, "/vehicles/not-yours").await,
+        404,
+    )
+    .await;
+    assert!(p["detail"].as_str().unwrap().contains("not-yours"));
+    problem(get(&sim, &http, &t.access_token, "/nowhere").await, 404).await;
+    let locs: Value = get(&sim, &http, &t.access_token, "/charging-locations")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(locs[0]["id"], "home");
+
+    let ct = client_token(&sim, &http).await;
+    problem(get(&sim, &http, &ct, "/vehicles").await, 403).await;
+    problem(get(&sim, &http, "sim_at_forged", "/vehicles").await, 401).await;
+    let s = sim.handle.stats();
+    assert_eq!(s.violations.unknown_token, 1);
+    assert_eq!(s.count("GET /vehicles", 403), 1);
+    assert_eq!(s.count("unmatched", 404), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn charging_raises_soc_at_the_charge_rate_until_the_limit() {
+    let (sim, http) = start(scenario()).await;
+    let t = link(&sim, &http, "u", "offline_access all").await;
+    let tok = &t.access_token;
+    let r = command(&sim, &http, tok, "car", "START").await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let started = sim.handle.now();
+
+    // 10 kW into 50 kWh: 20 % per hour.
+    tokio::time::advance(Duration::from_secs(30 * 60)).await;
+    let cs = charge_state(&sim, &http, tok, "car").await;
+    let hours = (sim.handle.now() - started).num_milliseconds() as f64 / 3.6e6;
+    let expected = 40.0 + 20.0 * hours;
+    let level = cs["batteryLevel"].as_f64().unwrap();
+    assert!((level - expected).abs() <= 0.051, "{level} vs {expected}");
+    assert!((sim.handle.vehicle("car").unwrap().soc - expected).abs() < 1e-6);
+    assert_eq!(cs["isCharging"], true);
+    assert_eq!(cs["chargeRate"], 10.0);
+    assert_eq!(cs["chargeTimeRemaining"], 90);
+    assert_eq!(cs["isChargingReasons"], json!(["DEFAULT"]));
+
+    // Two hours after the start it reached its limit and stopped.
+    tokio::time::advance(Duration::from_secs(3 * 3600)).await;
+    let cs = charge_state(&sim, &http, tok, "car").await;
+    assert_eq!(cs["batteryLevel"], 80.0);
+    assert_eq!(cs["isCharging"], false);
+    assert!(cs["chargeRate"].is_null());
+    assert_eq!(cs["isChargingReasons"], json!(["FULLY_CHARGED"]));
+    let snap = sim.handle.vehicle("car").unwrap();
+    assert!((snap.energy_kwh - 20.0).abs() < 1e-6, "{}", snap.energy_kwh);
+    assert_eq!(snap.segments.len(), 1);
+    assert_eq!(
+        snap.segments[0].to - snap.segments[0].from,
+        chrono::TimeDelta::hours(2)
+    );
+    assert_eq!(sim.handle.stats().commands["car"].start, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn stop_holds_the_level_and_the_driver_is_visible() {
+    let (sim, http) = start(scenario()).await;
+    let t = link(&sim, &http, "u", "all").await;
+    let tok = &t.access_token;
+    command(&sim, &http, tok, "car", "START").await;
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    assert_eq!(command(&sim, &http, tok, "car", "STOP").await.status(), 204);
+    let at_stop = sim.handle.vehicle("car").unwrap().soc;
+    tokio::time::advance(Duration::from_secs(3600)).await;
+    let cs = charge_state(&sim, &http, tok, "car").await;
+    assert_eq!(cs["isCharging"], false);
+    assert_eq!(sim.handle.vehicle("car").unwrap().soc, at_stop);
+
+    sim.handle.driver_start("car").unwrap();
+    let cs = charge_state(&sim, &http, tok, "car").await;
+    assert_eq!(cs["isCharging"], true);
+    assert_eq!(cs["isChargingReasons"], json!(["MANUALLY_STARTED"]));
+    sim.handle.driver_stop("car").unwrap();
+    let cs = charge_state(&sim, &http, tok, "car").await;
+    assert_eq!(cs["isChargingReasons"], json!(["MANUALLY_STOPPED"]));
+
+    problem(command(&sim, &http, tok, "car", "PAUSE").await, 400).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn commands_to_unplugged_or_away_vehicles_are_counted() {
+    let (sim, http) = start(scenario()).await;
+    let t = link(&sim, &http, "u", "all").await;
+    let tok = &t.access_token;
+    sim.handle.unplug("car").unwrap();
+    let p = problem(command(&sim, &http, tok, "car", "START").await, 400).await;
+    assert!(p["detail"].as_str().unwrap().contains("not plugged in"));
+    let cs = charge_state(&sim, &http, tok, "car").await;
+    assert_eq!(cs["isChargingReasons"], json!(["NOT_PLUGGED_IN"]));
+
+    // Plugged in at a public charger, away from home.
+    sim.handle.plug_in("away-car").unwrap();
+    assert_eq!(
+        command(&sim, &http, tok, "away-car", "START")
+            .await
+            .status(),
+        204
+    );
+
+    let s = sim.handle.stats();
+    assert_eq!(s.violations.command_unplugged, 1);
+    assert_eq!(s.violations.command_away, 1);
+    assert_eq!(s.commands["car"].rejected_unplugged, 1);
+    assert_eq!(s.commands["away-car"].away, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn scenario_events_happen_at_their_time() {
+    let mut sc = scenario();
+    let car = &mut sc.users[0].vehicles[0];
+    car.plugged_in = false;
+    car.charge_on_plug_in = true;
+    car.events = vec![
+        EventSpec::new(When::after(Duration::from_secs(3600)), EventAction::PlugIn),
+        EventSpec::new(When::after(Duration::from_secs(5400)), EventAction::Unplug),
+    ];
+    let (sim, http) = start(sc).await;
+    let t = link(&sim, &http, "u", "all").await;
+    assert_eq!(
+        charge_state(&sim, &http, &t.access_token, "car").await["isPluggedIn"],
+        false
+    );
+    tokio::time::advance(Duration::from_secs(2 * 3600)).await;
+    // Plugged in at +1h and charged until the unplug at +1h30m: 10 %.
+    let cs = charge_state(&sim, &http, &t.access_token, "car").await;
+    assert_eq!(cs["isPluggedIn"], false);
+    assert_eq!(cs["batteryLevel"], 50.0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn smart_charging_policy_reads_and_updates() {
+    let (sim, http) = start(scenario()).await;
+    let t = link(&sim, &http, "u", "all").await;
+    let url = format!("{}/vehicles/car/smart-charging-policy", sim.base_url());
+    let r = http
+        .put(&url)
+        .bearer_auth(&t.access_token)
+        .json(&json!({"isEnabled": true, "deadline": "06:30"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        r.json::<Value>().await.unwrap(),
+        json!({"deadline": "06:30", "isEnabled": true})
+    );
+    let r = get(
+        &sim,
+        &http,
+        &t.access_token,
+        "/vehicles/car/smart-charging-policy",
+    )
+    .await;
+    assert_eq!(r.json::<Value>().await.unwrap()["isEnabled"], true);
+    assert!(sim.handle.vehicle("car").unwrap().smart_charging_enabled);
+    let r = http
+        .put(&url)
+        .bearer_auth(&t.access_token)
+        .json(&json!({"deadline": "6:30"}))
+        .send()
+        .await
+        .unwrap();
+    problem(r, 400).await;
+
+    let r = http
+        .post(format!("{}/vehicles/car/watch", sim.base_url()))
+        .bearer_auth(&t.access_token)
+        .json(&json!({"properties": ["BATTERY_LEVEL"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(sim.handle.stats().commands["car"].watch, 1);
+
+    let r = http
+        .get(format!("{}/health/ready", sim.base_url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
