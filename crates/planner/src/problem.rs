@@ -1,0 +1,102 @@
+//! The optimisation problem on the minute grid, shared by the exact
+//! solvers: which minutes of `[0, n)` to charge.
+//!
+//! Plans are compared by a single integer key, lexicographically
+//! (cost, blocks, lateness), so ties are decided exactly, never by float
+//! rounding noise. Costs are in units of 1e-9 per kWh-minute of power:
+//! the power is the same for every minute, so it does not change the
+//! order of plans.
+
+/// Prices are compared at this resolution per kWh.
+pub(crate) const PRICE_SCALE: f64 = 1e9;
+
+/// What one block start adds to a key: below any cost difference, above
+/// any lateness difference (which stays below 2^40 for 7-day horizons).
+pub(crate) const BLOCK: i128 = 1 << 40;
+
+/// A run of minutes `[start, start + len)` with one price for the solvers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seg {
+    /// First minute (offset from the first planned minute).
+    pub start: u32,
+    /// Number of minutes.
+    pub len: u32,
+    /// Price per minute, quantised (see [`quantise`]).
+    pub c: i64,
+    /// Charged whatever the price (the part up to `min_soc_percent`).
+    pub forced: bool,
+}
+
+/// The problem the solvers answer: choose exactly `l` minutes of `[0, n)`,
+/// all forced minutes included, in at most `max_blocks` blocks, every
+/// block but the last at least `min_block` long, with the smallest key.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Problem<'a> {
+    /// Consecutive runs tiling `[0, n)`.
+    pub segs: &'a [Seg],
+    /// Minutes in the horizon.
+    pub n: u32,
+    /// Minutes to charge.
+    pub l: u32,
+    /// The most blocks, or no limit.
+    pub max_blocks: Option<u32>,
+    /// Shortest block but the last (1 = no constraint).
+    pub min_block: u32,
+    /// Prefer later plans on ties (else earlier).
+    pub later: bool,
+}
+
+/// A price per kWh as the integer the solvers compare.
+pub(crate) fn quantise(price: f64) -> i64 {
+    (price * PRICE_SCALE).round() as i64
+}
+
+/// Lateness weight of minutes `[a, a + t)`: smaller is better, so later
+/// minutes weigh less when `later`, earlier ones when not.
+pub(crate) fn lateness(later: bool, n: u32, a: u32, t: u32) -> i128 {
+    let (a, t, n) = (i128::from(a), i128::from(t), i128::from(n));
+    // sum of i over [a, a + t)
+    let sum_i = (2 * a + t - 1) * t / 2;
+    if later {
+        t * n - sum_i
+    } else {
+        sum_i
+    }
+}
+
+/// Key of charging minutes `[a, a + t)` at price `c`.
+pub(crate) fn run_key(c: i64, later: bool, n: u32, a: u32, t: u32) -> i128 {
+    ((i128::from(c) * i128::from(t)) << 64) + lateness(later, n, a, t)
+}
+
+/// Pushes `[a, b)` onto sorted `out`, joining it to the last interval when
+/// they touch.
+pub(crate) fn push_interval(out: &mut Vec<(u32, u32)>, a: u32, b: u32) {
+    if a >= b {
+        return;
+    }
+    if let Some(last) = out.last_mut() {
+        if last.1 == a {
+            last.1 = b;
+            return;
+        }
+    }
+    out.push((a, b));
+}
+
+/// The key of a set of blocks: what the solvers minimise.
+#[cfg(test)]
+pub(crate) fn plan_key(p: &Problem, blocks: &[(u32, u32)]) -> i128 {
+    let mut key = 0i128;
+    for &(a, b) in blocks {
+        key += BLOCK;
+        for s in p.segs {
+            let lo = a.max(s.start);
+            let hi = b.min(s.start + s.len);
+            if lo < hi {
+                key += run_key(s.c, p.later, p.n, lo, hi - lo);
+            }
+        }
+    }
+    key
+}

@@ -1,0 +1,225 @@
+//! What the planner is asked: the vehicle, its goal and the price curve.
+//!
+//! The daemon builds a [`PlanRequest`] directly; the CLI reads the same type
+//! from JSON. Optional fields may be absent from the JSON.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::PlanError;
+
+/// The longest planning horizon accepted. Day-ahead prices reach at most a
+/// day and a half ahead; a week leaves room for forecasts while keeping the
+/// exact dynamic programme's tables bounded.
+pub const MAX_HORIZON: TimeDelta = TimeDelta::days(7);
+
+/// The most blocks `max_blocks` may ask for; leave it out for no limit.
+pub const MAX_BLOCKS_LIMIT: u32 = 16;
+
+/// Prices beyond ±this per kWh are refused: they are certainly a unit error,
+/// and the bound keeps the exact integer arithmetic far from overflow.
+pub const MAX_ABS_PRICE: f64 = 10_000.0;
+
+/// One price interval `[start, end)` with its price per kWh drawn from the
+/// grid. Slots may have any length (15, 30, 60 minutes, mixed) and gaps.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PriceSlot {
+    /// First instant of the slot, on a whole UTC minute.
+    pub start: DateTime<Utc>,
+    /// First instant after the slot, on a whole UTC minute.
+    pub end: DateTime<Utc>,
+    /// Price per kWh in the curve's currency (tariff included if the caller
+    /// applied it).
+    pub price_per_kwh: f64,
+}
+
+/// Which of two equally cheap plans with the same number of blocks wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TieBreak {
+    /// Charge as late as possible: the battery sits at a high charge for the
+    /// shortest time, which is kinder to it.
+    #[default]
+    Later,
+    /// Charge as early as possible: the car is ready sooner if plans change.
+    Earlier,
+}
+
+/// Everything the planner needs; `now` is an input because the planner
+/// never reads a clock (invariant 1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanRequest {
+    /// The current instant; planning starts at the next whole minute.
+    pub now: DateTime<Utc>,
+    /// Charging must be done before this instant.
+    pub deadline: DateTime<Utc>,
+    /// Usable battery capacity in kWh.
+    pub battery_kwh: f64,
+    /// State of charge now, in percent.
+    pub soc_percent: f64,
+    /// Wanted state of charge at the deadline, in percent.
+    pub target_percent: f64,
+    /// Power drawn from the grid while charging, in kW.
+    pub max_power_kw: f64,
+    /// Battery energy gained per unit of grid energy, in (0, 1].
+    pub efficiency: f64,
+    /// Charge up to this state of charge at once, whatever it costs.
+    #[serde(default)]
+    pub min_soc_percent: f64,
+    /// The most separate charging blocks (start/stop cycles); none = no limit.
+    #[serde(default)]
+    pub max_blocks: Option<u32>,
+    /// No block shorter than this, except the last one (which reaches the
+    /// target or ends at the deadline).
+    #[serde(default)]
+    pub min_block_minutes: Option<u32>,
+    /// The vehicle's own charge limit in percent; it caps the target.
+    #[serde(default)]
+    pub charge_limit_percent: Option<f64>,
+    /// Also charge beyond the target, up to the charge limit, in minutes
+    /// whose known price is at or below this.
+    #[serde(default)]
+    pub opportunistic_price: Option<f64>,
+    /// How ties between equally good plans are broken.
+    #[serde(default)]
+    pub tie_break: TieBreak,
+    /// The price curve, sorted by start, not overlapping. Slots before `now`
+    /// serve as history for forecasting unknown prices.
+    pub prices: Vec<PriceSlot>,
+}
+
+fn finite(field: &str, v: f64) -> Result<f64, PlanError> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(PlanError::invalid(
+            field,
+            format!("must be a finite number, got {v}"),
+        ))
+    }
+}
+
+fn percent(field: &str, v: f64) -> Result<f64, PlanError> {
+    finite(field, v)?;
+    if (0.0..=100.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(PlanError::invalid(
+            field,
+            format!("must be between 0 and 100, got {v}"),
+        ))
+    }
+}
+
+fn positive(field: &str, v: f64) -> Result<f64, PlanError> {
+    finite(field, v)?;
+    if v > 0.0 {
+        Ok(v)
+    } else {
+        Err(PlanError::invalid(
+            field,
+            format!("must be positive, got {v}"),
+        ))
+    }
+}
+
+fn whole_minute(t: &DateTime<Utc>) -> bool {
+    t.timestamp() % 60 == 0 && t.timestamp_subsec_nanos() == 0
+}
+
+impl PlanRequest {
+    /// Checks every field and returns the first problem, naming its field.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        positive("battery_kwh", self.battery_kwh)?;
+        percent("soc_percent", self.soc_percent)?;
+        percent("target_percent", self.target_percent)?;
+        percent("min_soc_percent", self.min_soc_percent)?;
+        positive("max_power_kw", self.max_power_kw)?;
+        positive("efficiency", self.efficiency)?;
+        if self.efficiency > 1.0 {
+            return Err(PlanError::invalid(
+                "efficiency",
+                format!("must be at most 1, got {}", self.efficiency),
+            ));
+        }
+        if let Some(limit) = self.charge_limit_percent {
+            percent("charge_limit_percent", limit)?;
+        }
+        if let Some(p) = self.opportunistic_price {
+            finite("opportunistic_price", p)?;
+        }
+        match self.max_blocks {
+            Some(0) => return Err(PlanError::invalid("max_blocks", "must be at least 1")),
+            Some(k) if k > MAX_BLOCKS_LIMIT => {
+                return Err(PlanError::invalid(
+                    "max_blocks",
+                    format!("must be at most {MAX_BLOCKS_LIMIT} (leave it out for no limit)"),
+                ))
+            }
+            _ => {}
+        }
+        if self.min_block_minutes == Some(0) {
+            return Err(PlanError::invalid(
+                "min_block_minutes",
+                "must be at least 1",
+            ));
+        }
+        if self.deadline <= self.now {
+            return Err(PlanError::invalid(
+                "deadline",
+                format!("{} is not after now ({})", self.deadline, self.now),
+            ));
+        }
+        if self.deadline - self.now > MAX_HORIZON {
+            return Err(PlanError::invalid(
+                "deadline",
+                "is more than 7 days after now",
+            ));
+        }
+        if self.prices.is_empty() {
+            return Err(PlanError::invalid(
+                "prices",
+                "at least one price slot is needed",
+            ));
+        }
+        let mut prev_end: Option<DateTime<Utc>> = None;
+        for (i, s) in self.prices.iter().enumerate() {
+            if !whole_minute(&s.start) {
+                return Err(PlanError::invalid(
+                    format!("prices[{i}].start"),
+                    "must be on a whole minute",
+                ));
+            }
+            if !whole_minute(&s.end) {
+                return Err(PlanError::invalid(
+                    format!("prices[{i}].end"),
+                    "must be on a whole minute",
+                ));
+            }
+            if s.end <= s.start {
+                return Err(PlanError::invalid(
+                    format!("prices[{i}].end"),
+                    "must be after the slot's start",
+                ));
+            }
+            let field = format!("prices[{i}].price_per_kwh");
+            finite(&field, s.price_per_kwh)?;
+            if s.price_per_kwh.abs() > MAX_ABS_PRICE {
+                return Err(PlanError::invalid(
+                    field,
+                    format!("must be between -{MAX_ABS_PRICE} and {MAX_ABS_PRICE}"),
+                ));
+            }
+            if let Some(pe) = prev_end {
+                if s.start < pe {
+                    return Err(PlanError::invalid(
+                        format!("prices[{i}].start"),
+                        "slots must be sorted by start and must not overlap",
+                    ));
+                }
+            }
+            prev_end = Some(s.end);
+        }
+        Ok(())
+    }
+}
