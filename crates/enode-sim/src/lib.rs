@@ -45,6 +45,8 @@
 
 mod api;
 mod faults;
+mod generate;
+mod grants;
 mod handle;
 mod oauth;
 mod problem;
