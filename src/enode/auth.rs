@@ -459,4 +459,98 @@ mod tests {
             "invalid grant: because"
         );
     }
+
+    /// A token endpoint on 127.0.0.1:0 that answers every request with
+    /// `status`, `headers` and `body`, and an [`Auth`] pointed at it.
+    async fn fake_token_endpoint(
+        status: u16,
+        headers: &'static [(&'static str, &'static str)],
+        body: &'static str,
+    ) -> Auth {
+        use axum::http::{HeaderName, HeaderValue, StatusCode};
+        let app = axum::Router::new().fallback(move || async move {
+            let mut r = axum::response::IntoResponse::into_response((
+                StatusCode::from_u16(status).unwrap(),
+                body,
+            ));
+            for (k, v) in headers {
+                r.headers_mut()
+                    .insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+            }
+            r
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = |p: &str| Url::parse(&format!("{base}{p}")).unwrap();
+        let config = EnodeConfig {
+            api_url: url("/"),
+            auth_url: url("/oauth2/auth"),
+            token_url: url("/oauth2/token"),
+            client_id: "id".into(),
+            client_secret: Secret::new("client-sekrit"),
+            redirect_uri: url("/callback"),
+            scopes: vec!["offline_access all".into()],
+            pkce: true,
+            request_timeout: Duration::from_secs(5),
+        };
+        let http = super::super::client::build_http(config.request_timeout).unwrap();
+        let clock = Clock::starting_at(
+            chrono::TimeZone::with_ymd_and_hms(&Utc, 2024, 3, 1, 0, 0, 0).unwrap(),
+        );
+        Auth::new(&config, http, clock)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_malformed_token_answer_does_not_leak_the_token() {
+        let auth = fake_token_endpoint(
+            200,
+            &[("content-type", "application/json")],
+            r#"{"access_token":"sekrit-token","token_type":42}"#,
+        )
+        .await;
+        let e = auth.refresh(&Secret::new("rt")).await.unwrap_err();
+        assert!(matches!(e, AuthError::Protocol(_)), "{e:?}");
+        let shown = format!("{e} {e:?}");
+        assert!(!shown.contains("sekrit"), "{shown}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_redirecting_token_endpoint_is_not_followed() {
+        let auth = fake_token_endpoint(302, &[("location", "http://203.0.113.1/steal")], "").await;
+        let e = auth.client_token().await.unwrap_err();
+        assert!(matches!(e, AuthError::Protocol(_)), "{e:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_as_http_date_on_the_token_endpoint() {
+        let auth =
+            fake_token_endpoint(503, &[("retry-after", "Fri, 01 Mar 2024 00:02:00 GMT")], "").await;
+        let e = auth.client_token().await.unwrap_err();
+        let AuthError::RateLimited {
+            retry_after: Some(r),
+        } = &e
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!(r.delay, Duration::from_secs(120));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn authorize_url_carries_state_scopes_and_s256() {
+        let auth = fake_token_endpoint(200, &[], "{}").await;
+        let (url, verifier) = auth.authorize_url("the-state", true);
+        let q: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+        assert_eq!(q["state"], "the-state");
+        assert_eq!(q["scope"], "offline_access all");
+        assert_eq!(q["code_challenge_method"], "S256");
+        assert_eq!(q["code_challenge"].len(), 43);
+        assert!(q["redirect_uri"].ends_with("/callback"));
+        let v = verifier.unwrap();
+        assert_eq!(format!("{v:?}"), "[redacted]");
+        assert!(!url.as_str().contains(v.expose()));
+        let (url, none) = auth.authorize_url("s2", false);
+        assert!(none.is_none());
+        assert!(!url.as_str().contains("code_challenge"));
+    }
 }
