@@ -357,3 +357,42 @@ async fn grant_tokens_shortcut_seeds_users_without_a_browser() {
     assert!(sim.handle.grant_tokens("nobody", "all").is_err());
     assert!(sim.handle.grant_tokens("user-0001", "all bogus").is_err());
 }
+
+#[tokio::test(start_paused = true)]
+async fn two_concurrent_refreshes_of_one_token_kill_the_grant() {
+    let (sim, http) = start_builtin().await;
+    let t = link(&sim, &http, "alice", "offline_access all").await;
+    let rt = t.refresh_token.unwrap();
+    let (a, b) = tokio::join!(refresh(&sim, &http, &rt), refresh(&sim, &http, &rt));
+    let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 400]);
+    let winner: TokenSet = if a.status() == 200 { a } else { b }.json().await.unwrap();
+    oauth_error(
+        refresh(&sim, &http, winner.refresh_token.as_deref().unwrap()).await,
+        400,
+        "invalid_grant",
+    )
+    .await;
+    let s = sim.handle.stats();
+    assert_eq!(s.violations.refresh_replay, 1);
+    assert_eq!(s.tokens.grants_revoked, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn strict_servers_revoke_older_access_tokens_on_refresh() {
+    let (sim, http) = start_builtin().await;
+    sim.handle.set_refresh_policy(RefreshPolicy {
+        revoke_previous_access_tokens: true,
+        ..RefreshPolicy::default()
+    });
+    let t = link(&sim, &http, "alice", "offline_access all").await;
+    let r = refresh(&sim, &http, t.refresh_token.as_deref().unwrap()).await;
+    let t2: TokenSet = r.json().await.unwrap();
+    problem(get(&sim, &http, &t.access_token, "/me").await, 401).await;
+    assert_eq!(
+        get(&sim, &http, &t2.access_token, "/me").await.status(),
+        200
+    );
+    assert_eq!(sim.handle.stats().violations.revoked_token, 1);
+}
