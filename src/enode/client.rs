@@ -444,4 +444,92 @@ mod tests {
         add_fields(&mut bare, &[]);
         assert_eq!(bare.query(), None);
     }
+
+    /// A server whose token endpoint hands out `ct-1`, `ct-2`, ... and whose
+    /// link endpoint accepts only the latest one, as after an early
+    /// revocation; returns the client and the number of tokens issued.
+    async fn revoking_server() -> (Client, Arc<std::sync::atomic::AtomicU32>) {
+        use axum::http::{HeaderMap, StatusCode};
+        use axum::response::IntoResponse;
+        use std::sync::atomic::{AtomicU32, Ordering};
+        let issued = Arc::new(AtomicU32::new(0));
+        let (i1, i2) = (issued.clone(), issued.clone());
+        let app = axum::Router::new()
+            .route(
+                "/oauth2/token",
+                axum::routing::post(move || async move {
+                    let n = i1.fetch_add(1, Ordering::SeqCst) + 1;
+                    axum::Json(serde_json::json!({
+                        "access_token": format!("ct-{n}"),
+                        "token_type": "bearer",
+                        "expires_in": 3600
+                    }))
+                }),
+            )
+            .route(
+                "/users/{id}/link",
+                axum::routing::post(move |h: HeaderMap| async move {
+                    let latest = format!("Bearer ct-{}", i2.load(Ordering::SeqCst));
+                    if h["authorization"].to_str().unwrap() == latest && latest != "Bearer ct-1" {
+                        axum::Json(serde_json::json!({"linkState": "ls"})).into_response()
+                    } else {
+                        StatusCode::UNAUTHORIZED.into_response()
+                    }
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = |p: &str| Url::parse(&format!("{base}{p}")).unwrap();
+        let config = EnodeConfig {
+            api_url: url("/"),
+            auth_url: url("/oauth2/auth"),
+            token_url: url("/oauth2/token"),
+            client_id: "id".into(),
+            client_secret: Secret::new("s"),
+            redirect_uri: url("/callback"),
+            scopes: vec!["all".into()],
+            pkce: false,
+            request_timeout: Duration::from_secs(5),
+        };
+        let start = chrono::DateTime::parse_from_rfc3339("2024-03-01T00:00:00Z").unwrap();
+        let client = Client::new(&config, Clock::starting_at(start.to_utc())).unwrap();
+        (client, issued)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rejected_client_token_is_replaced_once() {
+        use std::sync::atomic::Ordering;
+        let (client, issued) = revoking_server().await;
+        // ct-1 is refused: the client fetches ct-2 and succeeds.
+        assert_eq!(client.link_user("u", None, None).await.unwrap(), "ls");
+        assert_eq!(issued.load(Ordering::SeqCst), 2);
+        // ct-2 stays cached.
+        assert_eq!(client.link_user("u", None, None).await.unwrap(), "ls");
+        assert_eq!(issued.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn ids_cannot_change_the_path() {
+        let config = EnodeConfig {
+            api_url: Url::parse("https://api.example/v1").unwrap(),
+            auth_url: Url::parse("https://link.example/oauth2/auth").unwrap(),
+            token_url: Url::parse("https://link.example/oauth2/token").unwrap(),
+            client_id: "id".into(),
+            client_secret: Secret::new("s"),
+            redirect_uri: Url::parse("http://127.0.0.1/callback").unwrap(),
+            scopes: vec![],
+            pkce: true,
+            request_timeout: Duration::from_secs(5),
+        };
+        let client = Client::new(&config, Clock::system()).unwrap();
+        assert_eq!(
+            client.url(&["users", "../me?x=1", "link"]).as_str(),
+            "https://api.example/v1/users/..%2Fme%3Fx=1/link"
+        );
+        assert_eq!(
+            client.url(&["vehicles"]).as_str(),
+            "https://api.example/v1/vehicles"
+        );
+    }
 }
