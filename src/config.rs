@@ -40,6 +40,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// Token refresh timing.
     pub tokens: TokenConfig,
+    /// The price source and tariff, when `[prices]` is present.
+    pub prices: Option<crate::prices::config::PricesConfig>,
     /// Things that are accepted but deserve a warning in the log (no secrets).
     pub warnings: Vec<String>,
 }
@@ -136,6 +138,9 @@ pub struct RawConfig {
     /// `[tokens]`
     #[serde(default)]
     pub tokens: RawTokens,
+    /// `[prices]` (see `prices::config`)
+    #[serde(default)]
+    pub prices: Option<crate::prices::config::RawPricesConfig>,
 }
 
 /// `[enode]` as written.
@@ -324,6 +329,11 @@ impl Config {
             Some(p) => base.join(p.get_ref()),
         };
 
+        let prices = match raw.prices {
+            None => None,
+            Some(p) => Some(p.validate_with(base, env).map_err(invalid)?),
+        };
+
         Ok(Config {
             source: path.to_owned(),
             enode: EnodeConfig {
@@ -340,6 +350,7 @@ impl Config {
             store: StoreConfig { path: store_path },
             http: HttpConfig { listen },
             tokens,
+            prices,
             warnings,
         })
     }

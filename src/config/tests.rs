@@ -163,3 +163,18 @@ fn levenshtein_distances() {
     assert_eq!(levenshtein("", "abc"), 3);
     assert_eq!(levenshtein("same", "same"), 0);
 }
+
+#[test]
+fn prices_section_is_validated_with_the_rest() {
+    let text = format!("{GOOD}\n[prices]\nprovider = \"awattar\"\ntime_zone = \"Europe/Berlin\"\n\n[prices.awattar]\ncountry = \"DE\"\n");
+    let c = parse(&text);
+    if let Err(e) = &c {
+        panic!("{e}");
+    }
+    assert!(c.unwrap().prices.is_some());
+    assert!(parse(GOOD).unwrap().prices.is_none());
+
+    let bad = format!("{GOOD}\n[prices]\nprovider = \"awattar\"\ntime_zone = \"Mars/Olympus\"\n");
+    let (line, _, msg) = invalid(&bad);
+    assert_eq!(line, GOOD.lines().count() + 4, "{msg}");
+}

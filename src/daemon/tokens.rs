@@ -34,7 +34,12 @@ use crate::users::{UserId, UserStatus};
 
 /// An access token is handed out only with at least this much life left,
 /// so that it cannot expire between the hand-out and the server's check.
-const MIN_VALIDITY: TimeDelta = TimeDelta::seconds(10);
+const MIN_VALIDITY: TimeDelta = TimeDelta::seconds(5);
+
+/// Lead time and jitter are each capped at this fraction of the token's
+/// lifetime, so short-lived tokens are refreshed late in their life (at
+/// 75-87.5 %) rather than twice as often as needed.
+const LIFETIME_SHARE: u32 = 8;
 
 /// Why no token could be had for a user.
 #[derive(Debug, thiserror::Error)]
@@ -259,21 +264,23 @@ impl TokenKeeper {
     }
 
     /// When `user`'s next refresh is due: before expiry by the lead time
-    /// (at most a quarter of the token lifetime) plus a random jitter (at
-    /// most another quarter).
+    /// plus a random jitter, each at most an eighth of the token lifetime.
     fn due(&self, slot: &Slot) -> DateTime<Utc> {
         let expires = slot.current.read().expect("tokens lock").expires_at;
         let life = *slot.lifetime.read().expect("lifetime lock");
-        let lead = self.config.refresh_lead.min(life / 4);
-        let jitter = self.config.refresh_jitter.min(life / 4);
+        let lead = self.config.refresh_lead.min(life / LIFETIME_SHARE);
+        let jitter = self.config.refresh_jitter.min(life / LIFETIME_SHARE);
         let jitter = jitter.mul_f64(rand::thread_rng().gen::<f64>());
         expires - TimeDelta::from_std(lead + jitter).unwrap_or(TimeDelta::zero())
     }
 
     /// Runs the refresh loops of all users until `cancel` fires, then waits
-    /// for refreshes in flight to be stored.
+    /// for refreshes in flight to be stored. Dropping the returned future
+    /// instead aborts the loops wherever they are; refreshes already sent
+    /// still complete and are stored (see [`TokenKeeper::drain`]).
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
-        let loops = TaskTracker::new();
+        // A JoinSet, not detached tasks: dropping `run` aborts the loops.
+        let mut loops = tokio::task::JoinSet::new();
         let mut added = self
             .added_rx
             .lock()
@@ -283,20 +290,18 @@ impl TokenKeeper {
         for user in self.users() {
             loops.spawn(self.clone().user_loop(user, cancel.clone()));
         }
-        info!(
-            users = self.slots.lock().expect("slots lock").len(),
-            "token keeper started"
-        );
+        info!(users = loops.len(), "token keeper started");
         loop {
             tokio::select! {
                 _ = cancel.cancelled() => break,
                 Some(user) = added.recv() => {
                     loops.spawn(self.clone().user_loop(user, cancel.clone()));
                 }
+                // Reap finished loops (users that need relinking).
+                Some(_) = loops.join_next(), if !loops.is_empty() => {}
             }
         }
-        loops.close();
-        loops.wait().await;
+        while loops.join_next().await.is_some() {}
         self.drain().await;
     }
 

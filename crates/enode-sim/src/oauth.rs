@@ -100,9 +100,15 @@ fn subject(st: &World, form: &HashMap<String, String>) -> Option<String> {
     }
 }
 
-/// `POST /oauth2/token`.
+/// `POST /oauth2/token`. An injected latency delays the answer after the
+/// request has taken effect, as a slow network back to the client would:
+/// a refresh is already rotated when a client that gives up stops waiting.
 pub(crate) async fn token(State(h): State<SimHandle>, headers: HeaderMap, body: Bytes) -> Response {
-    match token_inner(&h, &headers, &body).await {
+    let (result, latency) = token_inner(&h, &headers, &body).await;
+    if !latency.is_zero() {
+        h.clock().sleep(latency).await;
+    }
+    match result {
         Ok(t) => (
             StatusCode::OK,
             [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
@@ -117,9 +123,11 @@ async fn token_inner(
     h: &SimHandle,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<TokenSet, OAuthError> {
-    let form = params(body)?;
-    let (client_id, secret, basic) = client_credentials(headers, &form)?;
+) -> (Result<TokenSet, OAuthError>, std::time::Duration) {
+    let form = match params(body) {
+        Ok(f) => f,
+        Err(e) => return (Err(e), std::time::Duration::ZERO),
+    };
     let decision = {
         let mut st = h.lock();
         let user = subject(&st, &form);
@@ -127,10 +135,19 @@ async fn token_inner(
         st.faults
             .decide(Target::Token, user.as_deref(), &mut st.rng)
     };
-    if !decision.latency.is_zero() {
-        h.clock().sleep(decision.latency).await;
-    }
-    if let Some(e) = decision.error {
+    let latency = decision.latency;
+    (grant(h, headers, &form, decision.error).await, latency)
+}
+
+/// Checks the client, then answers the grant (or the injected error).
+async fn grant(
+    h: &SimHandle,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+    injected: Option<Injected>,
+) -> Result<TokenSet, OAuthError> {
+    let (client_id, secret, basic) = client_credentials(headers, form)?;
+    if let Some(e) = injected {
         return Err(match e {
             Injected::RateLimited { retry_after_secs } => OAuthError {
                 status: StatusCode::TOO_MANY_REQUESTS,

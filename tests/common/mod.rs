@@ -1,0 +1,66 @@
+//! Helpers shared by the integration tests: an Enode config pointing at a
+//! simulator, a store in a temp dir, a "browser" that follows the consent
+//! redirect once.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+use enode_sim::Sim;
+use smartcharged::config::EnodeConfig;
+use smartcharged::model::TokenSet;
+use smartcharged::secret::Secret;
+use url::Url;
+
+/// The simulator's default client credentials.
+pub const CLIENT_ID: &str = "smartcharged";
+/// The simulator's default client secret.
+pub const CLIENT_SECRET: &str = "sim-secret";
+
+/// A fixed start instant for simulated time.
+pub fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 3, 1, 12, 0, 0).unwrap()
+}
+
+/// Client config for a running simulator.
+pub fn enode_config(sim: &Sim) -> EnodeConfig {
+    EnodeConfig {
+        api_url: Url::parse(&format!("{}/", sim.base_url())).unwrap(),
+        auth_url: Url::parse(&sim.auth_url()).unwrap(),
+        token_url: Url::parse(&sim.token_url()).unwrap(),
+        client_id: CLIENT_ID.into(),
+        client_secret: Secret::new(CLIENT_SECRET),
+        redirect_uri: Url::parse("http://127.0.0.1/callback").unwrap(),
+        scopes: vec!["offline_access".into(), "all".into()],
+        pkce: true,
+        request_timeout: Duration::from_secs(10),
+    }
+}
+
+/// Tokens granted by the simulator's handle, as the daemon's type.
+pub fn granted(sim: &Sim, user: &str, now: DateTime<Utc>) -> TokenSet {
+    let t = sim
+        .handle
+        .grant_tokens(user, "offline_access all")
+        .expect("grant tokens");
+    TokenSet {
+        access_token: Secret::new(t.access_token),
+        refresh_token: t.refresh_token.map(Secret::new),
+        expires_at: now + chrono::TimeDelta::seconds(t.expires_in),
+        scopes: vec!["offline_access".into(), "all".into()],
+    }
+}
+
+/// Plays the browser: requests the authorization URL without following
+/// redirects and returns where the server sends the user.
+pub async fn consent(authorize_url: &Url) -> Url {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = http.get(authorize_url.clone()).send().await.unwrap();
+    assert!(resp.status().is_redirection(), "status {}", resp.status());
+    let loc = resp.headers()["location"].to_str().unwrap();
+    Url::parse(loc).unwrap()
+}

@@ -1,0 +1,207 @@
+//! The whole link flow against enode-sim: success, wrong state, denied
+//! consent, and a PKCE verifier the server checks.
+
+mod common;
+
+use clock::Clock;
+use enode_sim::{AuthorizeError, Scenario, UserSpec};
+use smartcharged::enode::Client;
+use smartcharged::link::{self, LinkError, Request};
+use smartcharged::secret::Secret;
+use smartcharged::store::Store;
+use smartcharged::users::{UserId, UserStatus};
+
+struct Env {
+    sim: enode_sim::Sim,
+    client: Client,
+    store: Store,
+    clock: Clock,
+    _dir: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let clock = Clock::starting_at(common::t0());
+    let scenario = Scenario {
+        users: vec![UserSpec::new("alice")],
+        ..Scenario::default()
+    };
+    let sim = enode_sim::spawn(scenario, clock.clone()).await.unwrap();
+    let client = Client::new(&common::enode_config(&sim), clock.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    Env {
+        sim,
+        client,
+        store,
+        clock,
+        _dir: dir,
+    }
+}
+
+async fn start(e: &Env) -> link::Started {
+    link::start(
+        &e.client,
+        &e.store,
+        &e.clock,
+        Request {
+            user: &UserId::from("alice"),
+            vendor: Some("TESLA"),
+            language: None,
+            pkce: true,
+            timeout: std::time::Duration::from_secs(1800),
+        },
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn link_succeeds_and_tokens_work() {
+    let e = env().await;
+    let started = start(&e).await;
+    let q: Vec<(String, String)> = started.authorize_url.query_pairs().into_owned().collect();
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(get("state").as_deref(), Some(started.link_state.as_str()));
+    assert_eq!(get("code_challenge_method").as_deref(), Some("S256"));
+    assert_eq!(get("scope").as_deref(), Some("offline_access all"));
+
+    let callback = common::consent(&started.authorize_url).await;
+    let (user, tokens) = link::complete(
+        &e.client,
+        &e.store,
+        &e.clock,
+        &started.link_state,
+        &callback,
+    )
+    .await
+    .unwrap();
+    assert_eq!(user.id, UserId::from("alice"));
+    assert_eq!(user.status, UserStatus::Active);
+    assert_eq!(user.vendor.as_deref(), Some("TESLA"));
+    assert!(tokens.refresh_token.is_some());
+
+    // Stored, and usable.
+    let stored = e.store.tokens(&user.id).unwrap().unwrap();
+    assert_eq!(stored, tokens);
+    let me = e.client.me(&tokens.access_token).await.unwrap();
+    assert_eq!(me.id, "alice");
+    // The state was single-use.
+    let again = link::complete(
+        &e.client,
+        &e.store,
+        &e.clock,
+        &started.link_state,
+        &callback,
+    )
+    .await;
+    assert!(matches!(again, Err(LinkError::UnknownState)), "{again:?}");
+    assert_eq!(e.sim.handle.stats().tokens.authorization_code, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn wrong_state_is_rejected_and_nothing_stored() {
+    let e = env().await;
+    let started = start(&e).await;
+    let mut callback = common::consent(&started.authorize_url).await;
+    let code = callback
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .into_owned();
+    callback
+        .query_pairs_mut()
+        .clear()
+        .append_pair("code", &code)
+        .append_pair("state", "forged-state");
+    let r = link::complete(
+        &e.client,
+        &e.store,
+        &e.clock,
+        &started.link_state,
+        &callback,
+    )
+    .await;
+    assert!(matches!(r, Err(LinkError::StateMismatch)), "{r:?}");
+    assert!(e.store.users().unwrap().is_empty());
+    assert_eq!(
+        e.sim.handle.stats().tokens.authorization_code,
+        0,
+        "no code exchange"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn access_denied_is_reported() {
+    let e = env().await;
+    e.sim
+        .handle
+        .set_authorize_error(Some(AuthorizeError::access_denied()));
+    let started = start(&e).await;
+    let callback = common::consent(&started.authorize_url).await;
+    let r = link::complete(
+        &e.client,
+        &e.store,
+        &e.clock,
+        &started.link_state,
+        &callback,
+    )
+    .await;
+    match r {
+        Err(LinkError::Denied { error, .. }) => assert_eq!(error, "access_denied"),
+        other => panic!("expected Denied, got {other:?}"),
+    }
+    assert!(e.store.users().unwrap().is_empty());
+    assert!(
+        e.store
+            .take_link_session(&started.link_state)
+            .unwrap()
+            .is_none(),
+        "session spent"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn pkce_verifier_is_checked_by_the_server() {
+    let e = env().await;
+    let started = start(&e).await;
+    let callback = common::consent(&started.authorize_url).await;
+    // Swap the stored verifier for another one: the server must refuse it.
+    let mut session = e
+        .store
+        .take_link_session(&started.link_state)
+        .unwrap()
+        .unwrap();
+    assert!(session.pkce_verifier.is_some());
+    session.pkce_verifier = Some(Secret::new("x".repeat(64)));
+    e.store
+        .put_link_session(&started.link_state, &session)
+        .unwrap();
+    let r = link::complete(
+        &e.client,
+        &e.store,
+        &e.clock,
+        &started.link_state,
+        &callback,
+    )
+    .await;
+    assert!(matches!(r, Err(LinkError::Exchange(_))), "{r:?}");
+    assert!(e.store.users().unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn expired_session_is_refused() {
+    let e = env().await;
+    let started = start(&e).await;
+    let callback = common::consent(&started.authorize_url).await;
+    tokio::time::advance(std::time::Duration::from_secs(1801)).await;
+    let r = link::complete(
+        &e.client,
+        &e.store,
+        &e.clock,
+        &started.link_state,
+        &callback,
+    )
+    .await;
+    assert!(matches!(r, Err(LinkError::Expired)), "{r:?}");
+}

@@ -1,0 +1,154 @@
+//! The token keeper under load and over time: many users with short-lived
+//! tokens over a simulated day, all on paused tokio time.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clock::Clock;
+use enode_sim::{Scenario, UserSpec};
+use smartcharged::config::TokenConfig;
+use smartcharged::daemon::tokens::TokenKeeper;
+use smartcharged::enode::Client;
+use smartcharged::store::Store;
+use smartcharged::users::{User, UserId, UserStatus};
+use tokio_util::sync::CancellationToken;
+
+const USERS: usize = 1000;
+const TOKEN_LIFETIME: Duration = Duration::from_secs(60);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+/// How often each user's "daemon work" calls the API with its token.
+const CALL_EVERY: Duration = Duration::from_secs(300);
+
+fn scenario(users: usize) -> Scenario {
+    Scenario {
+        access_token_lifetime_secs: TOKEN_LIFETIME.as_secs(),
+        users: (0..users)
+            .map(|i| UserSpec::new(format!("user-{i:04}")))
+            .collect(),
+        ..Scenario::default()
+    }
+}
+
+fn token_config() -> TokenConfig {
+    TokenConfig {
+        refresh_lead: Duration::from_secs(300),
+        refresh_jitter: Duration::from_secs(60),
+        link_timeout: Duration::from_secs(1800),
+    }
+}
+
+/// Links every scenario user through the simulator's handle and stores them.
+fn seed(sim: &enode_sim::Sim, store: &Store, clock: &Clock, users: usize) -> Vec<UserId> {
+    (0..users)
+        .map(|i| {
+            let id = UserId(format!("user-{i:04}"));
+            let tokens = common::granted(sim, &id.0, clock.now());
+            let user = User {
+                id: id.clone(),
+                status: UserStatus::Active,
+                linked_at: clock.now(),
+                vendor: None,
+            };
+            store.save_linked_user(&user, &tokens).unwrap();
+            id
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn thousand_users_sixty_second_tokens_for_a_day() {
+    let clock = Clock::starting_at(common::t0());
+    let sim = enode_sim::spawn(scenario(USERS), clock.clone())
+        .await
+        .unwrap();
+    let client = Client::new(&common::enode_config(&sim), clock.clone()).unwrap();
+    // tmpfs when there is one: the test is about ordering, not the disk.
+    let dir = if std::path::Path::new("/dev/shm").is_dir() {
+        tempfile::tempdir_in("/dev/shm").unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
+    let path = dir.path().join("store");
+    let store = Store::open(&path).unwrap();
+    let users = seed(&sim, &store, &clock, USERS);
+
+    let keeper = TokenKeeper::new(store.clone(), client.clone(), clock.clone(), token_config());
+    assert_eq!(keeper.load().unwrap(), USERS);
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(keeper.clone().run(cancel.clone()));
+
+    // Every user's API work: a call with the keeper's token every 5 minutes,
+    // spread over the interval.
+    let mut workers = Vec::new();
+    for (i, user) in users.iter().enumerate() {
+        let keeper = Arc::clone(&keeper);
+        let client = client.clone();
+        let user = user.clone();
+        let cancel = cancel.clone();
+        let offset = CALL_EVERY.mul_f64(i as f64 / USERS as f64);
+        workers.push(tokio::spawn(async move {
+            tokio::time::sleep(offset).await;
+            let mut calls = 0u32;
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => return calls,
+                    _ = tokio::time::sleep(CALL_EVERY) => {}
+                }
+                let token = keeper.access_token(&user).await.expect("token");
+                client.me(&token).await.expect("GET /me");
+                calls += 1;
+            }
+        }));
+    }
+
+    clock.sleep(DAY).await;
+    cancel.cancel();
+    run.await.unwrap();
+    let mut calls = 0;
+    for w in workers {
+        calls += w.await.unwrap();
+    }
+
+    let stats = sim.handle.stats();
+    let v = &stats.violations;
+    assert_eq!(
+        v.expired_token, 0,
+        "an API call carried an expired token: {:?}",
+        stats.recent_violations
+    );
+    assert_eq!(v.invalid_grant, 0, "{:?}", stats.recent_violations);
+    assert_eq!(v.refresh_replay, 0, "{:?}", stats.recent_violations);
+    assert_eq!(stats.tokens.grants_revoked, 0);
+    let per_user_min = DAY.as_secs() / TOKEN_LIFETIME.as_secs();
+    assert!(
+        stats.tokens.refresh_token >= USERS as u64 * per_user_min,
+        "only {} refreshes",
+        stats.tokens.refresh_token
+    );
+    assert!(calls as usize >= USERS * 280, "only {calls} API calls");
+    eprintln!(
+        "{} refreshes, {} API calls, {} requests in total",
+        stats.tokens.refresh_token, calls, stats.total_requests
+    );
+
+    // Reopen the store: every user's stored refresh token is the live one.
+    drop(keeper);
+    drop(store);
+    let store = Store::open(&path).unwrap();
+    for user in &users {
+        let u = store.user(user).unwrap().unwrap();
+        assert_eq!(u.status, UserStatus::Active, "{user}");
+        let t = store.tokens(user).unwrap().unwrap();
+        let fresh = client
+            .auth()
+            .refresh(t.refresh_token.as_ref().unwrap())
+            .await
+            .unwrap_or_else(|e| panic!("{user}: stored refresh token is dead: {e}"));
+        store.rotate_tokens(user, &fresh).unwrap();
+    }
+    let after = sim.handle.stats();
+    assert_eq!(after.violations.refresh_replay, 0);
+    assert_eq!(after.violations.invalid_grant, 0);
+}
