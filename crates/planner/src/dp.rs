@@ -68,8 +68,13 @@ pub(crate) struct Dp {
     m1: Vec<u64>,
     suf: Vec<u64>,
     prefix: Vec<i128>,
+    cmin: Vec<i128>,
+    active: Vec<Vec<u32>>,
+    cost_prefix: Vec<i128>,
+    ub: i128,
     units: Vec<Seg>,
     steps: Vec<(u32, u32)>,
+    parts: Vec<Part>,
 }
 
 /// Layout of the state space of one solve.
@@ -84,8 +89,49 @@ struct Shape {
     ring: usize,
     /// Residue modulus.
     g: u32,
-    /// Entries per state in a value layer (`l + 1`).
-    width: usize,
+    /// Minutes to charge.
+    l: u32,
+    /// Entries per residue and state (`l / g + 1`).
+    e: usize,
+    /// Offset of each flag's region inside a ring slot of values.
+    foff: [usize; 2],
+    /// Values per ring slot.
+    slot_size: usize,
+}
+
+/// A partial run: `t` minutes at the start (`pre`) or end (`suf`) of a
+/// run, landing on residue `r`, `dq` steps of `g` further.
+#[derive(Debug, Clone, Copy)]
+struct Part {
+    t: u32,
+    r: u32,
+    dq: u32,
+    pre: i128,
+    suf: i128,
+}
+
+/// A layer's bounds and table offsets. Values and back pointers of a
+/// layer share one layout: by flag, then state, residue and `q = j / g`,
+/// live entries only, so a layer's values are contiguous and small.
+struct Tgt {
+    lo: u32,
+    hi: u32,
+    mask: [u64; 2],
+    vbase: [usize; 2],
+    base: [usize; 2],
+    cnt: [usize; 2],
+    slot: usize,
+    /// Rank of each live residue among its flag's live residues.
+    rank: [[u8; 64]; 2],
+}
+
+impl Tgt {
+    /// Offset of state (`f`, `local`) at `j = r + q * g` within its region.
+    #[inline(always)]
+    fn offset(&self, sh: &Shape, f: usize, local: usize, r: u32, q: u32) -> usize {
+        let ridx = self.rank[f][r as usize] as usize;
+        (local * self.cnt[f] + ridx) * sh.e + q as usize
+    }
 }
 
 impl Shape {
@@ -95,11 +141,6 @@ impl Shape {
 
     fn flags(&self) -> usize {
         self.states / (self.ks * 2)
-    }
-
-    /// Index of a value in the ring of layers.
-    fn vidx(&self, layer: usize, state: usize, j: u32) -> usize {
-        ((layer % self.ring) * self.states + state) * self.width + j as usize
     }
 }
 
@@ -161,13 +202,16 @@ impl Dp {
             }
         }
         let g = if g == 0 { 1 } else { gcd(g, 60) };
-        let shape = Shape {
+        let mut shape = Shape {
             layers: ns + 1,
             ks,
             states: nf * ks * 2,
             ring: m as usize + 1,
             g,
-            width: l as usize + 1,
+            l,
+            e: (l / g) as usize + 1,
+            foff: [0, 0],
+            slot_size: 0,
         };
 
         // residue sets and bands per layer
@@ -203,15 +247,24 @@ impl Dp {
             }
         }
 
-        // back pointer table, dense over each layer's band
+        let cmax = |v: &[u64]| v.iter().map(|m| m.count_ones() as usize).max().unwrap_or(0);
+        let region = |c: usize| shape.ks * 2 * c * shape.e;
+        shape.foff = [0, region(cmax(&self.m0))];
+        shape.slot_size = shape.foff[1] + if nf == 2 { region(cmax(&self.m1)) } else { 0 };
+
+        // back pointer table: live entries of every layer
         self.base.clear();
         let mut total = 0usize;
         for s in 0..shape.layers {
-            self.base.push(total);
-            let w = (self.hi[s] + 1).saturating_sub(self.lo[s]) as usize;
-            total += w * shape.states;
+            for f in 0..2 {
+                self.base.push(total);
+                if f < nf {
+                    let cnt = self.mask(s, f).count_ones() as usize;
+                    total += shape.ks * 2 * cnt * shape.e;
+                }
+            }
         }
-        let vals_len = shape.ring * shape.states * shape.width;
+        let vals_len = shape.ring * shape.slot_size;
         if total > MAX_TABLE || vals_len > MAX_TABLE {
             return Err(PlanError::TooLarge(format!(
                 "{} minutes to place in {} runs with min_block_minutes",
@@ -234,30 +287,40 @@ impl Dp {
             }
         }
 
-        for s in 0..shape.ring.min(shape.layers) {
-            self.reset(&shape, s);
+        self.vals[..vals_len].fill(INF);
+        self.active.resize_with(shape.ring, Vec::new);
+        for a in &mut self.active[..shape.ring] {
+            a.clear();
         }
-        let start = shape.vidx(0, shape.state(0, 0, 0), 0);
-        self.vals[start] = 0;
+        let t0 = self.target(&shape, 0);
+        self.vals[t0.vbase[0] + t0.offset(&shape, 0, 0, 0, 0)] = 0;
+        self.active[0].push(pack(0, 0, 0, 0));
 
+        self.cost_prefix.clear();
+        self.cost_prefix.push(0);
+        let mut acc = 0i128;
+        for s in segs {
+            acc += i128::from(s.c) * i128::from(s.len);
+            self.cost_prefix.push(acc);
+        }
+        self.bounds(p, segs);
         for s in 0..ns {
-            if s + shape.ring - 1 < shape.layers && s > 0 {
-                self.reset(&shape, s + shape.ring - 1);
-            }
             self.step(p, segs, &shape, s, unit, m);
         }
 
         // best final state
         let mut best = INF;
         let mut best_state = usize::MAX;
+        let last = self.target(&shape, ns);
         for f in 0..shape.flags() {
-            if !self.live(&shape, ns, f, l) {
+            if l < last.lo || l > last.hi || last.mask[f] & (1 << (l % g)) == 0 {
                 continue;
             }
             for k in 0..shape.ks {
                 for on in 0..2 {
                     let st = shape.state(f, k, on);
-                    let v = self.vals[shape.vidx(ns, st, l)];
+                    let off = last.offset(&shape, f, k * 2 + on, l % g, l / g);
+                    let v = self.vals[last.vbase[f] + off];
                     if v < best {
                         best = v;
                         best_state = st;
@@ -268,13 +331,9 @@ impl Dp {
         if best == INF {
             return Ok(false);
         }
+
         self.backtrack(segs, &shape, best_state, m, out);
         Ok(true)
-    }
-
-    fn bidx(&self, layer: usize, state: usize, j: u32) -> usize {
-        let w = (self.hi[layer] + 1 - self.lo[layer]) as usize;
-        self.base[layer] + state * w + (j - self.lo[layer]) as usize
     }
 
     fn mask(&self, layer: usize, f: usize) -> u64 {
@@ -285,203 +344,236 @@ impl Dp {
         }
     }
 
-    /// Whether `j` is a live entry of flag `f` at `layer`.
-    fn live(&self, sh: &Shape, layer: usize, f: usize, j: u32) -> bool {
-        j >= self.lo[layer] && j <= self.hi[layer] && self.mask(layer, f) & (1 << (j % sh.g)) != 0
+    /// Where a layer's entries live, computed once per step.
+    fn target(&self, sh: &Shape, layer: usize) -> Tgt {
+        let mask = [self.m0[layer], self.m1[layer]];
+        let slot = (layer % sh.ring) * sh.slot_size;
+        let mut rank = [[0u8; 64]; 2];
+        for (ranks, m) in rank.iter_mut().zip(mask) {
+            let mut n = 0;
+            for (r, slot) in ranks.iter_mut().enumerate().take(sh.g as usize) {
+                *slot = n;
+                n += (m >> r & 1) as u8;
+            }
+        }
+        Tgt {
+            rank,
+            lo: self.lo[layer],
+            hi: self.hi[layer],
+            mask,
+            vbase: [slot + sh.foff[0], slot + sh.foff[1]],
+            base: [self.base[layer * 2], self.base[layer * 2 + 1]],
+            cnt: [
+                rank[0][sh.g as usize - 1] as usize + (mask[0] >> (sh.g - 1) & 1) as usize,
+                rank[1][sh.g as usize - 1] as usize + (mask[1] >> (sh.g - 1) & 1) as usize,
+            ],
+            slot: layer % sh.ring,
+        }
     }
 
-    fn reset(&mut self, sh: &Shape, layer: usize) {
-        let (lo, hi) = (self.lo[layer], self.hi[layer]);
-        if lo > hi {
-            return;
+    /// Bounds for pruning: `cmin[s]`, the cheapest price from run `s` on,
+    /// and `ub`, the cost of the best single block (always allowed). A
+    /// state whose cost plus its remaining minutes at `cmin` exceeds `ub`
+    /// cannot lead to an optimal plan.
+    fn bounds(&mut self, p: &Problem, segs: &[Seg]) {
+        self.cmin.clear();
+        self.cmin.resize(segs.len() + 1, i128::MAX);
+        for s in (0..segs.len()).rev() {
+            self.cmin[s] = self.cmin[s + 1].min(i128::from(segs[s].c));
         }
-        for f in 0..sh.flags() {
-            let mask = self.mask(layer, f);
-            for k in 0..sh.ks {
-                for on in 0..2 {
-                    let st = sh.state(f, k, on);
-                    let vals = &mut self.vals;
-                    each_live(mask, sh.g, lo, hi, |j| vals[sh.vidx(layer, st, j)] = INF);
+        // cost of minutes [0, x)
+        let cost_to = |x: u32| -> i128 {
+            let i = segs.partition_point(|s| s.start + s.len <= x);
+            let before: i128 = self.prefix_cost(i);
+            match segs.get(i) {
+                Some(s) if s.start < x => before + i128::from(s.c) * i128::from(x - s.start),
+                _ => before,
+            }
+        };
+        let l = p.l;
+        let mut ub = cost_to(l);
+        if !segs.first().is_some_and(|s| s.forced) {
+            for s in segs {
+                for a in [s.start, (s.start + s.len).saturating_sub(l)] {
+                    if a + l <= p.n && a + l >= l {
+                        ub = ub.min(cost_to(a + l) - cost_to(a));
+                    }
                 }
             }
         }
+        self.ub = ub;
     }
 
+    fn prefix_cost(&self, i: usize) -> i128 {
+        self.cost_prefix[i]
+    }
+
+    /// Offers value `v` to state (`f`, `local`) at `j = r + q * g` of the
+    /// target layer.
     #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
     fn relax(
         &mut self,
         sh: &Shape,
-        layer: usize,
+        t: &Tgt,
         f: usize,
-        k: usize,
-        on: usize,
+        local: usize,
         j: u32,
+        r: u32,
+        q: u32,
         v: i128,
         code: u32,
     ) {
-        if !self.live(sh, layer, f, j) {
+        if j < t.lo || j > t.hi || t.mask[f] & (1 << r) == 0 {
             return;
         }
-        let st = sh.state(f, k, on);
-        let i = sh.vidx(layer, st, j);
-        if v < self.vals[i] {
+        let off = t.offset(sh, f, local, r, q);
+        let i = t.vbase[f] + off;
+        let cur = self.vals[i];
+        if v < cur {
+            if cur == INF {
+                self.active[t.slot].push(pack(f, local, r, q));
+            }
             self.vals[i] = v;
-            let b = self.bidx(layer, st, j);
-            self.back[b] = code;
+            self.back[t.base[f] + off] = code;
         }
     }
 
     fn step(&mut self, p: &Problem, segs: &[Seg], sh: &Shape, s: usize, unit: bool, m: u32) {
         let seg = segs[s];
-        let (lo, hi) = (self.lo[s], self.hi[s]);
-        if lo > hi {
-            return;
-        }
-        let l = p.l;
-        let full = run_key(seg.c, p.later, p.n, seg.start, seg.len);
+        let (l, g, len) = (p.l, sh.g, seg.len);
+        let full = run_key(seg.c, p.later, p.n, seg.start, len);
         let limited = p.max_blocks.is_some();
-        let nf = sh.flags();
-        for f in 0..nf {
-            let mask = self.mask(s, f);
-            for k in 0..sh.ks {
-                // the block count after starting a new block
-                let nk = if limited { k + 1 } else { k };
-                let can_start = nk < sh.ks;
-                for on in 0..2 {
-                    let st = sh.state(f, k, on);
-                    let g = sh.g;
-                    let mut x = mask;
-                    while x != 0 {
-                        let r = x.trailing_zeros();
-                        x &= x - 1;
-                        let mut j = first_at_least(r, g, lo);
-                        while j <= hi {
-                            let v = self.vals[sh.vidx(s, st, j)];
-                            if v != INF {
-                                self.transitions(
-                                    p, segs, sh, s, unit, m, f, k, nk, can_start, on, st, j, v,
-                                    full, l,
-                                );
-                            }
-                            j += g;
-                        }
+        let partial_ok = !unit && !seg.forced && len >= 2;
+        let src = self.target(sh, s);
+        let next = self.target(sh, s + 1);
+        let cmin = self.cmin[s];
+        let ns = segs.len();
+        let jump = (unit && s + m as usize <= ns).then(|| self.target(sh, s + m as usize));
+        // partial runs this segment offers from each live residue of flag 0
+        let mut parts = std::mem::take(&mut self.parts);
+        let mut ranges = [(0u32, 0u32); 64];
+        // where a full run takes each live residue: (residue, steps of g)
+        let mut fulls = [(0u32, 0u32); 64];
+        for mask in src.mask {
+            let mut x = mask;
+            while x != 0 {
+                let r = x.trailing_zeros();
+                x &= x - 1;
+                fulls[r as usize] = ((r + len) % g, (r + len) / g);
+            }
+        }
+        parts.clear();
+        if partial_ok {
+            let mut x = src.mask[0];
+            while x != 0 {
+                let r = x.trailing_zeros();
+                x &= x - 1;
+                let from = parts.len() as u32;
+                let mut y = next.mask[1];
+                while y != 0 {
+                    let r1 = y.trailing_zeros();
+                    y &= y - 1;
+                    let mut t = (r1 + g - r) % g;
+                    if t == 0 {
+                        t = g;
+                    }
+                    while t < len {
+                        parts.push(Part {
+                            t,
+                            r: r1,
+                            dq: (r + t) / g,
+                            pre: run_key(seg.c, p.later, p.n, seg.start, t),
+                            suf: run_key(seg.c, p.later, p.n, seg.start + len - t, t),
+                        });
+                        t += g;
                     }
                 }
+                ranges[r as usize] = (from, parts.len() as u32);
             }
         }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn transitions(
-        &mut self,
-        p: &Problem,
-        segs: &[Seg],
-        sh: &Shape,
-        s: usize,
-        unit: bool,
-        m: u32,
-        f: usize,
-        k: usize,
-        nk: usize,
-        can_start: bool,
-        on: usize,
-        st: usize,
-        j: u32,
-        v: i128,
-        full: i128,
-        l: u32,
-    ) {
-        let seg = segs[s];
-        let len = seg.len;
-        if !seg.forced {
-            self.relax(sh, s + 1, f, k, 0, j, v, encode(st, NONE, 0));
-        }
-        if j + len <= l {
-            if on == 1 {
-                self.relax(sh, s + 1, f, k, 1, j + len, v + full, encode(st, FULL, 0));
-            } else if !unit && can_start {
-                self.relax(
-                    sh,
-                    s + 1,
-                    f,
-                    nk,
-                    1,
-                    j + len,
-                    v + full + BLOCK,
-                    encode(st, FULL, 0),
-                );
+        let list = std::mem::take(&mut self.active[src.slot]);
+        for &e in &list {
+            let (f, local, r, q) = unpack(e);
+            let j = r + q * g;
+            let i = src.vbase[f] + src.offset(sh, f, local, r, q);
+            let v = self.vals[i];
+            self.vals[i] = INF;
+            // states that cannot beat a known plan even if every minute
+            // left cost the cheapest price from here on
+            if (v >> 64) + i128::from(l - j) * cmin > self.ub {
+                continue;
             }
-        }
-        if unit {
-            if on == 0 && can_start {
-                let ns = segs.len();
-                if j + m <= l && s + m as usize <= ns {
-                    let t = s + m as usize;
-                    let key = self.prefix[t] - self.prefix[s] + BLOCK;
-                    self.relax(sh, t, 0, nk, 1, j + m, v + key, encode(st, JUMP, 0));
+            let (k, on) = (local / 2, local % 2);
+            let nk = if limited { k + 1 } else { k };
+            let can_start = nk < sh.ks;
+            let st = f * sh.ks * 2 + local;
+            if !seg.forced {
+                let code = encode(st, NONE, 0);
+                self.relax(sh, &next, f, k * 2, j, r, q, v, code);
+            }
+            if j + len <= l {
+                let (r2, dq) = fulls[r as usize];
+                let (j2, q2) = (j + len, q + dq);
+                let code = encode(st, FULL, 0);
+                if on == 1 {
+                    self.relax(sh, &next, f, local, j2, r2, q2, v + full, code);
+                } else if !unit && can_start {
+                    let w = v + full + BLOCK;
+                    self.relax(sh, &next, f, nk * 2 + 1, j2, r2, q2, w, code);
+                }
+            }
+            if unit && on == 0 && can_start {
+                if let Some(t) = &jump {
+                    if j + m <= l {
+                        let to = s + m as usize;
+                        let key = self.prefix[to] - self.prefix[s] + BLOCK;
+                        let code = encode(st, JUMP, 0);
+                        self.relax(sh, t, 0, nk * 2 + 1, j + m, 0, j + m, v + key, code);
+                    }
                 }
                 let rest = l - j;
-                if rest >= 1 && rest < m && s + rest as usize <= ns {
-                    let t = s + rest as usize;
-                    let key = self.prefix[t] - self.prefix[s] + BLOCK;
-                    self.relax(sh, t, 0, nk, 1, l, v + key, encode(st, FINAL, rest));
+                let to = s + rest as usize;
+                if rest >= 1 && rest < m && to <= ns {
+                    let t = self.target(sh, to);
+                    let key = self.prefix[to] - self.prefix[s] + BLOCK;
+                    let code = encode(st, FINAL, rest);
+                    self.relax(sh, &t, 0, nk * 2 + 1, l, 0, l, v + key, code);
                 }
             }
-            return;
-        }
-        if f != 0 || sh.flags() < 2 || seg.forced || len < 2 {
-            return;
-        }
-        // the one partial run: t minutes with 1 <= t < len
-        let g = sh.g;
-        let target = self.m1[s + 1];
-        let top = (len - 1).min(l - j.min(l));
-        let mut x = target;
-        while x != 0 {
-            let r = x.trailing_zeros();
-            x &= x - 1;
-            // smallest t >= 1 with (j + t) % g == r
-            let mut t = (r + g - j % g) % g;
-            if t == 0 {
-                t = g;
+            if f != 0 || !partial_ok {
+                continue;
             }
-            while t <= top {
-                let pre = run_key(seg.c, p.later, p.n, seg.start, t);
-                let suf = run_key(seg.c, p.later, p.n, seg.start + len - t, t);
+            let (a, b) = ranges[r as usize];
+            for pt in &parts[a as usize..b as usize] {
+                if j + pt.t > l {
+                    continue;
+                }
+                let (j2, q2) = (j + pt.t, q + pt.dq);
                 if on == 1 {
                     // continue into the run, stop inside it
-                    self.relax(sh, s + 1, 1, k, 0, j + t, v + pre, encode(st, PREFIX, t));
+                    let code = encode(st, PREFIX, pt.t);
+                    self.relax(sh, &next, 1, k * 2, j2, pt.r, q2, v + pt.pre, code);
                 }
                 if can_start {
                     if on == 0 {
-                        self.relax(
-                            sh,
-                            s + 1,
-                            1,
-                            nk,
-                            0,
-                            j + t,
-                            v + pre + BLOCK,
-                            encode(st, PREFIX, t),
-                        );
+                        let code = encode(st, PREFIX, pt.t);
+                        let w = v + pt.pre + BLOCK;
+                        self.relax(sh, &next, 1, nk * 2, j2, pt.r, q2, w, code);
                     }
-                    // start inside the run, run on into the next one (when
-                    // `on`, the previous block stopped at the run's start)
-                    self.relax(
-                        sh,
-                        s + 1,
-                        1,
-                        nk,
-                        1,
-                        j + t,
-                        v + suf + BLOCK,
-                        encode(st, SUFFIX, t),
-                    );
+                    // start inside the run and run on into the next one
+                    // (when `on`, the previous block stopped at the run's
+                    // start)
+                    let code = encode(st, SUFFIX, pt.t);
+                    let w = v + pt.suf + BLOCK;
+                    self.relax(sh, &next, 1, nk * 2 + 1, j2, pt.r, q2, w, code);
                 }
-                t += g;
             }
         }
+        let mut list = list;
+        list.clear();
+        self.active[src.slot] = list;
+        self.parts = parts;
     }
 
     fn backtrack(
@@ -494,9 +586,13 @@ impl Dp {
     ) {
         self.steps.clear();
         let mut layer = sh.layers - 1;
-        let mut j = (sh.width - 1) as u32;
+        let mut j = sh.l;
         while layer > 0 {
-            let (prev, kind, t) = decode(self.back[self.bidx(layer, state, j)]);
+            let (prev, kind, t) = decode({
+                let t = self.target(sh, layer);
+                let (f, local) = (state / (sh.ks * 2), state % (sh.ks * 2));
+                self.back[t.base[f] + t.offset(sh, f, local, j % sh.g, j / sh.g)]
+            });
             let (from, taken, a, b) = match kind {
                 NONE => (layer - 1, 0, 0, 0),
                 FULL => {
@@ -535,26 +631,18 @@ impl Dp {
     }
 }
 
-/// The smallest `j >= lo` with `j % g == r`.
-fn first_at_least(r: u32, g: u32, lo: u32) -> u32 {
-    if lo <= r {
-        r
-    } else {
-        lo + (r + g - lo % g) % g
-    }
+/// Packs a live entry (flag, state, residue, `j / g`) into a u32.
+fn pack(f: usize, local: usize, r: u32, q: u32) -> u32 {
+    q | (r << 14) | ((local as u32) << 20) | ((f as u32) << 26)
 }
 
-fn each_live(mask: u64, g: u32, lo: u32, hi: u32, mut f: impl FnMut(u32)) {
-    let mut x = mask;
-    while x != 0 {
-        let r = x.trailing_zeros();
-        x &= x - 1;
-        let mut j = first_at_least(r, g, lo);
-        while j <= hi {
-            f(j);
-            j += g;
-        }
-    }
+fn unpack(e: u32) -> (usize, usize, u32, u32) {
+    (
+        (e >> 26) as usize,
+        ((e >> 20) & 63) as usize,
+        (e >> 14) & 63,
+        e & 0x3fff,
+    )
 }
 
 #[cfg(test)]

@@ -202,12 +202,13 @@ impl PlanRequest {
                     "must be after the slot's start",
                 ));
             }
-            let field = format!("prices[{i}].price_per_kwh");
-            finite(&field, s.price_per_kwh)?;
-            if s.price_per_kwh.abs() > MAX_ABS_PRICE {
+            if !s.price_per_kwh.is_finite() || s.price_per_kwh.abs() > MAX_ABS_PRICE {
                 return Err(PlanError::invalid(
-                    field,
-                    format!("must be between -{MAX_ABS_PRICE} and {MAX_ABS_PRICE}"),
+                    format!("prices[{i}].price_per_kwh"),
+                    format!(
+                        "must be a finite number between -{MAX_ABS_PRICE} and {MAX_ABS_PRICE}, got {}",
+                        s.price_per_kwh
+                    ),
                 ));
             }
             if let Some(pe) = prev_end {

@@ -1,0 +1,79 @@
+//! Real day-ahead prices from the repository's test data, shared by the
+//! planner's tests, examples and benchmark.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use planner::{PlanRequest, PriceSlot, TieBreak};
+
+/// Hourly prices in EUR/kWh by UTC hour start, from
+/// `tests/data/prices/<name>` of the workspace.
+pub fn hourly(name: &str) -> BTreeMap<DateTime<Utc>, f64> {
+    let path = format!(
+        "{}/../../tests/data/prices/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    text.lines()
+        .skip(1)
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            let (t, p) = l.split_once(',').expect("two columns");
+            let t: DateTime<Utc> = t.parse().expect("utc time");
+            let p: f64 = p.parse().expect("price");
+            (t, p / 1000.0)
+        })
+        .collect()
+}
+
+/// Hourly slots covering `[from, to)`.
+pub fn slots(prices: &BTreeMap<DateTime<Utc>, f64>, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<PriceSlot> {
+    prices
+        .range(from..to)
+        .map(|(&t, &p)| PriceSlot {
+            start: t,
+            end: t + TimeDelta::hours(1),
+            price_per_kwh: p,
+        })
+        .collect()
+}
+
+/// 192 quarter-hour slots (48 hours) from `from`: each hour's price with
+/// a small within-hour zigzag (as quarter-hour auctions show), so no two
+/// neighbouring slots are equal and the cheapest minutes scatter.
+pub fn quarter_hours(prices: &BTreeMap<DateTime<Utc>, f64>, from: DateTime<Utc>) -> Vec<PriceSlot> {
+    (0..192)
+        .map(|q| {
+            let start = from + TimeDelta::minutes(15 * q);
+            let hour = from + TimeDelta::hours(q / 4);
+            let ramp = [0.003, -0.002, 0.001, -0.003][(q % 4) as usize];
+            PriceSlot {
+                start,
+                end: start + TimeDelta::minutes(15),
+                price_per_kwh: prices[&hour] + ramp,
+            }
+        })
+        .collect()
+}
+
+/// A request for 40 kWh at 11 kW (219 minutes) from a 100 kWh battery.
+pub fn forty_kwh(now: DateTime<Utc>, deadline: DateTime<Utc>, prices: Vec<PriceSlot>) -> PlanRequest {
+    PlanRequest {
+        now,
+        deadline,
+        battery_kwh: 100.0,
+        soc_percent: 20.0,
+        target_percent: 60.0,
+        max_power_kw: 11.0,
+        efficiency: 1.0,
+        min_soc_percent: 0.0,
+        max_blocks: None,
+        min_block_minutes: None,
+        charge_limit_percent: None,
+        opportunistic_price: None,
+        tie_break: TieBreak::Later,
+        prices,
+    }
+}
