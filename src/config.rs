@@ -357,8 +357,12 @@ impl Config {
 
     /// One line describing what this config does, for `check-config`.
     pub fn summary(&self) -> String {
+        let prices = match &self.prices {
+            Some(p) => format!("{} ({}, {})", p.source().id(), p.tz, p.currency),
+            None => "none".to_owned(),
+        };
         format!(
-            "{}: ok: api {}, client {}, store {}, listen {}, scopes \"{}\", pkce {}",
+            "{}: ok: api {}, client {}, store {}, listen {}, scopes \"{}\", pkce {}, prices {prices}",
             self.source.display(),
             self.enode.api_url,
             self.enode.client_id,

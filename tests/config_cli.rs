@@ -67,3 +67,17 @@ fn missing_file_is_a_config_error() {
     assert_eq!(code, 78, "{stderr}");
     assert!(stderr.contains("cannot read config"), "{stderr}");
 }
+
+/// The annotated example in config/ is a valid config (given a secret).
+#[test]
+fn shipped_example_config_is_valid() {
+    let path = format!("{}/config/smartcharged.toml", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_smartcharged"))
+        .args(["check-config", &path])
+        .env("SMARTCHARGED_CLIENT_SECRET", "from-env")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .expect("run smartcharged");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
