@@ -31,6 +31,7 @@
 //! ```
 
 mod curve;
+mod diagnose;
 mod dp;
 mod error;
 mod extra;

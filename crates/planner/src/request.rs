@@ -224,3 +224,11 @@ impl PlanRequest {
         Ok(())
     }
 }
+
+impl PlanRequest {
+    /// Reads a request from JSON. A malformed request gets an error naming
+    /// the offending field (`prices[2].end: ...`), not just a position.
+    pub fn from_json(text: &str) -> Result<PlanRequest, PlanError> {
+        serde_json::from_str(text).map_err(|e| crate::diagnose::diagnose(text, e))
+    }
+}
