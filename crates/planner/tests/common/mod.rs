@@ -29,7 +29,11 @@ pub fn hourly(name: &str) -> BTreeMap<DateTime<Utc>, f64> {
 }
 
 /// Hourly slots covering `[from, to)`.
-pub fn slots(prices: &BTreeMap<DateTime<Utc>, f64>, from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<PriceSlot> {
+pub fn slots(
+    prices: &BTreeMap<DateTime<Utc>, f64>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Vec<PriceSlot> {
     prices
         .range(from..to)
         .map(|(&t, &p)| PriceSlot {
@@ -59,7 +63,11 @@ pub fn quarter_hours(prices: &BTreeMap<DateTime<Utc>, f64>, from: DateTime<Utc>)
 }
 
 /// A request for 40 kWh at 11 kW (219 minutes) from a 100 kWh battery.
-pub fn forty_kwh(now: DateTime<Utc>, deadline: DateTime<Utc>, prices: Vec<PriceSlot>) -> PlanRequest {
+pub fn forty_kwh(
+    now: DateTime<Utc>,
+    deadline: DateTime<Utc>,
+    prices: Vec<PriceSlot>,
+) -> PlanRequest {
     PlanRequest {
         now,
         deadline,
@@ -76,4 +84,42 @@ pub fn forty_kwh(now: DateTime<Utc>, deadline: DateTime<Utc>, prices: Vec<PriceS
         tie_break: TieBreak::Later,
         prices,
     }
+}
+
+/// Every evening of `year` in `tz`: plug in at 18:00 local time, deadline
+/// 07:00 local the next morning, 40 kWh at 11 kW, with the hourly prices of
+/// the night (DST nights have 12 or 14 hours).
+pub fn evenings(
+    prices: &BTreeMap<DateTime<Utc>, f64>,
+    tz: chrono_tz::Tz,
+    year: i32,
+) -> Vec<PlanRequest> {
+    use chrono::{Datelike, NaiveDate, TimeZone};
+    let mut out = Vec::new();
+    let mut day = NaiveDate::from_ymd_opt(year, 1, 1).expect("date");
+    while day.year() == year {
+        let local = |d: NaiveDate, h: u32| {
+            tz.from_local_datetime(&d.and_hms_opt(h, 0, 0).expect("time"))
+                .single()
+                .expect("18:00 and 07:00 exist once")
+                .with_timezone(&Utc)
+        };
+        let next = day.succ_opt().expect("next day");
+        let (now, deadline) = (local(day, 18), local(next, 7));
+        out.push(forty_kwh(now, deadline, slots(prices, now, deadline)));
+        day = next;
+    }
+    out
+}
+
+/// Median and mean of `v`.
+pub fn median_mean(v: &mut [f64]) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    let median = if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    };
+    (median, v.iter().sum::<f64>() / n as f64)
 }
