@@ -5,7 +5,9 @@
 //! against charging at once (median and mean) for DE-LU 2024 and SE3 2023.
 //! `... --example evenings -- jsonl N` prints N requests as JSON lines
 //! (the year's evenings over and over, with and without a block limit),
-//! input for `smartcharged plan --batch`.
+//! input for `smartcharged plan --batch`; `-- quarter N` prints N requests
+//! with 48 hours of quarter-hour prices (192 slots, as in the benchmark),
+//! a day apart, every other one with at most 3 blocks.
 
 use std::io::{self, BufWriter, Write};
 
@@ -68,10 +70,33 @@ fn jsonl(n: usize) -> io::Result<()> {
     out.flush()
 }
 
+fn quarter(n: usize) -> io::Result<()> {
+    use chrono::{TimeDelta, TimeZone, Utc};
+    let prices = common::hourly("DE-LU-2023-2025.csv");
+    let first = Utc.with_ymd_and_hms(2023, 2, 1, 12, 0, 0).unwrap();
+    let mut out = BufWriter::new(io::stdout().lock());
+    for i in 0..n {
+        let from = first + TimeDelta::days((i % 700) as i64);
+        let slots = common::quarter_hours(&prices, from);
+        let mut req = common::forty_kwh(
+            from + TimeDelta::minutes(7),
+            from + TimeDelta::hours(48),
+            slots,
+        );
+        if i % 2 == 1 {
+            req.max_blocks = Some(3);
+        }
+        serde_json::to_writer(&mut out, &req)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
         Some("jsonl") => jsonl(args.get(2).and_then(|n| n.parse().ok()).unwrap_or(10_000)),
+        Some("quarter") => quarter(args.get(2).and_then(|n| n.parse().ok()).unwrap_or(10_000)),
         _ => {
             savings();
             Ok(())

@@ -1,13 +1,17 @@
 //! The fast path: with no block limit the cheapest plan takes the cheapest
-//! minutes. Runs are sorted once, not minutes, so the cost is O(s log s)
-//! in the number of price runs.
+//! minutes. Runs, not minutes, are ranked by price, and only as many as
+//! the plan needs: O(s + k log s) for s runs of which k are charged.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 
 use crate::problem::{push_interval, Problem};
 
 /// Reusable buffers of the fast path.
 #[derive(Debug, Default)]
 pub(crate) struct Greedy {
-    order: Vec<(i64, u32)>,
+    order: Vec<Reverse<(i64, u32)>>,
+    group: Vec<u32>,
     taken: Vec<Take>,
 }
 
@@ -35,32 +39,41 @@ impl Greedy {
                 self.taken[i] = Take::All;
                 need -= s.len;
             } else {
-                self.order.push((s.c, i as u32));
+                self.order.push(Reverse((s.c, i as u32)));
             }
         }
-        self.order.sort_unstable();
-        let mut g = 0;
+        // a heap yields the cheapest runs without sorting them all: plans
+        // usually need a few dozen of a few hundred
+        let mut heap = BinaryHeap::from(std::mem::take(&mut self.order));
+        let mut answered = true;
         while need > 0 {
             // the group of runs at the next price
-            let c = self.order[g].0;
-            let mut h = g;
-            let mut total = 0u32;
-            while h < self.order.len() && self.order[h].0 == c {
-                total += segs[self.order[h].1 as usize].len;
-                h += 1;
+            let Some(Reverse((c, first))) = heap.pop() else {
+                break;
+            };
+            self.group.clear();
+            self.group.push(first);
+            let mut total = segs[first as usize].len;
+            while let Some(&Reverse((d, i))) = heap.peek() {
+                if d != c {
+                    break;
+                }
+                heap.pop();
+                self.group.push(i);
+                total += segs[i as usize].len;
             }
             if total <= need {
-                for &(_, i) in &self.order[g..h] {
+                for &i in &self.group {
                     self.taken[i as usize] = Take::All;
                 }
                 need -= total;
-                g = h;
                 continue;
             }
-            if h - g > 1 {
-                return false;
+            if self.group.len() > 1 {
+                answered = false;
+                break;
             }
-            let i = self.order[g].1 as usize;
+            let i = first as usize;
             let left = i > 0 && self.taken[i - 1] == Take::All;
             let right = i + 1 < segs.len() && self.taken[i + 1] == Take::All;
             // attach to a charged neighbour (no extra block); with both or
@@ -76,6 +89,12 @@ impl Greedy {
                 Take::Prefix(need)
             };
             need = 0;
+        }
+        let mut order = heap.into_vec();
+        order.clear();
+        self.order = order;
+        if !answered {
+            return false;
         }
         for (s, t) in segs.iter().zip(&self.taken) {
             let end = s.start + s.len;

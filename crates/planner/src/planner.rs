@@ -57,7 +57,10 @@ impl Planner {
 
     /// Plans one request: validates it, then returns the cheapest plan.
     pub fn plan(&mut self, req: &PlanRequest) -> Result<Plan, PlanError> {
-        req.validate()?;
+        req.check_scalars()?;
+        self.slots.clear();
+        let slots = &mut self.slots;
+        req.check_slots(&mut |s| slots.push(s))?;
         let mut warnings = Vec::new();
         let power = req.max_power_kw;
         let t0 = ceil_minute(req.now);
@@ -85,12 +88,6 @@ impl Planner {
         let l = charge_minutes(energy, power);
         let forced = charge_minutes(grid(min_soc), power).min(l);
 
-        self.slots.clear();
-        self.slots.extend(req.prices.iter().map(|s| Slot {
-            start: s.start.timestamp().div_euclid(60),
-            end: s.end.timestamp().div_euclid(60),
-            price: s.price_per_kwh,
-        }));
         CurveBuilder::build(&self.slots, t0, n, &mut self.pieces, &mut self.gaps);
         for g in &self.gaps {
             warnings.push(format!(

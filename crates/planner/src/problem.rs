@@ -48,7 +48,10 @@ pub(crate) struct Problem<'a> {
 
 /// A price per kWh as the integer the solvers compare.
 pub(crate) fn quantise(price: f64) -> i64 {
-    (price * PRICE_SCALE).round() as i64
+    // rounds half away from zero like f64::round, without a libm call;
+    // validated prices keep this far inside i64
+    let x = price * PRICE_SCALE;
+    (x + if x >= 0.0 { 0.5 } else { -0.5 }) as i64
 }
 
 /// Lateness weight of minutes `[a, a + t)`: smaller is better, so later

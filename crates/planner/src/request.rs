@@ -6,6 +6,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::curve::Slot;
 use crate::error::PlanError;
 
 /// The longest planning horizon accepted. Day-ahead prices reach at most a
@@ -123,13 +124,65 @@ fn positive(field: &str, v: f64) -> Result<f64, PlanError> {
     }
 }
 
-fn whole_minute(t: &DateTime<Utc>) -> bool {
-    t.timestamp() % 60 == 0 && t.timestamp_subsec_nanos() == 0
-}
-
 impl PlanRequest {
     /// Checks every field and returns the first problem, naming its field.
     pub fn validate(&self) -> Result<(), PlanError> {
+        self.check_scalars()?;
+        self.check_slots(&mut |_| {})
+    }
+
+    /// Checks the price slots, handing each valid one to `each` in epoch
+    /// minutes: the planner converts while it checks, reading every
+    /// timestamp once.
+    pub(crate) fn check_slots(&self, each: &mut impl FnMut(Slot)) -> Result<(), PlanError> {
+        let mut prev_end = i64::MIN;
+        for (i, s) in self.prices.iter().enumerate() {
+            let (start, end) = (s.start.timestamp(), s.end.timestamp());
+            if start.rem_euclid(60) != 0 || s.start.timestamp_subsec_nanos() != 0 {
+                return Err(PlanError::invalid(
+                    format!("prices[{i}].start"),
+                    "must be on a whole minute",
+                ));
+            }
+            if end.rem_euclid(60) != 0 || s.end.timestamp_subsec_nanos() != 0 {
+                return Err(PlanError::invalid(
+                    format!("prices[{i}].end"),
+                    "must be on a whole minute",
+                ));
+            }
+            if end <= start {
+                return Err(PlanError::invalid(
+                    format!("prices[{i}].end"),
+                    "must be after the slot's start",
+                ));
+            }
+            if !s.price_per_kwh.is_finite() || s.price_per_kwh.abs() > MAX_ABS_PRICE {
+                return Err(PlanError::invalid(
+                    format!("prices[{i}].price_per_kwh"),
+                    format!(
+                        "must be a finite number between -{MAX_ABS_PRICE} and {MAX_ABS_PRICE}, got {}",
+                        s.price_per_kwh
+                    ),
+                ));
+            }
+            if start < prev_end {
+                return Err(PlanError::invalid(
+                    format!("prices[{i}].start"),
+                    "slots must be sorted by start and must not overlap",
+                ));
+            }
+            prev_end = end;
+            each(Slot {
+                start: start.div_euclid(60),
+                end: end.div_euclid(60),
+                price: s.price_per_kwh,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks everything but the price slots.
+    pub(crate) fn check_scalars(&self) -> Result<(), PlanError> {
         positive("battery_kwh", self.battery_kwh)?;
         percent("soc_percent", self.soc_percent)?;
         percent("target_percent", self.target_percent)?;
@@ -181,45 +234,6 @@ impl PlanRequest {
                 "prices",
                 "at least one price slot is needed",
             ));
-        }
-        let mut prev_end: Option<DateTime<Utc>> = None;
-        for (i, s) in self.prices.iter().enumerate() {
-            if !whole_minute(&s.start) {
-                return Err(PlanError::invalid(
-                    format!("prices[{i}].start"),
-                    "must be on a whole minute",
-                ));
-            }
-            if !whole_minute(&s.end) {
-                return Err(PlanError::invalid(
-                    format!("prices[{i}].end"),
-                    "must be on a whole minute",
-                ));
-            }
-            if s.end <= s.start {
-                return Err(PlanError::invalid(
-                    format!("prices[{i}].end"),
-                    "must be after the slot's start",
-                ));
-            }
-            if !s.price_per_kwh.is_finite() || s.price_per_kwh.abs() > MAX_ABS_PRICE {
-                return Err(PlanError::invalid(
-                    format!("prices[{i}].price_per_kwh"),
-                    format!(
-                        "must be a finite number between -{MAX_ABS_PRICE} and {MAX_ABS_PRICE}, got {}",
-                        s.price_per_kwh
-                    ),
-                ));
-            }
-            if let Some(pe) = prev_end {
-                if s.start < pe {
-                    return Err(PlanError::invalid(
-                        format!("prices[{i}].start"),
-                        "slots must be sorted by start and must not overlap",
-                    ));
-                }
-            }
-            prev_end = Some(s.end);
         }
         Ok(())
     }
