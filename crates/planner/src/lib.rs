@@ -40,6 +40,7 @@ mod plan;
 mod planner;
 mod problem;
 mod request;
+mod time;
 
 pub use crate::error::PlanError;
 pub use crate::plan::{Block, Plan};

@@ -26,8 +26,10 @@ pub const MAX_ABS_PRICE: f64 = 10_000.0;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PriceSlot {
     /// First instant of the slot, on a whole UTC minute.
+    #[serde(with = "crate::time")]
     pub start: DateTime<Utc>,
     /// First instant after the slot, on a whole UTC minute.
+    #[serde(with = "crate::time")]
     pub end: DateTime<Utc>,
     /// Price per kWh in the curve's currency (tariff included if the caller
     /// applied it).
@@ -51,8 +53,10 @@ pub enum TieBreak {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanRequest {
     /// The current instant; planning starts at the next whole minute.
+    #[serde(with = "crate::time")]
     pub now: DateTime<Utc>,
     /// Charging must be done before this instant.
+    #[serde(with = "crate::time")]
     pub deadline: DateTime<Utc>,
     /// Usable battery capacity in kWh.
     pub battery_kwh: f64,
