@@ -20,7 +20,11 @@ fn bench(c: &mut Criterion) {
     let mut planner = Planner::new();
     let unlimited = planner.plan(&req).expect("valid request");
     // the cheapest minutes form more than 3 blocks: the limit is binding
-    assert!(unlimited.blocks.len() > 3, "{} blocks", unlimited.blocks.len());
+    assert!(
+        unlimited.blocks.len() > 3,
+        "{} blocks",
+        unlimited.blocks.len()
+    );
     let limited = planner::PlanRequest {
         max_blocks: Some(3),
         ..req.clone()

@@ -468,7 +468,7 @@ fn bad_requests_name_the_field() {
     nan.prices[1].price_per_kwh = f64::NAN;
     assert_eq!(field(nan), "prices[1].price_per_kwh");
     let mut odd = good.clone();
-    odd.prices[0].end = odd.prices[0].end + TimeDelta::seconds(30);
+    odd.prices[0].end += TimeDelta::seconds(30);
     assert_eq!(field(odd), "prices[0].end");
 }
 
