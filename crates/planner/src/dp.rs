@@ -91,6 +91,8 @@ struct Shape {
     g: u32,
     /// Minutes to charge.
     l: u32,
+    /// The off state with every allowed block used (none without a limit).
+    done: usize,
     /// Entries per residue and state (`l / g + 1`).
     e: usize,
     /// Offset of each flag's region inside a ring slot of values.
@@ -141,6 +143,52 @@ impl Shape {
 
     fn flags(&self) -> usize {
         self.states / (self.ks * 2)
+    }
+}
+
+/// The tables a step writes, borrowed apart from the solver so the hot
+/// loop keeps their addresses in registers.
+struct Tables<'a> {
+    vals: &'a mut [i128],
+    back: &'a mut [u32],
+    active: &'a mut [Vec<u32>],
+}
+
+impl Tables<'_> {
+    /// Offers value `v` to state (`f`, `local`) at `j = r + q * g` of the
+    /// target layer.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn relax(
+        &mut self,
+        sh: &Shape,
+        t: &Tgt,
+        f: usize,
+        local: usize,
+        j: u32,
+        r: u32,
+        q: u32,
+        v: i128,
+        code: u32,
+    ) {
+        if j < t.lo || j > t.hi || t.mask[f] & (1 << r) == 0 {
+            return;
+        }
+        // off with every block used: only a finished plan may end there
+        if local == sh.done && j < sh.l {
+            return;
+        }
+        let off = t.offset(sh, f, local, r, q);
+        let i = t.vbase[f] + off;
+        let cur = self.vals[i];
+        if v < cur {
+            if cur == INF {
+                let st = f * sh.ks * 2 + local;
+                self.active[t.slot * sh.states + st].push(pack(r, q));
+            }
+            self.vals[i] = v;
+            self.back[t.base[f] + off] = code;
+        }
     }
 }
 
@@ -209,6 +257,11 @@ impl Dp {
             ring: m as usize + 1,
             g,
             l,
+            done: if p.max_blocks.is_some() {
+                (ks - 1) * 2
+            } else {
+                usize::MAX
+            },
             e: (l / g) as usize + 1,
             foff: [0, 0],
             slot_size: 0,
@@ -288,13 +341,16 @@ impl Dp {
         }
 
         self.vals[..vals_len].fill(INF);
-        self.active.resize_with(shape.ring, Vec::new);
-        for a in &mut self.active[..shape.ring] {
+        let lists = shape.ring * shape.states;
+        if self.active.len() < lists {
+            self.active.resize_with(lists, Vec::new);
+        }
+        for a in &mut self.active[..lists] {
             a.clear();
         }
         let t0 = self.target(&shape, 0);
         self.vals[t0.vbase[0] + t0.offset(&shape, 0, 0, 0, 0)] = 0;
-        self.active[0].push(pack(0, 0, 0, 0));
+        self.active[0].push(pack(0, 0));
 
         self.cost_prefix.clear();
         self.cost_prefix.push(0);
@@ -408,37 +464,6 @@ impl Dp {
         self.cost_prefix[i]
     }
 
-    /// Offers value `v` to state (`f`, `local`) at `j = r + q * g` of the
-    /// target layer.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn relax(
-        &mut self,
-        sh: &Shape,
-        t: &Tgt,
-        f: usize,
-        local: usize,
-        j: u32,
-        r: u32,
-        q: u32,
-        v: i128,
-        code: u32,
-    ) {
-        if j < t.lo || j > t.hi || t.mask[f] & (1 << r) == 0 {
-            return;
-        }
-        let off = t.offset(sh, f, local, r, q);
-        let i = t.vbase[f] + off;
-        let cur = self.vals[i];
-        if v < cur {
-            if cur == INF {
-                self.active[t.slot].push(pack(f, local, r, q));
-            }
-            self.vals[i] = v;
-            self.back[t.base[f] + off] = code;
-        }
-    }
-
     fn step(&mut self, p: &Problem, segs: &[Seg], sh: &Shape, s: usize, unit: bool, m: u32) {
         let seg = segs[s];
         let (l, g, len) = (p.l, sh.g, seg.len);
@@ -492,87 +517,103 @@ impl Dp {
                 ranges[r as usize] = (from, parts.len() as u32);
             }
         }
-        let list = std::mem::take(&mut self.active[src.slot]);
-        for &e in &list {
-            let (f, local, r, q) = unpack(e);
-            let j = r + q * g;
-            let i = src.vbase[f] + src.offset(sh, f, local, r, q);
-            let v = self.vals[i];
-            self.vals[i] = INF;
-            // states that cannot beat a known plan even if every minute
-            // left cost the cheapest price from here on
-            if (v >> 64) + i128::from(l - j) * cmin > self.ub {
-                continue;
-            }
+        let (mut vals, mut back, mut active) = (
+            std::mem::take(&mut self.vals),
+            std::mem::take(&mut self.back),
+            std::mem::take(&mut self.active),
+        );
+        // state by state, so branches on the state are predictable
+        for st in 0..sh.states {
+            let (f, local) = (st / (sh.ks * 2), st % (sh.ks * 2));
             let (k, on) = (local / 2, local % 2);
             let nk = if limited { k + 1 } else { k };
             let can_start = nk < sh.ks;
-            let st = f * sh.ks * 2 + local;
-            if !seg.forced {
-                let code = encode(st, NONE, 0);
-                self.relax(sh, &next, f, k * 2, j, r, q, v, code);
-            }
-            if j + len <= l {
-                let (r2, dq) = fulls[r as usize];
-                let (j2, q2) = (j + len, q + dq);
-                let code = encode(st, FULL, 0);
-                if on == 1 {
-                    self.relax(sh, &next, f, local, j2, r2, q2, v + full, code);
-                } else if !unit && can_start {
-                    let w = v + full + BLOCK;
-                    self.relax(sh, &next, f, nk * 2 + 1, j2, r2, q2, w, code);
-                }
-            }
-            if unit && on == 0 && can_start {
-                if let Some(t) = &jump {
-                    if j + m <= l {
-                        let to = s + m as usize;
-                        let key = self.prefix[to] - self.prefix[s] + BLOCK;
-                        let code = encode(st, JUMP, 0);
-                        self.relax(sh, t, 0, nk * 2 + 1, j + m, 0, j + m, v + key, code);
-                    }
-                }
-                let rest = l - j;
-                let to = s + rest as usize;
-                if rest >= 1 && rest < m && to <= ns {
-                    let t = self.target(sh, to);
-                    let key = self.prefix[to] - self.prefix[s] + BLOCK;
-                    let code = encode(st, FINAL, rest);
-                    self.relax(sh, &t, 0, nk * 2 + 1, l, 0, l, v + key, code);
-                }
-            }
-            if f != 0 || !partial_ok {
-                continue;
-            }
-            let (a, b) = ranges[r as usize];
-            for pt in &parts[a as usize..b as usize] {
-                if j + pt.t > l {
+            let list = std::mem::take(&mut active[src.slot * sh.states + st]);
+            let mut tb = Tables {
+                vals: &mut vals,
+                back: &mut back,
+                active: &mut active,
+            };
+            for &e in &list {
+                let (r, q) = unpack(e);
+                let j = r + q * g;
+                let i = src.vbase[f] + src.offset(sh, f, local, r, q);
+                let v = tb.vals[i];
+                tb.vals[i] = INF;
+                // states that cannot beat a known plan even if every minute
+                // left cost the cheapest price from here on
+                if (v >> 64) + i128::from(l - j) * cmin > self.ub {
                     continue;
                 }
-                let (j2, q2) = (j + pt.t, q + pt.dq);
-                if on == 1 {
-                    // continue into the run, stop inside it
-                    let code = encode(st, PREFIX, pt.t);
-                    self.relax(sh, &next, 1, k * 2, j2, pt.r, q2, v + pt.pre, code);
+                if !seg.forced {
+                    let code = encode(st, NONE, 0);
+                    tb.relax(sh, &next, f, k * 2, j, r, q, v, code);
                 }
-                if can_start {
-                    if on == 0 {
-                        let code = encode(st, PREFIX, pt.t);
-                        let w = v + pt.pre + BLOCK;
-                        self.relax(sh, &next, 1, nk * 2, j2, pt.r, q2, w, code);
+                if j + len <= l {
+                    let (r2, dq) = fulls[r as usize];
+                    let (j2, q2) = (j + len, q + dq);
+                    let code = encode(st, FULL, 0);
+                    if on == 1 {
+                        tb.relax(sh, &next, f, local, j2, r2, q2, v + full, code);
+                    } else if !unit && can_start {
+                        let w = v + full + BLOCK;
+                        tb.relax(sh, &next, f, nk * 2 + 1, j2, r2, q2, w, code);
                     }
-                    // start inside the run and run on into the next one
-                    // (when `on`, the previous block stopped at the run's
-                    // start)
-                    let code = encode(st, SUFFIX, pt.t);
-                    let w = v + pt.suf + BLOCK;
-                    self.relax(sh, &next, 1, nk * 2 + 1, j2, pt.r, q2, w, code);
+                }
+                if unit && on == 0 && can_start {
+                    if let Some(t) = &jump {
+                        if j + m <= l {
+                            let to = s + m as usize;
+                            let key = self.prefix[to] - self.prefix[s] + BLOCK;
+                            let code = encode(st, JUMP, 0);
+                            tb.relax(sh, t, 0, nk * 2 + 1, j + m, 0, j + m, v + key, code);
+                        }
+                    }
+                    let rest = l - j;
+                    let to = s + rest as usize;
+                    if rest >= 1 && rest < m && to <= ns {
+                        let t = self.target(sh, to);
+                        let key = self.prefix[to] - self.prefix[s] + BLOCK;
+                        let code = encode(st, FINAL, rest);
+                        tb.relax(sh, &t, 0, nk * 2 + 1, l, 0, l, v + key, code);
+                    }
+                }
+                if f != 0 || !partial_ok {
+                    continue;
+                }
+                let (a, b) = ranges[r as usize];
+                for pt in &parts[a as usize..b as usize] {
+                    if j + pt.t > l {
+                        continue;
+                    }
+                    let (j2, q2) = (j + pt.t, q + pt.dq);
+                    if on == 1 {
+                        // continue into the run, stop inside it
+                        let code = encode(st, PREFIX, pt.t);
+                        tb.relax(sh, &next, 1, k * 2, j2, pt.r, q2, v + pt.pre, code);
+                    }
+                    if can_start {
+                        if on == 0 {
+                            let code = encode(st, PREFIX, pt.t);
+                            let w = v + pt.pre + BLOCK;
+                            tb.relax(sh, &next, 1, nk * 2, j2, pt.r, q2, w, code);
+                        }
+                        // start inside the run and run on into the next one
+                        // (when `on`, the previous block stopped at the run's
+                        // start)
+                        let code = encode(st, SUFFIX, pt.t);
+                        let w = v + pt.suf + BLOCK;
+                        tb.relax(sh, &next, 1, nk * 2 + 1, j2, pt.r, q2, w, code);
+                    }
                 }
             }
+            let mut list = list;
+            list.clear();
+            active[src.slot * sh.states + st] = list;
         }
-        let mut list = list;
-        list.clear();
-        self.active[src.slot] = list;
+        self.vals = vals;
+        self.back = back;
+        self.active = active;
         self.parts = parts;
     }
 
@@ -631,18 +672,13 @@ impl Dp {
     }
 }
 
-/// Packs a live entry (flag, state, residue, `j / g`) into a u32.
-fn pack(f: usize, local: usize, r: u32, q: u32) -> u32 {
-    q | (r << 14) | ((local as u32) << 20) | ((f as u32) << 26)
+/// Packs a live entry (residue, `j / g`) of a state's list into a u32.
+fn pack(r: u32, q: u32) -> u32 {
+    q | (r << 24)
 }
 
-fn unpack(e: u32) -> (usize, usize, u32, u32) {
-    (
-        (e >> 26) as usize,
-        ((e >> 20) & 63) as usize,
-        (e >> 14) & 63,
-        e & 0x3fff,
-    )
+fn unpack(e: u32) -> (u32, u32) {
+    (e >> 24, e & 0xff_ffff)
 }
 
 #[cfg(test)]
