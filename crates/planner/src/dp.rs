@@ -30,12 +30,24 @@ const SUFFIX: u32 = 3;
 const JUMP: u32 = 4;
 const FINAL: u32 = 5;
 
-fn encode(state: usize, kind: u32, t: u32) -> u32 {
-    (state as u32) | (kind << 7) | (t << 10)
+/// A back pointer: the previous state, the transition and its length;
+/// when the previous state is off, the layer it was entered at.
+fn encode(state: usize, kind: u32, t: u32) -> u64 {
+    u64::from((state as u32) | (kind << 7) | (t << 10))
 }
 
-fn decode(code: u32) -> (usize, u32, u32) {
-    ((code & 0x7f) as usize, (code >> 7) & 7, code >> 10)
+fn from_off(code: u64, origin: u32) -> u64 {
+    code | (u64::from(origin) << 32)
+}
+
+fn decode(code: u64) -> (usize, u32, u32, usize) {
+    let c = code as u32;
+    (
+        (c & 0x7f) as usize,
+        (c >> 7) & 7,
+        c >> 10,
+        (code >> 32) as usize,
+    )
 }
 
 fn gcd(a: u32, b: u32) -> u32 {
@@ -60,7 +72,10 @@ fn rot(mask: u64, d: u32, g: u32) -> u64 {
 #[derive(Debug, Default)]
 pub(crate) struct Dp {
     vals: Vec<i128>,
-    back: Vec<u32>,
+    back: Vec<u64>,
+    offv: Vec<i128>,
+    offo: Vec<u32>,
+    offlist: Vec<Vec<u32>>,
     base: Vec<usize>,
     lo: Vec<u32>,
     hi: Vec<u32>,
@@ -93,6 +108,8 @@ struct Shape {
     l: u32,
     /// The off state with every allowed block used (none without a limit).
     done: usize,
+    /// Entries per (flag, blocks) in the off tables (`l + 1`).
+    width: usize,
     /// Entries per residue and state (`l / g + 1`).
     e: usize,
     /// Offset of each flag's region inside a ring slot of values.
@@ -123,6 +140,7 @@ struct Tgt {
     base: [usize; 2],
     cnt: [usize; 2],
     slot: usize,
+    layer: usize,
     /// Rank of each live residue among its flag's live residues.
     rank: [[u8; 64]; 2],
 }
@@ -150,8 +168,11 @@ impl Shape {
 /// loop keeps their addresses in registers.
 struct Tables<'a> {
     vals: &'a mut [i128],
-    back: &'a mut [u32],
+    back: &'a mut [u64],
     active: &'a mut [Vec<u32>],
+    offv: &'a mut [i128],
+    offo: &'a mut [u32],
+    offlist: &'a mut [Vec<u32>],
 }
 
 impl Tables<'_> {
@@ -169,7 +190,7 @@ impl Tables<'_> {
         r: u32,
         q: u32,
         v: i128,
-        code: u32,
+        code: u64,
     ) {
         if j < t.lo || j > t.hi || t.mask[f] & (1 << r) == 0 {
             return;
@@ -179,6 +200,22 @@ impl Tables<'_> {
             return;
         }
         let off = t.offset(sh, f, local, r, q);
+        if local & 1 == 0 {
+            // off states are not copied from layer to layer: one value per
+            // (flag, blocks, j) and the layer it was entered at
+            let k = local / 2;
+            let idx = (f * sh.ks + k) * sh.width + j as usize;
+            let cur = self.offv[idx];
+            if v < cur {
+                if cur == INF {
+                    self.offlist[f * sh.ks + k].push(pack(r, q));
+                }
+                self.offv[idx] = v;
+                self.offo[idx] = t.layer as u32;
+                self.back[t.base[f] + off] = code;
+            }
+            return;
+        }
         let i = t.vbase[f] + off;
         let cur = self.vals[i];
         if v < cur {
@@ -263,6 +300,7 @@ impl Dp {
                 usize::MAX
             },
             e: (l / g) as usize + 1,
+            width: l as usize + 1,
             foff: [0, 0],
             slot_size: 0,
         };
@@ -327,6 +365,9 @@ impl Dp {
         if self.back.len() < total {
             self.back.resize(total, 0);
         }
+        if shape.width * 2 * ks > MAX_TABLE {
+            return Err(PlanError::TooLarge(format!("{l} minutes to place")));
+        }
         if self.vals.len() < vals_len {
             self.vals.resize(vals_len, INF);
         }
@@ -348,9 +389,19 @@ impl Dp {
         for a in &mut self.active[..lists] {
             a.clear();
         }
-        let t0 = self.target(&shape, 0);
-        self.vals[t0.vbase[0] + t0.offset(&shape, 0, 0, 0, 0)] = 0;
-        self.active[0].push(pack(0, 0));
+        let offs = nf * ks;
+        self.offv.clear();
+        self.offv.resize(offs * shape.width, INF);
+        self.offo.clear();
+        self.offo.resize(offs * shape.width, 0);
+        if self.offlist.len() < offs {
+            self.offlist.resize_with(offs, Vec::new);
+        }
+        for a in &mut self.offlist[..offs] {
+            a.clear();
+        }
+        self.offv[0] = 0;
+        self.offlist[0].push(pack(0, 0));
 
         self.cost_prefix.clear();
         self.cost_prefix.push(0);
@@ -366,7 +417,7 @@ impl Dp {
 
         // best final state
         let mut best = INF;
-        let mut best_state = usize::MAX;
+        let mut best_state = (usize::MAX, 0);
         let last = self.target(&shape, ns);
         for f in 0..shape.flags() {
             if l < last.lo || l > last.hi || last.mask[f] & (1 << (l % g)) == 0 {
@@ -375,11 +426,16 @@ impl Dp {
             for k in 0..shape.ks {
                 for on in 0..2 {
                     let st = shape.state(f, k, on);
-                    let off = last.offset(&shape, f, k * 2 + on, l % g, l / g);
-                    let v = self.vals[last.vbase[f] + off];
+                    let (v, layer) = if on == 0 {
+                        let idx = (f * shape.ks + k) * shape.width + l as usize;
+                        (self.offv[idx], self.offo[idx] as usize)
+                    } else {
+                        let off = last.offset(&shape, f, k * 2 + on, l % g, l / g);
+                        (self.vals[last.vbase[f] + off], ns)
+                    };
                     if v < best {
                         best = v;
-                        best_state = st;
+                        best_state = (st, layer);
                     }
                 }
             }
@@ -388,7 +444,7 @@ impl Dp {
             return Ok(false);
         }
 
-        self.backtrack(segs, &shape, best_state, m, out);
+        self.backtrack(segs, &shape, best_state.0, best_state.1, m, out);
         Ok(true)
     }
 
@@ -424,6 +480,7 @@ impl Dp {
                 rank[1][sh.g as usize - 1] as usize + (mask[1] >> (sh.g - 1) & 1) as usize,
             ],
             slot: layer % sh.ring,
+            layer,
         }
     }
 
@@ -522,95 +579,173 @@ impl Dp {
             std::mem::take(&mut self.back),
             std::mem::take(&mut self.active),
         );
-        // state by state, so branches on the state are predictable
-        for st in 0..sh.states {
-            let (f, local) = (st / (sh.ks * 2), st % (sh.ks * 2));
-            let (k, on) = (local / 2, local % 2);
-            let nk = if limited { k + 1 } else { k };
-            let can_start = nk < sh.ks;
-            let list = std::mem::take(&mut active[src.slot * sh.states + st]);
-            let mut tb = Tables {
-                vals: &mut vals,
-                back: &mut back,
-                active: &mut active,
-            };
-            for &e in &list {
-                let (r, q) = unpack(e);
-                let j = r + q * g;
-                let i = src.vbase[f] + src.offset(sh, f, local, r, q);
-                let v = tb.vals[i];
-                tb.vals[i] = INF;
-                // states that cannot beat a known plan even if every minute
-                // left cost the cheapest price from here on
-                if (v >> 64) + i128::from(l - j) * cmin > self.ub {
-                    continue;
-                }
-                if !seg.forced {
-                    let code = encode(st, NONE, 0);
-                    tb.relax(sh, &next, f, k * 2, j, r, q, v, code);
-                }
-                if j + len <= l {
-                    let (r2, dq) = fulls[r as usize];
-                    let (j2, q2) = (j + len, q + dq);
-                    let code = encode(st, FULL, 0);
-                    if on == 1 {
-                        tb.relax(sh, &next, f, local, j2, r2, q2, v + full, code);
-                    } else if !unit && can_start {
-                        let w = v + full + BLOCK;
-                        tb.relax(sh, &next, f, nk * 2 + 1, j2, r2, q2, w, code);
-                    }
-                }
-                if unit && on == 0 && can_start {
-                    if let Some(t) = &jump {
-                        if j + m <= l {
-                            let to = s + m as usize;
-                            let key = self.prefix[to] - self.prefix[s] + BLOCK;
-                            let code = encode(st, JUMP, 0);
-                            tb.relax(sh, t, 0, nk * 2 + 1, j + m, 0, j + m, v + key, code);
-                        }
-                    }
-                    let rest = l - j;
-                    let to = s + rest as usize;
-                    if rest >= 1 && rest < m && to <= ns {
-                        let t = self.target(sh, to);
-                        let key = self.prefix[to] - self.prefix[s] + BLOCK;
-                        let code = encode(st, FINAL, rest);
-                        tb.relax(sh, &t, 0, nk * 2 + 1, l, 0, l, v + key, code);
-                    }
-                }
-                if f != 0 || !partial_ok {
-                    continue;
-                }
-                let (a, b) = ranges[r as usize];
-                for pt in &parts[a as usize..b as usize] {
-                    if j + pt.t > l {
+        let (mut offv, mut offo, mut offlist) = (
+            std::mem::take(&mut self.offv),
+            std::mem::take(&mut self.offo),
+            std::mem::take(&mut self.offlist),
+        );
+        let mut tb = Tables {
+            vals: &mut vals,
+            back: &mut back,
+            active: &mut active,
+            offv: &mut offv,
+            offo: &mut offo,
+            offlist: &mut offlist,
+        };
+        let (lo, prune) = (src.lo, |v: i128, j: u32| {
+            (v >> 64) + i128::from(l - j) * cmin > self.ub
+        });
+
+        // off states first, flag 1 before flag 0 (whose partial runs enter
+        // flag 1 off states at the next layer); entries entered at the next
+        // layer during this step wait for it
+        for f in (0..sh.flags()).rev() {
+            for k in 0..sh.ks {
+                let st = sh.state(f, k, 0);
+                let nk = if limited { k + 1 } else { k };
+                let can_start = nk < sh.ks;
+                let mut list = std::mem::take(&mut tb.offlist[f * sh.ks + k]);
+                let mut kept = 0;
+                for n in 0..list.len() {
+                    let e = list[n];
+                    let (r, q) = unpack(e);
+                    let j = r + q * g;
+                    let idx = (f * sh.ks + k) * sh.width + j as usize;
+                    let (v, origin) = (tb.offv[idx], tb.offo[idx]);
+                    if origin as usize > s {
+                        list[kept] = e;
+                        kept += 1;
                         continue;
                     }
-                    let (j2, q2) = (j + pt.t, q + pt.dq);
-                    if on == 1 {
+                    // dead for good: too few minutes left, a residue that
+                    // can no longer add up to `l`, or beaten by a known plan
+                    if j < lo || src.mask[f] & (1 << r) == 0 || prune(v, j) {
+                        tb.offv[idx] = INF;
+                        continue;
+                    }
+                    // no waiting through a forced run
+                    if !seg.forced {
+                        list[kept] = e;
+                        kept += 1;
+                    } else {
+                        tb.offv[idx] = INF;
+                    }
+                    if !can_start {
+                        continue;
+                    }
+                    let to = nk * 2 + 1;
+                    if !unit && j + len <= l {
+                        let (r2, dq) = fulls[r as usize];
+                        let code = from_off(encode(st, FULL, 0), origin);
+                        tb.relax(
+                            sh,
+                            &next,
+                            f,
+                            to,
+                            j + len,
+                            r2,
+                            q + dq,
+                            v + full + BLOCK,
+                            code,
+                        );
+                    }
+                    if unit {
+                        if let Some(t) = &jump {
+                            if j + m <= l {
+                                let at = s + m as usize;
+                                let key = self.prefix[at] - self.prefix[s] + BLOCK;
+                                let code = from_off(encode(st, JUMP, 0), origin);
+                                tb.relax(sh, t, 0, to, j + m, 0, j + m, v + key, code);
+                            }
+                        }
+                        let rest = l - j;
+                        let at = s + rest as usize;
+                        if rest >= 1 && rest < m && at <= ns {
+                            let t = self.target(sh, at);
+                            let key = self.prefix[at] - self.prefix[s] + BLOCK;
+                            let code = from_off(encode(st, FINAL, rest), origin);
+                            tb.relax(sh, &t, 0, to, l, 0, l, v + key, code);
+                        }
+                    }
+                    if f != 0 || !partial_ok {
+                        continue;
+                    }
+                    let (a, b) = ranges[r as usize];
+                    for pt in &parts[a as usize..b as usize] {
+                        if j + pt.t > l {
+                            continue;
+                        }
+                        let (j2, q2) = (j + pt.t, q + pt.dq);
+                        // a block from the run's start, stopping inside it
+                        let code = from_off(encode(st, PREFIX, pt.t), origin);
+                        let w = v + pt.pre + BLOCK;
+                        tb.relax(sh, &next, 1, nk * 2, j2, pt.r, q2, w, code);
+                        // a block from inside the run, running on
+                        let code = from_off(encode(st, SUFFIX, pt.t), origin);
+                        let w = v + pt.suf + BLOCK;
+                        tb.relax(sh, &next, 1, to, j2, pt.r, q2, w, code);
+                    }
+                }
+                list.truncate(kept);
+                tb.offlist[f * sh.ks + k] = list;
+            }
+        }
+
+        // then the charging states, state by state so branches on the
+        // state are predictable
+        for f in 0..sh.flags() {
+            for k in 0..sh.ks {
+                let st = sh.state(f, k, 1);
+                let local = k * 2 + 1;
+                let nk = if limited { k + 1 } else { k };
+                let can_start = nk < sh.ks;
+                let list = std::mem::take(&mut tb.active[src.slot * sh.states + st]);
+                for &e in &list {
+                    let (r, q) = unpack(e);
+                    let j = r + q * g;
+                    let i = src.vbase[f] + src.offset(sh, f, local, r, q);
+                    let v = tb.vals[i];
+                    tb.vals[i] = INF;
+                    if prune(v, j) {
+                        continue;
+                    }
+                    if !seg.forced {
+                        // the block ends where the run starts
+                        tb.relax(sh, &next, f, k * 2, j, r, q, v, encode(st, NONE, 0));
+                    }
+                    if j + len <= l {
+                        let (r2, dq) = fulls[r as usize];
+                        let code = encode(st, FULL, 0);
+                        tb.relax(sh, &next, f, local, j + len, r2, q + dq, v + full, code);
+                    }
+                    if f != 0 || !partial_ok {
+                        continue;
+                    }
+                    let (a, b) = ranges[r as usize];
+                    for pt in &parts[a as usize..b as usize] {
+                        if j + pt.t > l {
+                            continue;
+                        }
+                        let (j2, q2) = (j + pt.t, q + pt.dq);
                         // continue into the run, stop inside it
                         let code = encode(st, PREFIX, pt.t);
                         tb.relax(sh, &next, 1, k * 2, j2, pt.r, q2, v + pt.pre, code);
-                    }
-                    if can_start {
-                        if on == 0 {
-                            let code = encode(st, PREFIX, pt.t);
-                            let w = v + pt.pre + BLOCK;
-                            tb.relax(sh, &next, 1, nk * 2, j2, pt.r, q2, w, code);
+                        if can_start {
+                            // stop at the run's start, start again inside it
+                            let code = encode(st, SUFFIX, pt.t);
+                            let w = v + pt.suf + BLOCK;
+                            tb.relax(sh, &next, 1, nk * 2 + 1, j2, pt.r, q2, w, code);
                         }
-                        // start inside the run and run on into the next one
-                        // (when `on`, the previous block stopped at the run's
-                        // start)
-                        let code = encode(st, SUFFIX, pt.t);
-                        let w = v + pt.suf + BLOCK;
-                        tb.relax(sh, &next, 1, nk * 2 + 1, j2, pt.r, q2, w, code);
                     }
                 }
+                let mut list = list;
+                list.clear();
+                tb.active[src.slot * sh.states + st] = list;
             }
-            let mut list = list;
-            list.clear();
-            active[src.slot * sh.states + st] = list;
         }
+        self.offv = offv;
+        self.offo = offo;
+        self.offlist = offlist;
         self.vals = vals;
         self.back = back;
         self.active = active;
@@ -622,14 +757,14 @@ impl Dp {
         segs: &[Seg],
         sh: &Shape,
         mut state: usize,
+        mut layer: usize,
         m: u32,
         out: &mut Vec<(u32, u32)>,
     ) {
         self.steps.clear();
-        let mut layer = sh.layers - 1;
         let mut j = sh.l;
         while layer > 0 {
-            let (prev, kind, t) = decode({
+            let (prev, kind, t, origin) = decode({
                 let t = self.target(sh, layer);
                 let (f, local) = (state / (sh.ks * 2), state % (sh.ks * 2));
                 self.back[t.base[f] + t.offset(sh, f, local, j % sh.g, j / sh.g)]
@@ -663,7 +798,8 @@ impl Dp {
                 self.steps.push((a, b));
             }
             j -= taken;
-            layer = from;
+            // an off state was entered at `origin` and waited since
+            layer = if prev & 1 == 0 { origin } else { from };
             state = prev;
         }
         for &(a, b) in self.steps.iter().rev() {
