@@ -3,7 +3,7 @@
 //! The daemon builds a [`PlanRequest`] directly; the CLI reads the same type
 //! from JSON. Optional fields may be absent from the JSON.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::curve::Slot;
@@ -93,6 +93,18 @@ pub struct PlanRequest {
     pub prices: Vec<PriceSlot>,
 }
 
+/// The timestamp of `t`, given that of `base`: on the same day only the
+/// times of day differ, which is cheaper than a full date computation.
+fn seconds_after(base_ts: i64, base: &DateTime<Utc>, t: &DateTime<Utc>) -> i64 {
+    let (a, b) = (base.naive_utc(), t.naive_utc());
+    if a.date() == b.date() {
+        base_ts + i64::from(b.time().num_seconds_from_midnight())
+            - i64::from(a.time().num_seconds_from_midnight())
+    } else {
+        t.timestamp()
+    }
+}
+
 fn finite(field: &str, v: f64) -> Result<f64, PlanError> {
     if v.is_finite() {
         Ok(v)
@@ -140,8 +152,15 @@ impl PlanRequest {
     /// timestamp once.
     pub(crate) fn check_slots(&self, each: &mut impl FnMut(Slot)) -> Result<(), PlanError> {
         let mut prev_end = i64::MIN;
+        let mut prev: Option<&PriceSlot> = None;
         for (i, s) in self.prices.iter().enumerate() {
-            let (start, end) = (s.start.timestamp(), s.end.timestamp());
+            // slots usually follow each other: reuse the previous end
+            let start = match prev {
+                Some(p) if p.end == s.start => prev_end,
+                _ => s.start.timestamp(),
+            };
+            let end = seconds_after(start, &s.start, &s.end);
+            prev = Some(s);
             if start.rem_euclid(60) != 0 || s.start.timestamp_subsec_nanos() != 0 {
                 return Err(PlanError::invalid(
                     format!("prices[{i}].start"),
