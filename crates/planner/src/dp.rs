@@ -10,6 +10,13 @@
 //! lengths are multiples of some `g` (15 for quarter-hour prices), so only
 //! a few residues of `j` modulo `g` are live.
 //!
+//! Work is kept to the states that matter: each layer keeps lists of its
+//! reached states; a waiting (not charging) state is stored once with the
+//! layer it was entered at instead of being copied through every run; a
+//! state is dropped when its cost plus its remaining minutes at the
+//! cheapest price still ahead exceeds the best single block (a plan that is
+//! always allowed), which never drops an optimal plan.
+//!
 //! With `min_block_minutes` the runs are cut into single minutes, blocks
 //! start with a jump of `min_block` minutes, and a last block may be
 //! shorter; no partial runs are needed there.
