@@ -1,0 +1,403 @@
+//! The exact solver: dynamic programming over price runs.
+//!
+//! State after a run: blocks started so far (when limited), whether the
+//! last minute charged, and `j`, the minutes charged so far. A run is
+//! skipped or taken whole; because its price is constant, an optimal plan
+//! needs at most one block edge inside a run anywhere (moving two such
+//! edges against each other changes the key linearly, so one of them can
+//! go to a run boundary). That one partial run is a flag in the state.
+//! Only `j` values that can still add up to exactly `l` are visited: run
+//! lengths are multiples of some `g` (15 for quarter-hour prices), so only
+//! a few residues of `j` modulo `g` are live.
+//!
+//! Work is kept to the states that matter: each layer keeps lists of its
+//! reached states; a waiting (not charging) state is stored once with the
+//! layer it was entered at instead of being copied through every run; a
+//! state is dropped when its cost plus its remaining minutes at the
+//! cheapest price still ahead exceeds the best single block (a plan that is
+//! always allowed), which never drops an optimal plan.
+//!
+//! With `min_block_minutes` the runs are cut into single minutes, blocks
+//! start with a jump of `min_block` minutes, and a last block may be
+//! shorter; no partial runs are needed there.
+
+mod layout;
+mod step;
+#[cfg(test)]
+mod tests;
+
+use self::layout::*;
+use crate::error::PlanError;
+use crate::problem::{push_interval, run_key, Problem, Seg};
+
+/// Reusable tables of the exact solver.
+#[derive(Debug, Default)]
+pub(crate) struct Dp {
+    vals: Vec<i128>,
+    back: Vec<u64>,
+    offv: Vec<i128>,
+    offo: Vec<u32>,
+    offlist: Vec<Vec<u32>>,
+    base: Vec<usize>,
+    lo: Vec<u32>,
+    hi: Vec<u32>,
+    m0: Vec<u64>,
+    m1: Vec<u64>,
+    suf: Vec<u64>,
+    prefix: Vec<i128>,
+    cmin: Vec<i128>,
+    active: Vec<Vec<u32>>,
+    cost_prefix: Vec<i128>,
+    ub: i128,
+    units: Vec<Seg>,
+    steps: Vec<(u32, u32)>,
+    parts: Vec<Part>,
+}
+
+impl Dp {
+    /// Fills `out` with an optimal plan; returns Ok(false) when no plan
+    /// satisfies the constraints.
+    pub fn solve(&mut self, p: &Problem, out: &mut Vec<(u32, u32)>) -> Result<bool, PlanError> {
+        out.clear();
+        let unit = p.min_block > 1;
+        let mut units = std::mem::take(&mut self.units);
+        let segs: &[Seg] = if unit {
+            units.clear();
+            for s in p.segs {
+                for i in 0..s.len {
+                    units.push(Seg {
+                        start: s.start + i,
+                        len: 1,
+                        c: s.c,
+                        forced: s.forced,
+                    });
+                }
+            }
+            &units
+        } else {
+            p.segs
+        };
+        let r = self.run(p, segs, unit, out);
+        self.units = units;
+        r
+    }
+
+    fn run(
+        &mut self,
+        p: &Problem,
+        segs: &[Seg],
+        unit: bool,
+        out: &mut Vec<(u32, u32)>,
+    ) -> Result<bool, PlanError> {
+        let l = p.l;
+        let ns = segs.len();
+        let m = p.min_block.max(1);
+        let ks = match p.max_blocks {
+            Some(k) => k as usize + 1,
+            None => 1,
+        };
+        let nf = if unit { 1 } else { 2 };
+        // residue modulus: the gcd of the runs that do not touch the
+        // horizon's ends or the forced part
+        let mut g = 0;
+        if !unit {
+            for (i, s) in segs.iter().enumerate() {
+                let edge = i == 0
+                    || i + 1 == ns
+                    || s.forced
+                    || segs.get(i + 1).is_some_and(|n| n.forced != s.forced);
+                if !edge {
+                    g = gcd(g, s.len);
+                }
+            }
+        }
+        let g = if g == 0 { 1 } else { gcd(g, 60) };
+        let mut shape = Shape {
+            layers: ns + 1,
+            ks,
+            states: nf * ks * 2,
+            ring: m as usize + 1,
+            g,
+            l,
+            done: if p.max_blocks.is_some() {
+                (ks - 1) * 2
+            } else {
+                usize::MAX
+            },
+            e: (l / g) as usize + 1,
+            width: l as usize + 1,
+            foff: [0, 0],
+            slot_size: 0,
+        };
+
+        // residue sets and bands per layer
+        self.m0.clear();
+        self.m1.clear();
+        self.suf.clear();
+        self.lo.clear();
+        self.hi.clear();
+        self.suf.resize(shape.layers, 0);
+        self.suf[ns] = 1;
+        for s in (0..ns).rev() {
+            self.suf[s] = self.suf[s + 1] | rot(self.suf[s + 1], segs[s].len, g);
+        }
+        let mut r0 = 1u64;
+        let mut partial_before = false;
+        for s in 0..shape.layers {
+            let seg = segs.get(s);
+            let a = seg.map_or(p.n, |x| x.start);
+            self.lo.push(l.saturating_sub(p.n - a));
+            self.hi.push(l.min(a));
+            self.m0.push(r0);
+            let mut c = 0u64;
+            let mut x = self.suf[s];
+            while x != 0 {
+                let b = x.trailing_zeros();
+                x &= x - 1;
+                c |= 1 << ((l + g - b % g) % g);
+            }
+            self.m1.push(if partial_before && nf == 2 { c } else { 0 });
+            if let Some(x) = seg {
+                r0 |= rot(r0, x.len, g);
+                partial_before |= !x.forced && x.len >= 2;
+            }
+        }
+
+        let cmax = |v: &[u64]| v.iter().map(|m| m.count_ones() as usize).max().unwrap_or(0);
+        let region = |c: usize| shape.ks * 2 * c * shape.e;
+        shape.foff = [0, region(cmax(&self.m0))];
+        shape.slot_size = shape.foff[1] + if nf == 2 { region(cmax(&self.m1)) } else { 0 };
+
+        // back pointer table: live entries of every layer
+        self.base.clear();
+        let mut total = 0usize;
+        for s in 0..shape.layers {
+            for f in 0..2 {
+                self.base.push(total);
+                if f < nf {
+                    let cnt = self.mask(s, f).count_ones() as usize;
+                    total += shape.ks * 2 * cnt * shape.e;
+                }
+            }
+        }
+        let vals_len = shape.ring * shape.slot_size;
+        if total > MAX_TABLE || vals_len > MAX_TABLE {
+            return Err(PlanError::TooLarge(format!(
+                "{} minutes to place in {} runs with min_block_minutes",
+                l, ns
+            )));
+        }
+        if self.back.len() < total {
+            self.back.resize(total, 0);
+        }
+        if shape.width * 2 * ks > MAX_TABLE {
+            return Err(PlanError::TooLarge(format!("{l} minutes to place")));
+        }
+        if self.vals.len() < vals_len {
+            self.vals.resize(vals_len, INF);
+        }
+        if unit {
+            self.prefix.clear();
+            self.prefix.push(0);
+            let mut acc = 0i128;
+            for s in segs {
+                acc += run_key(s.c, p.later, p.n, s.start, 1);
+                self.prefix.push(acc);
+            }
+        }
+
+        self.vals[..vals_len].fill(INF);
+        let lists = shape.ring * shape.states;
+        if self.active.len() < lists {
+            self.active.resize_with(lists, Vec::new);
+        }
+        for a in &mut self.active[..lists] {
+            a.clear();
+        }
+        let offs = nf * ks;
+        self.offv.clear();
+        self.offv.resize(offs * shape.width, INF);
+        self.offo.clear();
+        self.offo.resize(offs * shape.width, 0);
+        if self.offlist.len() < offs {
+            self.offlist.resize_with(offs, Vec::new);
+        }
+        for a in &mut self.offlist[..offs] {
+            a.clear();
+        }
+        self.offv[0] = 0;
+        self.offlist[0].push(pack(0, 0));
+
+        self.cost_prefix.clear();
+        self.cost_prefix.push(0);
+        let mut acc = 0i128;
+        for s in segs {
+            acc += i128::from(s.c) * i128::from(s.len);
+            self.cost_prefix.push(acc);
+        }
+        self.bounds(p, segs);
+        for s in 0..ns {
+            self.step(p, segs, &shape, s, unit, m);
+        }
+
+        // best final state
+        let mut best = INF;
+        let mut best_state = (usize::MAX, 0);
+        let last = self.target(&shape, ns);
+        for f in 0..shape.flags() {
+            if l < last.lo || l > last.hi || last.mask[f] & (1 << (l % g)) == 0 {
+                continue;
+            }
+            for k in 0..shape.ks {
+                for on in 0..2 {
+                    let st = shape.state(f, k, on);
+                    let (v, layer) = if on == 0 {
+                        let idx = (f * shape.ks + k) * shape.width + l as usize;
+                        (self.offv[idx], self.offo[idx] as usize)
+                    } else {
+                        let off = last.offset(&shape, f, k * 2 + on, l % g, l / g);
+                        (self.vals[last.vbase[f] + off], ns)
+                    };
+                    if v < best {
+                        best = v;
+                        best_state = (st, layer);
+                    }
+                }
+            }
+        }
+        if best == INF {
+            return Ok(false);
+        }
+
+        self.backtrack(segs, &shape, best_state.0, best_state.1, m, out);
+        Ok(true)
+    }
+
+    fn mask(&self, layer: usize, f: usize) -> u64 {
+        if f == 0 {
+            self.m0[layer]
+        } else {
+            self.m1[layer]
+        }
+    }
+
+    /// Where a layer's entries live, computed once per step.
+    fn target(&self, sh: &Shape, layer: usize) -> Tgt {
+        let mask = [self.m0[layer], self.m1[layer]];
+        let slot = (layer % sh.ring) * sh.slot_size;
+        let mut rank = [[0u8; 64]; 2];
+        for (ranks, m) in rank.iter_mut().zip(mask) {
+            let mut n = 0;
+            for (r, slot) in ranks.iter_mut().enumerate().take(sh.g as usize) {
+                *slot = n;
+                n += (m >> r & 1) as u8;
+            }
+        }
+        Tgt {
+            rank,
+            lo: self.lo[layer],
+            hi: self.hi[layer],
+            mask,
+            vbase: [slot + sh.foff[0], slot + sh.foff[1]],
+            base: [self.base[layer * 2], self.base[layer * 2 + 1]],
+            cnt: [
+                rank[0][sh.g as usize - 1] as usize + (mask[0] >> (sh.g - 1) & 1) as usize,
+                rank[1][sh.g as usize - 1] as usize + (mask[1] >> (sh.g - 1) & 1) as usize,
+            ],
+            slot: layer % sh.ring,
+            layer,
+        }
+    }
+
+    /// Bounds for pruning: `cmin[s]`, the cheapest price from run `s` on,
+    /// and `ub`, the cost of the best single block (always allowed). A
+    /// state whose cost plus its remaining minutes at `cmin` exceeds `ub`
+    /// cannot lead to an optimal plan.
+    fn bounds(&mut self, p: &Problem, segs: &[Seg]) {
+        self.cmin.clear();
+        self.cmin.resize(segs.len() + 1, i128::MAX);
+        for s in (0..segs.len()).rev() {
+            self.cmin[s] = self.cmin[s + 1].min(i128::from(segs[s].c));
+        }
+        // cost of minutes [0, x)
+        let cost_to = |x: u32| -> i128 {
+            let i = segs.partition_point(|s| s.start + s.len <= x);
+            let before: i128 = self.prefix_cost(i);
+            match segs.get(i) {
+                Some(s) if s.start < x => before + i128::from(s.c) * i128::from(x - s.start),
+                _ => before,
+            }
+        };
+        let l = p.l;
+        let mut ub = cost_to(l);
+        if !segs.first().is_some_and(|s| s.forced) {
+            for s in segs {
+                for a in [s.start, (s.start + s.len).saturating_sub(l)] {
+                    if a + l <= p.n && a + l >= l {
+                        ub = ub.min(cost_to(a + l) - cost_to(a));
+                    }
+                }
+            }
+        }
+        self.ub = ub;
+    }
+
+    fn prefix_cost(&self, i: usize) -> i128 {
+        self.cost_prefix[i]
+    }
+
+    fn backtrack(
+        &mut self,
+        segs: &[Seg],
+        sh: &Shape,
+        mut state: usize,
+        mut layer: usize,
+        m: u32,
+        out: &mut Vec<(u32, u32)>,
+    ) {
+        self.steps.clear();
+        let mut j = sh.l;
+        while layer > 0 {
+            let (prev, kind, t, origin) = decode({
+                let t = self.target(sh, layer);
+                let (f, local) = (state / (sh.ks * 2), state % (sh.ks * 2));
+                self.back[t.base[f] + t.offset(sh, f, local, j % sh.g, j / sh.g)]
+            });
+            let (from, taken, a, b) = match kind {
+                NONE => (layer - 1, 0, 0, 0),
+                FULL => {
+                    let s = segs[layer - 1];
+                    (layer - 1, s.len, s.start, s.start + s.len)
+                }
+                PREFIX => {
+                    let s = segs[layer - 1];
+                    (layer - 1, t, s.start, s.start + t)
+                }
+                SUFFIX => {
+                    let s = segs[layer - 1];
+                    let e = s.start + s.len;
+                    (layer - 1, t, e - t, e)
+                }
+                JUMP => {
+                    let s = segs[layer - m as usize];
+                    (layer - m as usize, m, s.start, s.start + m)
+                }
+                _ => {
+                    debug_assert_eq!(kind, FINAL);
+                    let s = segs[layer - t as usize];
+                    (layer - t as usize, t, s.start, s.start + t)
+                }
+            };
+            if taken > 0 {
+                self.steps.push((a, b));
+            }
+            j -= taken;
+            // an off state was entered at `origin` and waited since
+            layer = if prev & 1 == 0 { origin } else { from };
+            state = prev;
+        }
+        for &(a, b) in self.steps.iter().rev() {
+            push_interval(out, a, b);
+        }
+    }
+}

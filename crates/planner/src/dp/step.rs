@@ -1,0 +1,312 @@
+//! One step of the solver: every reached state of a layer offers its
+//! transitions over the next run.
+
+use super::layout::*;
+use super::Dp;
+use crate::problem::{run_key, Problem, Seg, BLOCK};
+
+/// The tables a step writes, borrowed apart from the solver so the hot
+/// loop keeps their addresses in registers.
+struct Tables<'a> {
+    vals: &'a mut [i128],
+    back: &'a mut [u64],
+    active: &'a mut [Vec<u32>],
+    offv: &'a mut [i128],
+    offo: &'a mut [u32],
+    offlist: &'a mut [Vec<u32>],
+}
+
+impl Tables<'_> {
+    /// Offers value `v` to state (`f`, `local`) at `j = r + q * g` of the
+    /// target layer.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn relax(
+        &mut self,
+        sh: &Shape,
+        t: &Tgt,
+        f: usize,
+        local: usize,
+        j: u32,
+        r: u32,
+        q: u32,
+        v: i128,
+        code: u64,
+    ) {
+        if j < t.lo || j > t.hi || t.mask[f] & (1 << r) == 0 {
+            return;
+        }
+        // off with every block used: only a finished plan may end there
+        if local == sh.done && j < sh.l {
+            return;
+        }
+        let off = t.offset(sh, f, local, r, q);
+        if local & 1 == 0 {
+            // off states are not copied from layer to layer: one value per
+            // (flag, blocks, j) and the layer it was entered at
+            let k = local / 2;
+            let idx = (f * sh.ks + k) * sh.width + j as usize;
+            let cur = self.offv[idx];
+            if v < cur {
+                if cur == INF {
+                    self.offlist[f * sh.ks + k].push(pack(r, q));
+                }
+                self.offv[idx] = v;
+                self.offo[idx] = t.layer as u32;
+                self.back[t.base[f] + off] = code;
+            }
+            return;
+        }
+        let i = t.vbase[f] + off;
+        let cur = self.vals[i];
+        if v < cur {
+            if cur == INF {
+                let st = f * sh.ks * 2 + local;
+                self.active[t.slot * sh.states + st].push(pack(r, q));
+            }
+            self.vals[i] = v;
+            self.back[t.base[f] + off] = code;
+        }
+    }
+}
+
+impl Dp {
+    pub(super) fn step(
+        &mut self,
+        p: &Problem,
+        segs: &[Seg],
+        sh: &Shape,
+        s: usize,
+        unit: bool,
+        m: u32,
+    ) {
+        let seg = segs[s];
+        let (l, g, len) = (p.l, sh.g, seg.len);
+        let full = run_key(seg.c, p.later, p.n, seg.start, len);
+        let limited = p.max_blocks.is_some();
+        let partial_ok = !unit && !seg.forced && len >= 2;
+        let src = self.target(sh, s);
+        let next = self.target(sh, s + 1);
+        let cmin = self.cmin[s];
+        let ns = segs.len();
+        let jump = (unit && s + m as usize <= ns).then(|| self.target(sh, s + m as usize));
+        // partial runs this segment offers from each live residue of flag 0
+        let mut parts = std::mem::take(&mut self.parts);
+        let mut ranges = [(0u32, 0u32); 64];
+        // where a full run takes each live residue: (residue, steps of g)
+        let mut fulls = [(0u32, 0u32); 64];
+        for mask in src.mask {
+            let mut x = mask;
+            while x != 0 {
+                let r = x.trailing_zeros();
+                x &= x - 1;
+                fulls[r as usize] = ((r + len) % g, (r + len) / g);
+            }
+        }
+        parts.clear();
+        if partial_ok {
+            let mut x = src.mask[0];
+            while x != 0 {
+                let r = x.trailing_zeros();
+                x &= x - 1;
+                let from = parts.len() as u32;
+                let mut y = next.mask[1];
+                while y != 0 {
+                    let r1 = y.trailing_zeros();
+                    y &= y - 1;
+                    let mut t = (r1 + g - r) % g;
+                    if t == 0 {
+                        t = g;
+                    }
+                    while t < len {
+                        parts.push(Part {
+                            t,
+                            r: r1,
+                            dq: (r + t) / g,
+                            pre: run_key(seg.c, p.later, p.n, seg.start, t),
+                            suf: run_key(seg.c, p.later, p.n, seg.start + len - t, t),
+                        });
+                        t += g;
+                    }
+                }
+                ranges[r as usize] = (from, parts.len() as u32);
+            }
+        }
+        let (mut vals, mut back, mut active) = (
+            std::mem::take(&mut self.vals),
+            std::mem::take(&mut self.back),
+            std::mem::take(&mut self.active),
+        );
+        let (mut offv, mut offo, mut offlist) = (
+            std::mem::take(&mut self.offv),
+            std::mem::take(&mut self.offo),
+            std::mem::take(&mut self.offlist),
+        );
+        let mut tb = Tables {
+            vals: &mut vals,
+            back: &mut back,
+            active: &mut active,
+            offv: &mut offv,
+            offo: &mut offo,
+            offlist: &mut offlist,
+        };
+        let (lo, prune) = (src.lo, |v: i128, j: u32| {
+            (v >> 64) + i128::from(l - j) * cmin > self.ub
+        });
+
+        // off states first, flag 1 before flag 0 (whose partial runs enter
+        // flag 1 off states at the next layer); entries entered at the next
+        // layer during this step wait for it
+        for f in (0..sh.flags()).rev() {
+            for k in 0..sh.ks {
+                let st = sh.state(f, k, 0);
+                let nk = if limited { k + 1 } else { k };
+                let can_start = nk < sh.ks;
+                let mut list = std::mem::take(&mut tb.offlist[f * sh.ks + k]);
+                let mut kept = 0;
+                for n in 0..list.len() {
+                    let e = list[n];
+                    let (r, q) = unpack(e);
+                    let j = r + q * g;
+                    let idx = (f * sh.ks + k) * sh.width + j as usize;
+                    let (v, origin) = (tb.offv[idx], tb.offo[idx]);
+                    if origin as usize > s {
+                        list[kept] = e;
+                        kept += 1;
+                        continue;
+                    }
+                    // dead for good: too few minutes left, a residue that
+                    // can no longer add up to `l`, or beaten by a known plan
+                    if j < lo || src.mask[f] & (1 << r) == 0 || prune(v, j) {
+                        tb.offv[idx] = INF;
+                        continue;
+                    }
+                    // no waiting through a forced run
+                    if !seg.forced {
+                        list[kept] = e;
+                        kept += 1;
+                    } else {
+                        tb.offv[idx] = INF;
+                    }
+                    if !can_start {
+                        continue;
+                    }
+                    let to = nk * 2 + 1;
+                    if !unit && j + len <= l {
+                        let (r2, dq) = fulls[r as usize];
+                        let code = from_off(encode(st, FULL, 0), origin);
+                        tb.relax(
+                            sh,
+                            &next,
+                            f,
+                            to,
+                            j + len,
+                            r2,
+                            q + dq,
+                            v + full + BLOCK,
+                            code,
+                        );
+                    }
+                    if unit {
+                        if let Some(t) = &jump {
+                            if j + m <= l {
+                                let at = s + m as usize;
+                                let key = self.prefix[at] - self.prefix[s] + BLOCK;
+                                let code = from_off(encode(st, JUMP, 0), origin);
+                                tb.relax(sh, t, 0, to, j + m, 0, j + m, v + key, code);
+                            }
+                        }
+                        let rest = l - j;
+                        let at = s + rest as usize;
+                        if rest >= 1 && rest < m && at <= ns {
+                            let t = self.target(sh, at);
+                            let key = self.prefix[at] - self.prefix[s] + BLOCK;
+                            let code = from_off(encode(st, FINAL, rest), origin);
+                            tb.relax(sh, &t, 0, to, l, 0, l, v + key, code);
+                        }
+                    }
+                    if f != 0 || !partial_ok {
+                        continue;
+                    }
+                    let (a, b) = ranges[r as usize];
+                    for pt in &parts[a as usize..b as usize] {
+                        if j + pt.t > l {
+                            continue;
+                        }
+                        let (j2, q2) = (j + pt.t, q + pt.dq);
+                        // a block from the run's start, stopping inside it
+                        let code = from_off(encode(st, PREFIX, pt.t), origin);
+                        let w = v + pt.pre + BLOCK;
+                        tb.relax(sh, &next, 1, nk * 2, j2, pt.r, q2, w, code);
+                        // a block from inside the run, running on
+                        let code = from_off(encode(st, SUFFIX, pt.t), origin);
+                        let w = v + pt.suf + BLOCK;
+                        tb.relax(sh, &next, 1, to, j2, pt.r, q2, w, code);
+                    }
+                }
+                list.truncate(kept);
+                tb.offlist[f * sh.ks + k] = list;
+            }
+        }
+
+        // then the charging states, state by state so branches on the
+        // state are predictable
+        for f in 0..sh.flags() {
+            for k in 0..sh.ks {
+                let st = sh.state(f, k, 1);
+                let local = k * 2 + 1;
+                let nk = if limited { k + 1 } else { k };
+                let can_start = nk < sh.ks;
+                let list = std::mem::take(&mut tb.active[src.slot * sh.states + st]);
+                for &e in &list {
+                    let (r, q) = unpack(e);
+                    let j = r + q * g;
+                    let i = src.vbase[f] + src.offset(sh, f, local, r, q);
+                    let v = tb.vals[i];
+                    tb.vals[i] = INF;
+                    if prune(v, j) {
+                        continue;
+                    }
+                    if !seg.forced {
+                        // the block ends where the run starts
+                        tb.relax(sh, &next, f, k * 2, j, r, q, v, encode(st, NONE, 0));
+                    }
+                    if j + len <= l {
+                        let (r2, dq) = fulls[r as usize];
+                        let code = encode(st, FULL, 0);
+                        tb.relax(sh, &next, f, local, j + len, r2, q + dq, v + full, code);
+                    }
+                    if f != 0 || !partial_ok {
+                        continue;
+                    }
+                    let (a, b) = ranges[r as usize];
+                    for pt in &parts[a as usize..b as usize] {
+                        if j + pt.t > l {
+                            continue;
+                        }
+                        let (j2, q2) = (j + pt.t, q + pt.dq);
+                        // continue into the run, stop inside it
+                        let code = encode(st, PREFIX, pt.t);
+                        tb.relax(sh, &next, 1, k * 2, j2, pt.r, q2, v + pt.pre, code);
+                        if can_start {
+                            // stop at the run's start, start again inside it
+                            let code = encode(st, SUFFIX, pt.t);
+                            let w = v + pt.suf + BLOCK;
+                            tb.relax(sh, &next, 1, nk * 2 + 1, j2, pt.r, q2, w, code);
+                        }
+                    }
+                }
+                let mut list = list;
+                list.clear();
+                tb.active[src.slot * sh.states + st] = list;
+            }
+        }
+        self.offv = offv;
+        self.offo = offo;
+        self.offlist = offlist;
+        self.vals = vals;
+        self.back = back;
+        self.active = active;
+        self.parts = parts;
+    }
+}

@@ -1,0 +1,75 @@
+//! The solver against the fast path on long curves.
+
+use super::Dp;
+use crate::greedy::Greedy;
+use crate::problem::plan_key;
+use crate::problem::{Problem, Seg};
+use proptest::prelude::*;
+
+/// Long curves of quarter-hour runs with few price levels: the fast path
+/// and the dynamic programme must agree on the key whenever the fast
+/// path answers, and the programme must stay within its limits.
+fn segs() -> impl Strategy<Value = (Vec<Seg>, u32, u32)> {
+    (
+        proptest::collection::vec(0i64..5, 2..40),
+        1u32..15,
+        0u32..15,
+    )
+        .prop_map(|(prices, first, forced)| {
+            let mut segs = Vec::new();
+            let mut start = 0;
+            for (i, c) in prices.into_iter().enumerate() {
+                let len = if i == 0 { first } else { 15 };
+                segs.push(Seg {
+                    start,
+                    len,
+                    c,
+                    forced: false,
+                });
+                start += len;
+            }
+            let forced = forced.min(first);
+            if forced > 0 {
+                let s0 = segs[0];
+                segs[0].len = forced;
+                segs[0].forced = true;
+                if s0.len > forced {
+                    segs.insert(
+                        1,
+                        Seg {
+                            start: forced,
+                            len: s0.len - forced,
+                            c: s0.c,
+                            forced: false,
+                        },
+                    );
+                }
+            }
+            (segs, start, forced)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn dp_agrees_with_the_fast_path((segs, n, forced) in segs(), frac in 0.0f64..1.0, later in any::<bool>()) {
+        let l = forced.max((f64::from(n) * frac) as u32).min(n);
+        prop_assume!(l > 0);
+        let p = Problem { segs: &segs, n, l, max_blocks: None, min_block: 1, later };
+        let (mut fast, mut exact) = (Vec::new(), Vec::new());
+        let answered = Greedy::default().solve(&p, &mut fast);
+        prop_assert!(Dp::default().solve(&p, &mut exact).unwrap());
+        let minutes: u32 = exact.iter().map(|b| b.1 - b.0).sum();
+        prop_assert_eq!(minutes, l);
+        if answered {
+            prop_assert_eq!(plan_key(&p, &fast), plan_key(&p, &exact));
+        }
+        // a block limit can only make the key worse or equal
+        let limited = Problem { max_blocks: Some(2), ..p };
+        let mut two = Vec::new();
+        prop_assert!(Dp::default().solve(&limited, &mut two).unwrap());
+        prop_assert!(two.len() <= 2);
+        prop_assert!(plan_key(&p, &two) >= plan_key(&p, &exact));
+    }
+}
