@@ -118,7 +118,9 @@ impl Planner {
                 n,
                 l,
                 max_blocks: req.max_blocks,
-                min_block: req.min_block_minutes.unwrap_or(1),
+                // a block longer than the whole charge can only be the last:
+                // anything above l + 1 means the same
+                min_block: req.min_block_minutes.unwrap_or(1).min(l + 1),
                 later: req.tie_break == TieBreak::Later,
             };
             let fast =

@@ -308,6 +308,11 @@ fn min_block_minutes_forbids_short_blocks_but_the_last() {
     req.max_blocks = Some(1);
     assert!(close(plan(&req).unwrap().cost, 2.0));
     req.max_blocks = None;
+    // a minimum longer than the whole charge allows one block only
+    req.min_block_minutes = Some(1_000_000);
+    let p = plan(&req).unwrap();
+    assert_eq!(p.blocks.len(), 1);
+    assert!(close(p.cost, 2.0));
     // allowing 10-minute blocks again brings back the dips
     req.min_block_minutes = Some(10);
     assert!(close(plan(&req).unwrap().cost, 0.2));
