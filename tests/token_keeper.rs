@@ -152,3 +152,55 @@ async fn thousand_users_sixty_second_tokens_for_a_day() {
     assert_eq!(after.violations.refresh_replay, 0);
     assert_eq!(after.violations.invalid_grant, 0);
 }
+
+/// Transient token-endpoint failures are retried with backoff before the
+/// token expires; a revoked grant marks the user needs-relink in the store
+/// and ends its loop, while the other users go on.
+#[tokio::test(start_paused = true)]
+async fn retries_transient_failures_and_marks_revoked_users() {
+    let clock = Clock::starting_at(common::t0());
+    let sim = enode_sim::spawn(scenario(3), clock.clone()).await.unwrap();
+    sim.handle
+        .set_access_token_lifetime(Duration::from_secs(600));
+    let client = Client::new(&common::enode_config(&sim), clock.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let users = seed(&sim, &store, &clock, 3);
+    let keeper = TokenKeeper::new(store.clone(), client.clone(), clock.clone(), token_config());
+    keeper.load().unwrap();
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(keeper.clone().run(cancel.clone()));
+
+    // The next 6 token requests fail with 503: the first refreshes (due
+    // 75-87.5 % into the 10-minute lifetime) must retry and still succeed
+    // before expiry.
+    sim.handle
+        .server_error_next(enode_sim::Target::Token, None, 6, 503);
+    sim.handle.revoke_user(&users[2].0).unwrap();
+    clock.sleep(Duration::from_secs(3 * 600)).await;
+    for u in &users[..2] {
+        let token = keeper.access_token(u).await.unwrap();
+        client.me(&token).await.unwrap();
+    }
+    let stats = sim.handle.stats();
+    assert!(
+        stats.count("POST /oauth2/token", 503) >= 1,
+        "{:?}",
+        stats.requests
+    );
+    assert_eq!(stats.violations.expired_token, 0);
+    assert_eq!(
+        store.user(&users[2]).unwrap().unwrap().status,
+        UserStatus::NeedsRelink
+    );
+    assert_eq!(
+        store.user(&users[0]).unwrap().unwrap().status,
+        UserStatus::Active
+    );
+    assert!(matches!(
+        keeper.access_token(&users[2]).await,
+        Err(smartcharged::daemon::tokens::TokenError::NeedsRelink(_))
+    ));
+    cancel.cancel();
+    run.await.unwrap();
+}

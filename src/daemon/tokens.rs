@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use clock::Clock;
 use rand::Rng;
 use tokio_util::sync::CancellationToken;
@@ -221,7 +221,10 @@ impl TokenKeeper {
                 let _guard = guard;
                 let started = clock.now();
                 let fresh = client.auth().refresh(&refresh_token).await?;
-                store.rotate_tokens(&id, &fresh).map_err(Section::Store)?;
+                store
+                    .rotate_tokens_grouped(&id, &fresh)
+                    .await
+                    .map_err(Section::Store)?;
                 *slot2.lifetime.write().expect("lifetime lock") = (fresh.expires_at - started)
                     .to_std()
                     .unwrap_or(Duration::ZERO);
@@ -264,14 +267,18 @@ impl TokenKeeper {
     }
 
     /// When `user`'s next refresh is due: before expiry by the lead time
-    /// plus a random jitter, each at most an eighth of the token lifetime.
+    /// plus a random jitter, each at most an eighth of the token lifetime,
+    /// rounded down to a whole second.
     fn due(&self, slot: &Slot) -> DateTime<Utc> {
         let expires = slot.current.read().expect("tokens lock").expires_at;
         let life = *slot.lifetime.read().expect("lifetime lock");
         let lead = self.config.refresh_lead.min(life / LIFETIME_SHARE);
         let jitter = self.config.refresh_jitter.min(life / LIFETIME_SHARE);
         let jitter = jitter.mul_f64(rand::thread_rng().gen::<f64>());
-        expires - TimeDelta::from_std(lead + jitter).unwrap_or(TimeDelta::zero())
+        let due = expires - TimeDelta::from_std(lead + jitter).unwrap_or(TimeDelta::zero());
+        // Whole seconds: refreshes due in the same second run together and
+        // share one flush (group commit in the store).
+        due.duration_trunc(TimeDelta::seconds(1)).unwrap_or(due)
     }
 
     /// Runs the refresh loops of all users until `cancel` fires, then waits

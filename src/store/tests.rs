@@ -181,3 +181,54 @@ fn migrations_run_in_order_once_and_resume() {
     migrate::run(&db, STEPS).unwrap();
     assert_eq!(migrate::version(&db).unwrap(), 2);
 }
+
+#[tokio::test]
+async fn grouped_rotations_are_durable_and_share_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store");
+    {
+        let s = Store::open(&path).unwrap();
+        for i in 0..8 {
+            s.save_linked_user(&user(&format!("u{i}")), &tokens(0))
+                .unwrap();
+        }
+        let before = s.flush_count();
+        let set = tokio::task::LocalSet::new();
+        set.run_until(async {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let s = s.clone();
+                    tokio::task::spawn_local(async move {
+                        let id = UserId(format!("u{i}"));
+                        s.rotate_tokens_grouped(&id, &tokens(i + 1)).await.unwrap();
+                    })
+                })
+                .collect();
+            for h in handles {
+                h.await.unwrap();
+            }
+        })
+        .await;
+        // Eight rotations ready together: one flush covered them all.
+        assert_eq!(s.flush_count() - before, 1);
+        // A lone rotation flushes by itself.
+        s.rotate_tokens_grouped(&"u0".into(), &tokens(9))
+            .await
+            .unwrap();
+        assert_eq!(s.flush_count() - before, 2);
+    }
+    let s = Store::open(&path).unwrap();
+    assert_eq!(
+        s.tokens(&"u0".into())
+            .unwrap()
+            .unwrap()
+            .refresh_token
+            .unwrap()
+            .expose(),
+        "rt-9"
+    );
+    for i in 1..8u32 {
+        let t = s.tokens(&UserId(format!("u{i}"))).unwrap().unwrap();
+        assert_eq!(t.refresh_token.unwrap().expose(), format!("rt-{}", i + 1));
+    }
+}

@@ -115,7 +115,8 @@ impl Clock {
     }
 
     /// Waits until the clock shows at least `t`. Returns at once for a past
-    /// instant. On the system clock, long waits re-read the wall clock
+    /// instant. tokio timers have millisecond resolution, so a clock sped
+    /// up `speed` times wakes up to `speed` milliseconds of clock time late. On the system clock, long waits re-read the wall clock
     /// periodically so a clock step does not leave the timer far off.
     pub async fn sleep_until(&self, t: DateTime<Utc>) {
         loop {
@@ -171,12 +172,17 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn sleep_until_wakes_at_the_instant() {
-        let c = Clock::scaled(t0(), 1440.0);
-        let target = t0() + TimeDelta::hours(7);
-        c.sleep_until(target).await;
-        let now = c.now();
-        assert!(now >= target, "{now} < {target}");
-        assert!(now - target < TimeDelta::seconds(1), "overslept to {now}");
+        // tokio timers have millisecond resolution: a clock running 1440
+        // times faster wakes at most 1.44 s of clock time late.
+        for speed in [1.0, 1440.0] {
+            let c = Clock::scaled(t0(), speed);
+            let target = t0() + TimeDelta::hours(7) + TimeDelta::microseconds(123);
+            c.sleep_until(target).await;
+            let late = c.now() - target;
+            let bound = TimeDelta::microseconds((speed * 1000.0) as i64 + 1);
+            assert!(late >= TimeDelta::zero(), "woke early by {late}");
+            assert!(late <= bound, "speed {speed}: overslept by {late}");
+        }
     }
 
     #[tokio::test(start_paused = true)]
