@@ -494,3 +494,38 @@ fn same_request_same_plan_bit_for_bit() {
     let b = serde_json::to_string(&plan(&req).unwrap()).unwrap();
     assert_eq!(a, b);
 }
+
+#[test]
+fn opportunistic_minutes_respect_the_block_limit() {
+    let now = utc("2024-05-01T18:00:00Z");
+    let spec = [(60, 0.30), (60, 0.02), (60, 0.30), (60, 0.01)];
+    let mut req = request(now, now + TimeDelta::hours(4), 30, slots(now, &spec));
+    req.charge_limit_percent = Some(8.0); // 80 minutes at most
+    req.opportunistic_price = Some(0.05);
+    // 30 needed in the 0.01 hour; 50 more: the rest of that hour, then the
+    // latest 20 minutes of the 0.02 hour
+    let p = plan(&req).unwrap();
+    assert_eq!(p.charge_minutes, 80);
+    assert_eq!(
+        blocks(&p),
+        pairs(&[
+            ("2024-05-01T19:40Z", "2024-05-01T20:00Z"),
+            ("2024-05-01T21:00Z", "2024-05-01T22:00Z")
+        ])
+    );
+    // one block allowed: the 0.02 hour would start a second one
+    req.max_blocks = Some(1);
+    let p = plan(&req).unwrap();
+    assert_eq!(
+        blocks(&p),
+        pairs(&[("2024-05-01T21:00Z", "2024-05-01T22:00Z")])
+    );
+    // a minimum block length: only minutes that extend a block
+    req.max_blocks = None;
+    req.min_block_minutes = Some(15);
+    let p = plan(&req).unwrap();
+    assert_eq!(
+        blocks(&p),
+        pairs(&[("2024-05-01T21:00Z", "2024-05-01T22:00Z")])
+    );
+}
