@@ -1,0 +1,144 @@
+//! `smartcharged link --paste`, `users` and `unlink` as a user runs them,
+//! against an in-process enode-sim; and the store-in-use error.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+
+use clock::Clock;
+use enode_sim::{Scenario, UserSpec};
+
+/// A config file for the simulator in `dir`; the secret comes from the env.
+fn write_config(dir: &std::path::Path, sim: &enode_sim::Sim) -> std::path::PathBuf {
+    let path = dir.join("smartcharged.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[enode]\napi_url = \"{}/\"\nauth_url = \"{}\"\ntoken_url = \"{}\"\nclient_id = \"{}\"\n\n[store]\npath = \"store\"\n",
+            sim.base_url(),
+            sim.auth_url(),
+            sim.token_url(),
+            common::CLIENT_ID
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn smartcharged(config: &std::path::Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_smartcharged"));
+    c.args(args)
+        .arg("--config")
+        .arg(config)
+        .env("SMARTCHARGED_CLIENT_SECRET", common::CLIENT_SECRET)
+        .env_remove("CREDENTIALS_DIRECTORY");
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn link_paste_then_users_then_unlink() {
+    let scenario = Scenario {
+        users: vec![UserSpec::new("alice")],
+        ..Scenario::default()
+    };
+    let sim = enode_sim::spawn(scenario, Clock::system()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim);
+
+    let mut child = smartcharged(&config, &["link", "alice", "--paste", "--vendor", "TESLA"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    tokio::task::block_in_place(|| stdout.read_line(&mut first)).unwrap();
+    let url = url::Url::parse(first.trim()).expect("first line is the authorization URL alone");
+    assert!(url.as_str().starts_with(&sim.auth_url()), "{url}");
+    let callback = common::consent(&url).await;
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{callback}").unwrap();
+    drop(stdin);
+    let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    let mut rest = String::new();
+    tokio::task::block_in_place(|| std::io::Read::read_to_string(&mut stdout, &mut rest)).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(rest.contains("linked user alice"), "{rest}");
+
+    let out = tokio::task::block_in_place(|| smartcharged(&config, &["users", "--json"]).output())
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let users: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(users[0]["id"], "alice");
+    assert_eq!(users[0]["status"], "active");
+    assert_eq!(users[0]["vendor"], "TESLA");
+    assert!(users[0]["token_expires_at"].is_string());
+
+    let out = tokio::task::block_in_place(|| smartcharged(&config, &["unlink", "alice"]).output())
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(sim.handle.stats().count("DELETE /users/{userId}", 204), 1);
+    let out = tokio::task::block_in_place(|| smartcharged(&config, &["users", "--json"]).output())
+        .unwrap();
+    let users: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(users.as_array().unwrap().len(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_consent_exits_nonzero_with_the_reason() {
+    let sim = enode_sim::spawn(Scenario::default(), Clock::system())
+        .await
+        .unwrap();
+    sim.handle
+        .set_authorize_error(Some(enode_sim::AuthorizeError::access_denied()));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim);
+    let mut child = smartcharged(&config, &["link", "bob", "--paste"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    tokio::task::block_in_place(|| stdout.read_line(&mut first)).unwrap();
+    let callback = common::consent(&url::Url::parse(first.trim()).unwrap()).await;
+    writeln!(child.stdin.take().unwrap(), "{callback}").unwrap();
+    let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("authorization failed: access_denied"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn store_in_use_names_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("smartcharged.toml");
+    std::fs::write(
+        &config,
+        "[enode]\nclient_id = \"c\"\n\n[store]\npath = \"store\"\n",
+    )
+    .unwrap();
+    let _held = smartcharged::store::Store::open(&dir.path().join("store")).unwrap();
+    let out = smartcharged(&config, &["users"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(75), "{stderr}");
+    assert!(
+        stderr.contains(&format!("is in use by pid {}", std::process::id())),
+        "{stderr}"
+    );
+}
