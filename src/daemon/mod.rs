@@ -1,4 +1,7 @@
 //! The daemon's long-running tasks. Each loop `select!`s on one shared
 //! `CancellationToken` so shutdown drains them together.
 
+pub mod control;
+pub mod notify;
+pub mod signals;
 pub mod tokens;

@@ -1,0 +1,358 @@
+//! The per-vehicle controller, without I/O (sans-IO): it takes observations
+//! and the time, and answers what to do next. The fleet task does the I/O.
+//!
+//! It is a reconcile loop (invariant 6): from the plan and the last
+//! observed state it derives the desired charging state and asks for a
+//! command only when the two differ. Commands are idempotent, so a restart,
+//! a missed tick or a duplicate observation never does harm.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ChargeAction, Vehicle};
+
+/// After a command, poll again this soon to confirm it took effect.
+pub const CONFIRM_AFTER: TimeDelta = TimeDelta::seconds(30);
+/// A command not visible after this long is sent again.
+pub const CONFIRM_TIMEOUT: TimeDelta = TimeDelta::seconds(150);
+/// Sends of one command before the vehicle is marked unresponsive.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// What the daemon remembers about one vehicle; stored, so a restart
+/// resumes where it was.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ControlState {
+    /// Plugged in at a controlled location at the last observation.
+    pub session: bool,
+    /// The plan for the current plug-in session.
+    pub plan: Option<ActivePlan>,
+    /// Why control is suspended (driver override), until unplugged.
+    pub suspended: Option<String>,
+    /// The last command sent, until confirmed or given up.
+    pub pending: Option<Pending>,
+    /// `isCharging` at the last observation.
+    pub charging: Option<bool>,
+    /// SoC at the last observation, percent.
+    pub soc: Option<f64>,
+    /// Estimated grid power while charging, kW (from chargeRate or SoC rise).
+    pub power_kw: Option<f64>,
+    /// The vehicle did not follow commands; control stops until unplugged.
+    pub unresponsive: bool,
+    /// Enode smart charging is on and not taken over: logged once per session.
+    pub enode_noted: bool,
+}
+
+/// A plan in force.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActivePlan {
+    /// The planner's answer.
+    pub plan: planner::Plan,
+    /// When it was made.
+    pub made_at: DateTime<Utc>,
+    /// The deadline it plans for.
+    pub deadline: DateTime<Utc>,
+    /// SoC when it was made, percent.
+    pub soc_at_plan: f64,
+    /// Battery capacity used, kWh.
+    pub battery_kwh: f64,
+    /// Grid power assumed, kW.
+    pub power_kw: f64,
+    /// Charging efficiency assumed.
+    pub efficiency: f64,
+    /// Version of the price curve it used.
+    pub prices_version: u64,
+}
+
+/// A command waiting to be seen in an observation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
+    /// START or STOP.
+    pub action: Action,
+    /// When it was last sent.
+    pub sent_at: DateTime<Utc>,
+    /// How often it was sent.
+    pub attempts: u32,
+}
+
+/// A charging command, stored form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    /// Start charging.
+    Start,
+    /// Stop charging.
+    Stop,
+}
+
+impl Action {
+    /// The API's action.
+    pub fn to_api(self) -> ChargeAction {
+        match self {
+            Action::Start => ChargeAction::Start,
+            Action::Stop => ChargeAction::Stop,
+        }
+    }
+
+    /// "START" / "STOP", for logs and the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Start => "START",
+            Action::Stop => "STOP",
+        }
+    }
+
+    fn charging(self) -> bool {
+        self == Action::Start
+    }
+}
+
+/// What an observation changed, for the log.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A session began: plugged in at a controlled location.
+    PluggedIn,
+    /// The session ended; suspension and plan are cleared.
+    Unplugged,
+    /// The driver took over; control is suspended until unplugged.
+    Override(String),
+    /// A pending command is now visible.
+    Confirmed(Action),
+}
+
+/// What the controller wants next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Nothing now.
+    Idle,
+    /// (Re)plan first, then ask again.
+    Plan(&'static str),
+    /// Send a command.
+    Command(Action, &'static str),
+    /// Give up on a command that was not followed.
+    GiveUp(Action),
+}
+
+/// How the fleet sees a vehicle at one observation.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen {
+    /// Plugged in (`None`: unknown).
+    pub plugged: Option<bool>,
+    /// At a charging location the user pays for.
+    pub at_home: bool,
+    /// Charging now (`None`: unknown).
+    pub charging: Option<bool>,
+    /// State of charge, percent.
+    pub soc: Option<f64>,
+    /// The vehicle's charge limit, percent.
+    pub charge_limit: Option<f64>,
+    /// Reported charge rate while charging, kW.
+    pub charge_rate_kw: Option<f64>,
+    /// The driver started or stopped charging by hand (Enode reasons).
+    pub manual: bool,
+}
+
+impl Seen {
+    /// Reads what the controller needs from an API vehicle.
+    pub fn from_vehicle(v: &Vehicle, at_home: bool) -> Seen {
+        let cs = v.charge_state.as_ref();
+        Seen {
+            plugged: cs.and_then(|c| c.is_plugged_in),
+            at_home,
+            charging: cs.and_then(|c| c.is_charging),
+            soc: cs.and_then(|c| c.battery_level),
+            charge_limit: cs.and_then(|c| c.charge_limit),
+            charge_rate_kw: cs.and_then(|c| c.charge_rate_kw),
+            manual: cs.is_some_and(|c| c.is_manual_override()),
+        }
+    }
+
+    fn full(&self) -> bool {
+        matches!((self.soc, self.charge_limit), (Some(s), Some(l)) if s >= l - 0.05)
+    }
+}
+
+impl ControlState {
+    /// Takes in an observation. `suspend_on_override` is the policy switch.
+    pub fn observe(
+        &mut self,
+        now: DateTime<Utc>,
+        seen: &Seen,
+        suspend_on_override: bool,
+    ) -> Vec<Event> {
+        let mut events = Vec::new();
+        let in_session = seen.plugged == Some(true) && seen.at_home;
+        if !in_session {
+            if self.session {
+                events.push(Event::Unplugged);
+            }
+            *self = ControlState {
+                power_kw: self.power_kw,
+                charging: seen.charging,
+                soc: seen.soc,
+                ..ControlState::default()
+            };
+            return events;
+        }
+        let first = !self.session;
+        if first {
+            self.session = true;
+            events.push(Event::PluggedIn);
+        }
+        if let Some(rate) = seen.charge_rate_kw.filter(|r| *r > 0.1) {
+            self.power_kw = Some(rate);
+        }
+        // A pending command that is now visible.
+        if let (Some(p), Some(c)) = (&self.pending, seen.charging) {
+            if p.action.charging() == c {
+                events.push(Event::Confirmed(p.action));
+                self.pending = None;
+            }
+        }
+        // The driver: Enode's manual reasons, or a change we did not make.
+        if self.suspended.is_none() && suspend_on_override && !first {
+            let changed = match (self.charging, seen.charging) {
+                (Some(a), Some(b)) => a != b,
+                _ => false,
+            };
+            let ours = self
+                .pending
+                .as_ref()
+                .is_some_and(|p| Some(p.action.charging()) == seen.charging)
+                || events.iter().any(|e| matches!(e, Event::Confirmed(_)));
+            let stopped_full = seen.charging == Some(false) && seen.full();
+            let why = if seen.manual {
+                Some("the driver started or stopped charging (Enode reports a manual override)")
+            } else if changed && !ours && !stopped_full {
+                Some("charging changed without a command from smartcharged")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                self.suspended = Some(why.to_owned());
+                self.pending = None;
+                events.push(Event::Override(why.to_owned()));
+            }
+        }
+        self.charging = seen.charging;
+        self.soc = seen.soc;
+        let _ = now;
+        events
+    }
+
+    /// Whether the plan wants the vehicle charging at `now`.
+    pub fn desired(&self, now: DateTime<Utc>) -> Option<bool> {
+        self.plan.as_ref().map(|p| p.plan.is_charging_at(now))
+    }
+
+    /// The SoC the plan expects at `now`, percent.
+    pub fn expected_soc(&self, now: DateTime<Utc>) -> Option<f64> {
+        let p = self.plan.as_ref()?;
+        let minutes: f64 = p
+            .plan
+            .blocks
+            .iter()
+            .map(|b| {
+                let end = b.end.min(now);
+                if end > b.start {
+                    (end - b.start).num_seconds() as f64 / 60.0
+                } else {
+                    0.0
+                }
+            })
+            .sum();
+        let kwh = minutes / 60.0 * p.power_kw * p.efficiency;
+        Some(p.soc_at_plan + kwh / p.battery_kwh * 100.0)
+    }
+
+    /// What to do now. `replan_drift` is the policy's SoC drift threshold,
+    /// `prices_version` the version of the newest price curve.
+    pub fn decide(
+        &self,
+        now: DateTime<Utc>,
+        seen: &Seen,
+        replan_drift: f64,
+        prices_version: u64,
+    ) -> Step {
+        if !self.session || self.suspended.is_some() || self.unresponsive {
+            return Step::Idle;
+        }
+        let Some(p) = &self.plan else {
+            return Step::Plan("plugged in");
+        };
+        if p.prices_version < prices_version {
+            return Step::Plan("new prices");
+        }
+        if now >= p.deadline {
+            return Step::Plan("deadline passed");
+        }
+        if let (Some(exp), Some(soc)) = (self.expected_soc(now), seen.soc) {
+            if (soc - exp).abs() > replan_drift {
+                return Step::Plan("state of charge drifted from the plan");
+            }
+        }
+        let Some(charging) = seen.charging else {
+            return Step::Idle;
+        };
+        let want = p.plan.is_charging_at(now);
+        if want && seen.full() {
+            return Step::Idle; // never above the vehicle's own limit
+        }
+        if want == charging {
+            return Step::Idle;
+        }
+        let action = if want { Action::Start } else { Action::Stop };
+        match &self.pending {
+            Some(pd) if pd.action == action => {
+                if now - pd.sent_at < CONFIRM_TIMEOUT {
+                    Step::Idle
+                } else if pd.attempts >= MAX_ATTEMPTS {
+                    Step::GiveUp(action)
+                } else {
+                    Step::Command(action, "not confirmed; sending again")
+                }
+            }
+            _ => Step::Command(action, if want { "block starts" } else { "block ends" }),
+        }
+    }
+
+    /// Records a sent command.
+    pub fn sent(&mut self, action: Action, now: DateTime<Utc>) {
+        let attempts = match &self.pending {
+            Some(p) if p.action == action => p.attempts + 1,
+            _ => 1,
+        };
+        self.pending = Some(Pending {
+            action,
+            sent_at: now,
+            attempts,
+        });
+    }
+
+    /// The next instant worth waking for: a block edge, or a confirmation poll.
+    pub fn next_wake(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let edge = self.plan.as_ref().and_then(|p| {
+            p.plan
+                .blocks
+                .iter()
+                .flat_map(|b| [b.start, b.end])
+                .chain([p.deadline])
+                .filter(|t| *t > now)
+                .min()
+        });
+        let confirm = self.pending.as_ref().map(|p| {
+            let t = p.sent_at + CONFIRM_AFTER;
+            if t > now {
+                t
+            } else {
+                p.sent_at + CONFIRM_TIMEOUT
+            }
+        });
+        [edge, confirm]
+            .into_iter()
+            .flatten()
+            .filter(|t| *t > now)
+            .min()
+    }
+}
+
+#[cfg(test)]
+mod tests;

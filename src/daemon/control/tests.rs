@@ -1,0 +1,209 @@
+use chrono::TimeZone;
+
+use super::*;
+
+fn t(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2024, 3, 1, h, m, 0).unwrap()
+}
+
+fn seen(plugged: bool, charging: bool, soc: f64) -> Seen {
+    Seen {
+        plugged: Some(plugged),
+        at_home: true,
+        charging: Some(charging),
+        soc: Some(soc),
+        charge_limit: Some(90.0),
+        charge_rate_kw: charging.then_some(11.0),
+        manual: false,
+    }
+}
+
+/// A plan with one block 01:00-03:00 (tomorrow relative to t(18, 0)).
+fn plan(state: &mut ControlState, version: u64) {
+    let start = t(1, 0) + TimeDelta::days(1);
+    let end = t(3, 0) + TimeDelta::days(1);
+    state.plan = Some(ActivePlan {
+        plan: planner::Plan {
+            feasible: true,
+            charge_minutes: 120,
+            energy_kwh: 22.0,
+            cost: 2.2,
+            asap_cost: 4.4,
+            shortfall_kwh: 0.0,
+            blocks: vec![planner::Block {
+                start,
+                end,
+                energy_kwh: 22.0,
+                cost: 2.2,
+                tentative: false,
+            }],
+            warnings: vec![],
+        },
+        made_at: t(18, 0),
+        deadline: t(7, 0) + TimeDelta::days(1),
+        soc_at_plan: 40.0,
+        battery_kwh: 55.0,
+        power_kw: 11.0,
+        efficiency: 1.0,
+        prices_version: version,
+    });
+}
+
+#[test]
+fn plug_in_asks_for_a_plan_then_stops_an_unplanned_charge() {
+    let mut c = ControlState::default();
+    // The car starts charging by itself on plug-in: not an override.
+    let s = seen(true, true, 40.0);
+    assert_eq!(c.observe(t(18, 0), &s, true), vec![Event::PluggedIn]);
+    assert_eq!(c.decide(t(18, 0), &s, 5.0, 1), Step::Plan("plugged in"));
+    plan(&mut c, 1);
+    assert_eq!(
+        c.decide(t(18, 0), &s, 5.0, 1),
+        Step::Command(Action::Stop, "block ends")
+    );
+    c.sent(Action::Stop, t(18, 0));
+    // Until confirmed, it does not send again.
+    assert_eq!(c.decide(t(18, 1), &s, 5.0, 1), Step::Idle);
+    let s2 = seen(true, false, 40.0);
+    assert_eq!(
+        c.observe(t(18, 1), &s2, true),
+        vec![Event::Confirmed(Action::Stop)]
+    );
+    assert!(c.suspended.is_none());
+    assert_eq!(c.decide(t(18, 1), &s2, 5.0, 1), Step::Idle);
+}
+
+#[test]
+fn block_edges_start_and_stop() {
+    let mut c = ControlState::default();
+    let s = seen(true, false, 40.0);
+    c.observe(t(18, 0), &s, true);
+    plan(&mut c, 1);
+    let start = t(1, 0) + TimeDelta::days(1);
+    assert_eq!(c.next_wake(t(18, 0)), Some(start));
+    assert_eq!(
+        c.decide(start, &s, 5.0, 1),
+        Step::Command(Action::Start, "block starts")
+    );
+    c.sent(Action::Start, start);
+    let on = seen(true, true, 40.0);
+    assert_eq!(
+        c.observe(start, &on, true),
+        vec![Event::Confirmed(Action::Start)]
+    );
+    let end = t(3, 0) + TimeDelta::days(1);
+    let on_end = seen(true, true, 80.0);
+    c.observe(end, &on_end, true);
+    assert_eq!(
+        c.decide(end, &on_end, 5.0, 1),
+        Step::Command(Action::Stop, "block ends")
+    );
+}
+
+#[test]
+fn new_prices_and_drift_trigger_replans() {
+    let mut c = ControlState::default();
+    let s = seen(true, false, 40.0);
+    c.observe(t(18, 0), &s, true);
+    plan(&mut c, 1);
+    assert_eq!(c.decide(t(18, 0), &s, 5.0, 2), Step::Plan("new prices"));
+    // Halfway through the block the plan expects 40 + 11 kWh / 55 kWh = 60 %.
+    let start = t(1, 0) + TimeDelta::days(1);
+    c.sent(Action::Start, start);
+    c.observe(start, &seen(true, true, 40.0), true);
+    let mid = t(2, 0) + TimeDelta::days(1);
+    assert!((c.expected_soc(mid).unwrap() - 60.0).abs() < 1e-9);
+    let slow = seen(true, true, 50.0);
+    c.observe(mid, &slow, true);
+    assert_eq!(
+        c.decide(mid, &slow, 5.0, 1),
+        Step::Plan("state of charge drifted from the plan")
+    );
+}
+
+#[test]
+fn manual_start_suspends_until_unplug() {
+    let mut c = ControlState::default();
+    let s = seen(true, false, 40.0);
+    c.observe(t(18, 0), &s, true);
+    plan(&mut c, 1);
+    let mut manual = seen(true, true, 41.0);
+    manual.manual = true;
+    let ev = c.observe(t(19, 0), &manual, true);
+    assert!(matches!(&ev[..], [Event::Override(_)]), "{ev:?}");
+    assert_eq!(
+        c.decide(t(19, 0), &manual, 5.0, 1),
+        Step::Idle,
+        "never stops the driver"
+    );
+    // Unplugged: control resumes at the next session.
+    assert_eq!(
+        c.observe(t(20, 0), &seen(false, false, 50.0), true),
+        vec![Event::Unplugged]
+    );
+    assert!(c.suspended.is_none() && c.plan.is_none());
+    assert_eq!(
+        c.observe(t(21, 0), &seen(true, false, 50.0), true),
+        vec![Event::PluggedIn]
+    );
+    assert_eq!(
+        c.decide(t(21, 0), &seen(true, false, 50.0), 5.0, 1),
+        Step::Plan("plugged in")
+    );
+}
+
+#[test]
+fn uncommanded_change_is_an_override_but_stopping_when_full_is_not() {
+    let mut c = ControlState::default();
+    c.observe(t(18, 0), &seen(true, false, 40.0), true);
+    let ev = c.observe(t(18, 2), &seen(true, true, 40.5), true);
+    assert!(matches!(&ev[..], [Event::Override(_)]), "{ev:?}");
+
+    let mut c = ControlState::default();
+    c.observe(t(18, 0), &seen(true, true, 89.0), true);
+    let ev = c.observe(t(18, 10), &seen(true, false, 90.0), true);
+    assert!(ev.is_empty(), "{ev:?}");
+    // Suspension can be switched off by policy.
+    let mut c = ControlState::default();
+    c.observe(t(18, 0), &seen(true, false, 40.0), true);
+    assert!(c
+        .observe(t(18, 2), &seen(true, true, 40.5), false)
+        .is_empty());
+}
+
+#[test]
+fn unconfirmed_commands_are_resent_then_given_up() {
+    let mut c = ControlState::default();
+    let s = seen(true, false, 40.0);
+    c.observe(t(18, 0), &s, true);
+    plan(&mut c, 1);
+    let start = t(1, 0) + TimeDelta::days(1);
+    let mut now = start;
+    for attempt in 1..=MAX_ATTEMPTS {
+        let step = c.decide(now, &s, 5.0, 1);
+        assert!(
+            matches!(step, Step::Command(Action::Start, _)),
+            "attempt {attempt}: {step:?}"
+        );
+        c.sent(Action::Start, now);
+        assert_eq!(c.next_wake(now), Some(now + CONFIRM_AFTER));
+        now += CONFIRM_TIMEOUT;
+    }
+    assert_eq!(c.decide(now, &s, 5.0, 1), Step::GiveUp(Action::Start));
+}
+
+#[test]
+fn never_starts_above_the_charge_limit_or_away() {
+    let mut c = ControlState::default();
+    let full = seen(true, false, 90.0);
+    c.observe(t(18, 0), &full, true);
+    plan(&mut c, 1);
+    let start = t(1, 0) + TimeDelta::days(1);
+    assert_eq!(c.decide(start, &full, 50.0, 1), Step::Idle);
+
+    let mut away = seen(true, false, 40.0);
+    away.at_home = false;
+    let mut c = ControlState::default();
+    assert!(c.observe(t(18, 0), &away, true).is_empty());
+    assert_eq!(c.decide(t(18, 0), &away, 5.0, 1), Step::Idle);
+}
