@@ -17,6 +17,9 @@ pub const CONFIRM_AFTER: TimeDelta = TimeDelta::seconds(30);
 pub const CONFIRM_TIMEOUT: TimeDelta = TimeDelta::seconds(150);
 /// Sends of one command before the vehicle is marked unresponsive.
 pub const MAX_ATTEMPTS: u32 = 3;
+/// Replan when the observed charge power differs from the plan's by more
+/// than this share (the first plan may have had to assume a power).
+pub const POWER_DRIFT: f64 = 0.15;
 
 /// What the daemon remembers about one vehicle; stored, so a restart
 /// resumes where it was.
@@ -283,6 +286,11 @@ impl ControlState {
         }
         if now >= p.deadline {
             return Step::Plan("deadline passed");
+        }
+        if let (Some(true), Some(kw)) = (seen.charging, self.power_kw) {
+            if (kw - p.power_kw).abs() > POWER_DRIFT * p.power_kw {
+                return Step::Plan("charge power differs from the plan");
+            }
         }
         if let (Some(exp), Some(soc)) = (self.expected_soc(now), seen.soc) {
             if (soc - exp).abs() > replan_drift {

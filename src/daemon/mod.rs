@@ -2,6 +2,9 @@
 //! `CancellationToken` so shutdown drains them together.
 
 pub mod control;
+pub mod fleet;
 pub mod notify;
+pub mod policy;
+pub mod run;
 pub mod signals;
 pub mod tokens;

@@ -255,6 +255,16 @@ impl TokenKeeper {
         }
     }
 
+    /// Marks a user as needing relink from outside (a 401 with a fresh
+    /// token): its loop stops and no token is handed out any more.
+    pub fn mark_needs_relink(&self, user: &UserId, why: &str) {
+        if let Ok(slot) = self.slot(user) {
+            if let Err(e) = self.mark_relink(user, &slot, why) {
+                warn!(user.id = %user, error = %e, "cannot store the needs-relink status");
+            }
+        }
+    }
+
     /// Marks a user as needing relink, once, with one log line.
     fn mark_relink(&self, user: &UserId, slot: &Slot, why: &str) -> Result<(), StoreError> {
         let mut dead = slot.dead.write().expect("dead lock");

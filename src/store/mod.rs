@@ -11,6 +11,7 @@
 //! synchronous on purpose: it keeps a refresh's write-then-use ordering
 //! obvious, and under paused test time no virtual time passes while it runs.
 
+mod daemon;
 mod lock;
 mod migrate;
 mod prices;
@@ -28,6 +29,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError, Transact
 use crate::model::TokenSet;
 use crate::users::{LinkSession, User, UserId, UserStatus};
 
+pub use daemon::JournalEntry;
 pub use lock::StoreLock;
 use records::TokenRecord;
 
@@ -165,7 +167,6 @@ impl Store {
     }
 
     /// A named tree for modules of the store that keep their own records.
-    #[allow(dead_code)] // used by store modules added beside this one
     pub(crate) fn tree(&self, name: &str) -> Result<sled::Tree> {
         Ok(self.db.open_tree(name)?)
     }
@@ -191,6 +192,7 @@ impl Store {
     /// forgotten.
     pub fn rotate_tokens(&self, user: &UserId, tokens: &TokenSet) -> Result<()> {
         self.write_tokens(user, tokens)?;
+        self.written.fetch_add(1, Ordering::AcqRel);
         self.flush()
     }
 
@@ -200,7 +202,16 @@ impl Store {
     /// started after its write has completed, so the guarantee is the same;
     /// the crash window grows by one scheduler pass, not by a timer.
     pub async fn rotate_tokens_grouped(&self, user: &UserId, tokens: &TokenSet) -> Result<()> {
-        let seq = self.write_tokens(user, tokens)?;
+        self.write_tokens(user, tokens)?;
+        self.commit().await
+    }
+
+    /// Makes the writes so far durable with group commit: lets the other
+    /// tasks that are ready run once, so writes made together share one
+    /// flush, and returns once a flush that started after this call's
+    /// writes has completed.
+    pub(crate) async fn commit(&self) -> Result<()> {
+        let seq = self.written.fetch_add(1, Ordering::AcqRel) + 1;
         tokio::task::yield_now().await;
         if self.flushed.load(Ordering::Acquire) < seq {
             self.flush()?;
@@ -208,14 +219,14 @@ impl Store {
         Ok(())
     }
 
-    /// Writes a user's tokens (not yet durable); returns the write's sequence.
-    fn write_tokens(&self, user: &UserId, tokens: &TokenSet) -> Result<u64> {
+    /// Writes a user's tokens (not yet durable).
+    fn write_tokens(&self, user: &UserId, tokens: &TokenSet) -> Result<()> {
         if !self.users.contains_key(user.0.as_bytes())? {
             return Err(StoreError::UnknownUser(user.clone()));
         }
         let t = records::encode(&TokenRecord::from_set(tokens));
         self.tokens.insert(user.0.as_bytes(), t)?;
-        Ok(self.written.fetch_add(1, Ordering::AcqRel) + 1)
+        Ok(())
     }
 
     /// A user's current tokens.

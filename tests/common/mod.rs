@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod fleet;
+
 use std::time::Duration;
 
 use chrono::{DateTime, TimeZone, Utc};

@@ -1,0 +1,562 @@
+//! The fleet: one task per linked user polls the user's vehicles (one
+//! `GET /vehicles` per round), plans each plugged-in vehicle when needed,
+//! and sends START/STOP at block edges. The decisions are
+//! [`control`](super::control)'s; this module does the I/O, the timers and
+//! the rate limits.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use clock::Clock;
+use rand::Rng;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn, Instrument};
+
+use super::control::{Action, ActivePlan, ControlState, Event, Seen, Step};
+use super::policy::{self, PolicyConfig, VehiclePolicy};
+use super::tokens::{TokenError, TokenKeeper};
+use crate::enode::{Client, Error as ApiError};
+use crate::model::{SmartChargingPolicy, Vehicle, VehicleField, WatchProperty};
+use crate::prices::PriceCurve;
+use crate::retry::{Policy as RetryPolicy, Retry};
+use crate::secret::Secret;
+use crate::store::{JournalEntry, Store};
+use crate::users::UserId;
+
+/// Users of one vendor that must see a 429 within [`VENDOR_WINDOW`] before
+/// the whole vendor is backed off.
+const VENDOR_HITS: usize = 3;
+/// The window for [`VENDOR_HITS`].
+const VENDOR_WINDOW: TimeDelta = TimeDelta::seconds(60);
+/// Charge power assumed for a first plan when neither the policy nor an
+/// observation gives one (a common wallbox); the plan is redone once the
+/// vehicle charges and reports its real rate.
+pub const ASSUMED_POWER_KW: f64 = 11.0;
+
+/// What the fleet reports as it works, for the demo and tests (the log
+/// carries the same).
+#[derive(Debug, Clone)]
+pub enum FleetEvent {
+    /// A plan was made.
+    Planned {
+        /// The user.
+        user: UserId,
+        /// The vehicle.
+        vehicle: String,
+        /// Why it was (re)planned.
+        reason: &'static str,
+        /// The plan.
+        plan: ActivePlan,
+    },
+    /// A command was sent (successfully or not).
+    Command(JournalEntry),
+}
+
+/// Everything the user tasks share.
+pub struct Fleet {
+    /// The store (control states, journal).
+    pub store: Store,
+    /// The Enode client.
+    pub client: Client,
+    /// The daemon's clock.
+    pub clock: Clock,
+    /// Hands out access tokens.
+    pub keeper: Arc<TokenKeeper>,
+    /// The policy in force; replaced on reload.
+    pub policy: watch::Receiver<Arc<PolicyConfig>>,
+    /// The newest price curve.
+    pub prices: watch::Receiver<Option<Arc<PriceCurve>>>,
+    /// At most this many API requests in flight across all users.
+    pub limiter: Arc<Semaphore>,
+    /// 429s per vendor, to back off a whole vendor.
+    pub vendors: Mutex<HashMap<String, VendorState>>,
+    /// Where plans and commands are reported, if anywhere.
+    pub events: Option<mpsc::UnboundedSender<FleetEvent>>,
+}
+
+/// Recent rate limiting of one vendor.
+#[derive(Debug, Default)]
+pub struct VendorState {
+    /// Recent 429s: (when, user).
+    hits: Vec<(DateTime<Utc>, UserId)>,
+    /// No request for this vendor before this instant.
+    not_before: Option<DateTime<Utc>>,
+}
+
+/// The version of a price curve: its last covered instant. Day-ahead
+/// prices for a new day move it; it is the same after a restart.
+pub fn prices_version(curve: Option<&PriceCurve>) -> u64 {
+    curve
+        .and_then(|c| c.end())
+        .map_or(0, |t| t.timestamp().max(0) as u64)
+}
+
+/// Why a user's loop stopped.
+#[derive(Debug)]
+enum Stop {
+    /// Shutdown.
+    Cancelled,
+    /// The user must link again.
+    Relink,
+}
+
+/// One user's loop state.
+struct UserTask {
+    /// Shared parts.
+    fleet: Arc<Fleet>,
+    /// The user.
+    user: UserId,
+    /// The user's vendor, for vendor-wide backoff.
+    vendor: String,
+    /// Control state per vehicle id.
+    states: HashMap<String, ControlState>,
+    /// Last stored form of each state, to write only changes.
+    stored: HashMap<String, ControlState>,
+    /// No request before this instant (Retry-After or backoff).
+    not_before: Option<DateTime<Utc>>,
+    /// Backoff for failures without Retry-After.
+    retry: Retry,
+    /// A reusable planner.
+    planner: planner::Planner,
+}
+
+impl Fleet {
+    /// Runs one user's loop until `cancel` fires or the user must relink.
+    pub async fn run_user(
+        self: Arc<Self>,
+        user: UserId,
+        vendor: Option<String>,
+        cancel: CancellationToken,
+    ) {
+        let span = tracing::info_span!("fleet", user.id = %user);
+        let mut task = UserTask {
+            fleet: self,
+            vendor: vendor.unwrap_or_else(|| "unknown".into()),
+            user,
+            states: HashMap::new(),
+            stored: HashMap::new(),
+            not_before: None,
+            retry: RetryPolicy::DEFAULT.start(),
+            planner: planner::Planner::new(),
+        };
+        match task.run(cancel).instrument(span.clone()).await {
+            Stop::Cancelled => {}
+            Stop::Relink => span
+                .in_scope(|| warn!("user must link again; its vehicles are no longer controlled")),
+        }
+    }
+
+    fn emit(&self, e: FleetEvent) {
+        if let Some(tx) = &self.events {
+            let _ = tx.send(e);
+        }
+    }
+}
+
+impl UserTask {
+    async fn run(&mut self, cancel: CancellationToken) -> Stop {
+        let fleet = self.fleet.clone();
+        let mut prices = fleet.prices.clone();
+        let mut policy_rx = fleet.policy.clone();
+        // Spread users over the first fast interval.
+        let spread = fleet.policy.borrow().global().poll_fast;
+        let mut next_poll = fleet.clock.now()
+            + TimeDelta::from_std(spread.mul_f64(rand::thread_rng().gen::<f64>()))
+                .unwrap_or_default();
+        loop {
+            let now = fleet.clock.now();
+            let mut wake = next_poll;
+            for s in self.states.values() {
+                if let Some(t) = s.next_wake(now) {
+                    wake = wake.min(t);
+                }
+            }
+            if let Some(nb) = self.blocked_until(now) {
+                wake = wake.max(nb);
+            }
+            tokio::select! {
+                _ = cancel.cancelled() => return Stop::Cancelled,
+                _ = fleet.clock.sleep_until(wake) => {}
+                Ok(()) = prices.changed() => { debug!("new prices"); }
+                Ok(()) = policy_rx.changed() => {
+                    // A new policy: every plan is redone.
+                    for s in self.states.values_mut() { s.plan = None; }
+                }
+            }
+            let now = fleet.clock.now();
+            if self.blocked_until(now).is_some() {
+                continue;
+            }
+            match self.round(now).await {
+                Ok(any_session) => {
+                    self.retry = RetryPolicy::DEFAULT.start();
+                    let p = fleet.policy.borrow().global().clone();
+                    let every = if any_session {
+                        p.poll_fast
+                    } else {
+                        p.poll_slow
+                    };
+                    next_poll = fleet.clock.now() + TimeDelta::from_std(every).unwrap_or_default();
+                }
+                Err(RoundError::Relink) => return Stop::Relink,
+                Err(RoundError::Wait(until)) => {
+                    next_poll = until;
+                }
+            }
+        }
+    }
+
+    /// When the user (or the user's vendor) may send again, if not now.
+    fn blocked_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let vendor = self
+            .fleet
+            .vendors
+            .lock()
+            .expect("vendors lock")
+            .get(&self.vendor)
+            .and_then(|v| v.not_before);
+        [self.not_before, vendor]
+            .into_iter()
+            .flatten()
+            .filter(|t| *t > now)
+            .max()
+    }
+
+    /// One round: poll, then plan and command each vehicle. Returns whether
+    /// any vehicle is in a controlled session.
+    async fn round(&mut self, now: DateTime<Utc>) -> Result<bool, RoundError> {
+        let vehicles = self.poll(now).await?;
+        let mut any = false;
+        for v in vehicles {
+            any |= self.vehicle(&v).await?;
+        }
+        Ok(any)
+    }
+
+    async fn token(&self) -> Result<Secret, RoundError> {
+        match self.fleet.keeper.access_token(&self.user).await {
+            Ok(t) => Ok(t),
+            Err(TokenError::NeedsRelink(_)) | Err(TokenError::Unknown(_)) => {
+                Err(RoundError::Relink)
+            }
+            Err(e) => {
+                warn!(error = %e, "no access token");
+                Err(RoundError::Wait(
+                    self.fleet.clock.now() + TimeDelta::minutes(1),
+                ))
+            }
+        }
+    }
+
+    async fn poll(&mut self, now: DateTime<Utc>) -> Result<Vec<Vehicle>, RoundError> {
+        let mut refreshed = false;
+        loop {
+            let token = self.token().await?;
+            let permit = self
+                .fleet
+                .limiter
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("limiter open");
+            let r = self
+                .fleet
+                .client
+                .list_vehicles(&token, &VehicleField::POLL)
+                .await;
+            drop(permit);
+            match r {
+                Ok(v) => return Ok(v),
+                Err(ApiError::Unauthorized(_)) if !refreshed => {
+                    // Refresh once; a second 401 means the grant is gone.
+                    refreshed = true;
+                    match self.fleet.keeper.refresh(&self.user, Some(&token)).await {
+                        Ok(_) => continue,
+                        Err(TokenError::NeedsRelink(_)) => return Err(RoundError::Relink),
+                        Err(e) => warn!(error = %e, "refresh after 401 failed"),
+                    }
+                }
+                Err(ApiError::Unauthorized(_)) => {
+                    self.fleet
+                        .keeper
+                        .mark_needs_relink(&self.user, "401 after a fresh token");
+                    return Err(RoundError::Relink);
+                }
+                Err(e) => return Err(self.failed(now, &e)),
+            }
+        }
+    }
+
+    /// Notes a failed request: Retry-After or backoff, per user and vendor.
+    fn failed(&mut self, now: DateTime<Utc>, e: &ApiError) -> RoundError {
+        let not_before = e.retry_after().map(|r| r.not_before);
+        if let Some(p) = e.problem() {
+            warn!(error = %e, problem.type = ?p.problem_type, problem.title = ?p.title, problem.detail = ?p.detail, "enode request failed");
+        } else {
+            warn!(error = %e, "enode request failed");
+        }
+        let wait = self.retry.next_wait(now, not_before);
+        let until = now + TimeDelta::from_std(wait).unwrap_or_default();
+        self.not_before = Some(until);
+        if matches!(e, ApiError::RateLimited { .. }) {
+            let mut vendors = self.fleet.vendors.lock().expect("vendors lock");
+            let v = vendors.entry(self.vendor.clone()).or_default();
+            v.hits.retain(|(t, _)| now - *t < VENDOR_WINDOW);
+            if !v.hits.iter().any(|(_, u)| *u == self.user) {
+                v.hits.push((now, self.user.clone()));
+            }
+            if v.hits.len() >= VENDOR_HITS {
+                let nb = v.not_before.map_or(until, |t| t.max(until));
+                if v.not_before != Some(nb) {
+                    warn!(vendor = %self.vendor, users = v.hits.len(), until = %nb, "vendor rate limited; backing off all its users");
+                }
+                v.not_before = Some(nb);
+            }
+        }
+        RoundError::Wait(until)
+    }
+
+    /// Handles one vehicle; returns whether it is in a controlled session.
+    async fn vehicle(&mut self, v: &Vehicle) -> Result<bool, RoundError> {
+        let fleet = self.fleet.clone();
+        let now = fleet.clock.now();
+        let policy = fleet.policy.borrow().for_vehicle(&self.user.0, &v.id);
+        let mut state = match self.states.remove(&v.id) {
+            Some(s) => s,
+            None => {
+                let s = fleet
+                    .store
+                    .control(&v.id)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                self.stored.insert(v.id.clone(), s.clone());
+                s
+            }
+        };
+        let result = self.control(v, &policy, &mut state, now).await;
+        if self.stored.get(&v.id) != Some(&state) {
+            if let Err(e) = fleet.store.put_control(&v.id, &state).await {
+                warn!(vehicle.id = %v.id, error = %e, "cannot store control state");
+            } else {
+                self.stored.insert(v.id.clone(), state.clone());
+            }
+        }
+        let session = state.session;
+        self.states.insert(v.id.clone(), state);
+        result.map(|()| session)
+    }
+
+    async fn control(
+        &mut self,
+        v: &Vehicle,
+        policy: &VehiclePolicy,
+        state: &mut ControlState,
+        now: DateTime<Utc>,
+    ) -> Result<(), RoundError> {
+        let fleet = self.fleet.clone();
+        let mut at_home = policy.allows_location(v.charging_location_id.as_deref());
+        if let Some(scp) = v.smart_charging_policy.as_ref().filter(|p| p.is_enabled) {
+            if policy.take_over_enode_smart_charging {
+                self.take_over(v, scp, now).await?;
+            } else {
+                if at_home && !state.enode_noted {
+                    info!(vehicle.id = %v.id, "Enode smart charging is enabled on this vehicle; not controlled (set take_over_enode_smart_charging to take over)");
+                    state.enode_noted = true;
+                }
+                at_home = false;
+            }
+        }
+        let seen = Seen::from_vehicle(v, at_home);
+        for e in state.observe(now, &seen, policy.suspend_on_manual_override) {
+            match e {
+                Event::PluggedIn => {
+                    info!(vehicle.id = %v.id, soc = ?seen.soc, "plugged in at a controlled location")
+                }
+                Event::Unplugged => {
+                    info!(vehicle.id = %v.id, soc = ?seen.soc, "unplugged; control resumes at the next plug-in")
+                }
+                Event::Override(why) => {
+                    warn!(vehicle.id = %v.id, reason = %why, "driver override: control suspended until unplugged")
+                }
+                Event::Confirmed(a) => {
+                    debug!(vehicle.id = %v.id, action = a.as_str(), "command confirmed")
+                }
+            }
+        }
+        let curve = fleet.prices.borrow().clone();
+        let version = prices_version(curve.as_deref());
+        for _ in 0..3 {
+            match state.decide(now, &seen, policy.replan_soc_drift_percent, version) {
+                Step::Idle => break,
+                Step::Plan(reason) => {
+                    let Some(curve) = curve.as_deref() else {
+                        debug!(vehicle.id = %v.id, "no prices yet; not planning");
+                        break;
+                    };
+                    match self.plan(v, policy, state, curve, version, now) {
+                        Ok(p) => {
+                            info!(
+                                vehicle.id = %v.id, reason, blocks = p.plan.blocks.len(),
+                                energy_kwh = p.plan.energy_kwh, cost = p.plan.cost,
+                                asap_cost = p.plan.asap_cost, feasible = p.plan.feasible,
+                                deadline = %p.deadline, "plan made"
+                            );
+                            fleet.emit(FleetEvent::Planned {
+                                user: self.user.clone(),
+                                vehicle: v.id.clone(),
+                                reason,
+                                plan: p.clone(),
+                            });
+                            state.plan = Some(p);
+                        }
+                        Err(why) => {
+                            warn!(vehicle.id = %v.id, reason = %why, "cannot plan");
+                            break;
+                        }
+                    }
+                }
+                Step::Command(action, reason) => {
+                    let price = curve.as_deref().and_then(|c| c.price_at(now));
+                    self.command(v, state, action, reason, price, now).await?;
+                    break;
+                }
+                Step::GiveUp(action) => {
+                    warn!(vehicle.id = %v.id, action = action.as_str(), "vehicle did not follow the command; marked unresponsive until unplugged");
+                    state.unresponsive = true;
+                    state.pending = None;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn plan(
+        &mut self,
+        v: &Vehicle,
+        policy: &VehiclePolicy,
+        state: &ControlState,
+        curve: &PriceCurve,
+        version: u64,
+        now: DateTime<Utc>,
+    ) -> Result<ActivePlan, String> {
+        let deadline = policy::next_deadline(policy, v.smart_charging_policy.as_ref(), now);
+        let obs =
+            policy::Observation::from_vehicle(v, state.power_kw.or(Some(ASSUMED_POWER_KW)), policy)
+                .map_err(|e| e.to_string())?;
+        let req =
+            policy::plan_request(now, policy, deadline, &obs, curve).map_err(|e| e.to_string())?;
+        let plan = self.planner.plan(&req).map_err(|e| e.to_string())?;
+        Ok(ActivePlan {
+            plan,
+            made_at: now,
+            deadline,
+            soc_at_plan: req.soc_percent,
+            battery_kwh: req.battery_kwh,
+            power_kw: req.max_power_kw,
+            efficiency: req.efficiency,
+            prices_version: version,
+        })
+    }
+
+    async fn command(
+        &mut self,
+        v: &Vehicle,
+        state: &mut ControlState,
+        action: Action,
+        reason: &'static str,
+        price: Option<f64>,
+        now: DateTime<Utc>,
+    ) -> Result<(), RoundError> {
+        let fleet = self.fleet.clone();
+        let token = self.token().await?;
+        let r = fleet
+            .client
+            .set_charging(&token, &v.id, action.to_api())
+            .await;
+        let result = match &r {
+            Ok(()) => "ok".to_owned(),
+            Err(e) => e.to_string(),
+        };
+        let entry = JournalEntry {
+            at: now,
+            user: self.user.0.clone(),
+            vehicle: v.id.clone(),
+            action: action.as_str().into(),
+            reason: reason.into(),
+            price,
+            result,
+        };
+        if let Err(e) = fleet.store.journal(&entry).await {
+            warn!(error = %e, "cannot write the command journal");
+        }
+        fleet.emit(FleetEvent::Command(entry));
+        match r {
+            Ok(()) => {
+                info!(vehicle.id = %v.id, action = action.as_str(), reason, price = ?price, "command sent");
+                state.sent(action, now);
+                // Ask Enode to look at the vehicle soon, to confirm faster.
+                if let Err(e) = fleet
+                    .client
+                    .watch_vehicle(&token, &v.id, &WatchProperty::AFTER_COMMAND)
+                    .await
+                {
+                    debug!(vehicle.id = %v.id, error = %e, "watch request failed");
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // Count it as an attempt, so a refused command is not resent at once.
+                state.sent(action, now);
+                Err(self.failed(now, &e))
+            }
+        }
+    }
+
+    async fn take_over(
+        &mut self,
+        v: &Vehicle,
+        scp: &SmartChargingPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<(), RoundError> {
+        let fleet = self.fleet.clone();
+        let token = self.token().await?;
+        let off = SmartChargingPolicy {
+            is_enabled: false,
+            ..scp.clone()
+        };
+        let r = fleet
+            .client
+            .put_smart_charging_policy(&token, &v.id, &off)
+            .await;
+        let entry = JournalEntry {
+            at: now,
+            user: self.user.0.clone(),
+            vehicle: v.id.clone(),
+            action: "DISABLE_ENODE_SMART_CHARGING".into(),
+            reason: "take_over_enode_smart_charging = true".into(),
+            price: None,
+            result: r.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into()),
+        };
+        let _ = fleet.store.journal(&entry).await;
+        match r {
+            Ok(_) => {
+                info!(vehicle.id = %v.id, "disabled Enode smart charging to take over control (take_over_enode_smart_charging = true)");
+                Ok(())
+            }
+            Err(e) => Err(self.failed(now, &e)),
+        }
+    }
+}
+
+/// Why a round ended early.
+#[derive(Debug)]
+enum RoundError {
+    /// The user must link again.
+    Relink,
+    /// Try again at this instant.
+    Wait(DateTime<Utc>),
+}

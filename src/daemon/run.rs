@@ -1,0 +1,170 @@
+//! The supervisor: starts every task of the daemon under one
+//! `CancellationToken` and a `TaskTracker`, applies config reloads, and
+//! drains on shutdown. `smartcharged run`, the demo and the tests all use
+//! [`Daemon::start`], so tests drive the real thing with their own clock.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clock::Clock;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use super::fleet::{Fleet, FleetEvent};
+use super::policy::PolicyConfig;
+use super::tokens::TokenKeeper;
+use crate::config::Config;
+use crate::enode::Client;
+use crate::prices::schedule::{cron_ticks, PriceFeed};
+use crate::store::Store;
+use crate::users::UserStatus;
+
+/// Requests in flight to Enode at most, across all users.
+pub const MAX_CONCURRENT_REQUESTS: usize = 8;
+/// How long shutdown waits for tasks to finish.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(20);
+
+/// How the daemon is started.
+pub struct Options {
+    /// The daemon's clock.
+    pub clock: Clock,
+    /// Run the UTC cron tick of the price feed (off in tests and the demo,
+    /// whose clock is not the wall clock the cron scheduler reads).
+    pub cron: bool,
+    /// Where plans and commands are reported besides the log.
+    pub events: Option<mpsc::UnboundedSender<FleetEvent>>,
+}
+
+/// A running daemon.
+pub struct Daemon {
+    /// Fires shutdown.
+    cancel: CancellationToken,
+    /// Every task.
+    tracker: TaskTracker,
+    /// The policy in force, replaced on reload.
+    policy: watch::Sender<Arc<PolicyConfig>>,
+    /// The config in force.
+    config: Mutex<Config>,
+    /// The store (kept for the final flush).
+    store: Store,
+    /// The token keeper (drained at shutdown).
+    keeper: Arc<TokenKeeper>,
+    /// Keeps the cron scheduler alive.
+    _cron: Option<tokio_cron_scheduler::JobScheduler>,
+}
+
+impl Daemon {
+    /// Opens the store and starts all tasks. The config is already valid;
+    /// what can still fail here is opening the store or the listener.
+    pub async fn start(config: Config, opts: Options) -> anyhow::Result<Daemon> {
+        let prices_cfg = config.prices.clone().context(
+            "the daemon needs a [prices] section in the config (see config/prices-examples.toml)",
+        )?;
+        let store = Store::open(&config.store.path)?;
+        let client = Client::new(&config.enode, opts.clock.clone())?;
+        let cancel = CancellationToken::new();
+        let tracker = TaskTracker::new();
+
+        let keeper = TokenKeeper::new(
+            store.clone(),
+            client.clone(),
+            opts.clock.clone(),
+            config.tokens.clone(),
+        );
+        let users = keeper.load()?;
+        tracker.spawn(keeper.clone().run(cancel.clone()));
+
+        let (feed, prices) = PriceFeed::new(
+            prices_cfg.source(),
+            prices_cfg.tariff.clone(),
+            Arc::new(store.clone()),
+            opts.clock.clone(),
+            prices_cfg.feed.clone(),
+        );
+        let (cron, ticks) = if opts.cron {
+            let (sched, ticks) = cron_ticks(&prices_cfg.refresh_cron).await?;
+            (Some(sched), ticks)
+        } else {
+            // A closed channel: no ticks.
+            let (_, rx) = mpsc::channel(1);
+            (None, rx)
+        };
+        tracker.spawn(feed.run(ticks, cancel.clone().cancelled_owned()));
+
+        let (policy_tx, policy_rx) = watch::channel(Arc::new(config.policy.clone()));
+        let fleet = Arc::new(Fleet {
+            store: store.clone(),
+            client,
+            clock: opts.clock.clone(),
+            keeper: keeper.clone(),
+            policy: policy_rx,
+            prices,
+            limiter: Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS)),
+            vendors: Mutex::new(Default::default()),
+            events: opts.events,
+        });
+        let mut controlled = 0;
+        for user in store.users()? {
+            if user.status == UserStatus::Active {
+                tracker.spawn(fleet.clone().run_user(user.id, user.vendor, cancel.clone()));
+                controlled += 1;
+            }
+        }
+        info!(users, controlled, store = %config.store.path.display(), "daemon started");
+        Ok(Daemon {
+            cancel,
+            tracker,
+            policy: policy_tx,
+            config: Mutex::new(config),
+            store,
+            keeper,
+            _cron: cron,
+        })
+    }
+
+    /// Applies a new, already validated config. What can change at run
+    /// time is the policy; other changes are logged as needing a restart.
+    pub fn reload(&self, new: Config) {
+        let mut cur = self.config.lock().expect("config lock");
+        if new.enode.api_url != cur.enode.api_url
+            || new.store.path != cur.store.path
+            || new.http.listen != cur.http.listen
+            || new.enode.client_id != cur.enode.client_id
+        {
+            warn!("config reload: endpoint, client, store or listen changes take effect at the next restart");
+        }
+        self.policy.send_replace(Arc::new(new.policy.clone()));
+        *cur = new;
+        info!("config reloaded; plans are redone with the new policy");
+    }
+
+    /// A token that fires when shutdown starts (for the caller's own tasks).
+    pub fn cancelled(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Stops every task: loops finish the request in hand, refreshes in
+    /// flight are stored, the store is flushed. Gives up waiting after
+    /// [`DRAIN_GRACE`].
+    pub async fn shutdown(self, clock: &Clock) -> anyhow::Result<()> {
+        self.cancel.cancel();
+        self.tracker.close();
+        let drained = tokio::time::timeout(clock.real_duration(DRAIN_GRACE), async {
+            self.tracker.wait().await;
+            self.keeper.drain().await;
+        })
+        .await;
+        if drained.is_err() {
+            warn!(
+                grace_s = DRAIN_GRACE.as_secs(),
+                "tasks did not finish within the grace period"
+            );
+        }
+        self.store.flush()?;
+        info!("daemon stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,70 @@
+//! The daemon's own records: per-vehicle control state (plan, pending
+//! command, suspension) and the command journal. Both are flushed on every
+//! write, so a crash loses no plan and no journal line.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::{records, Result, Store};
+use crate::daemon::control::ControlState;
+
+/// One line of the command journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournalEntry {
+    /// When the command was sent.
+    pub at: DateTime<Utc>,
+    /// The vehicle's user.
+    pub user: String,
+    /// The vehicle.
+    pub vehicle: String,
+    /// START, STOP, or DISABLE_ENODE_SMART_CHARGING.
+    pub action: String,
+    /// Why.
+    pub reason: String,
+    /// Price per kWh at the time, when known.
+    pub price: Option<f64>,
+    /// "ok", or the error.
+    pub result: String,
+}
+
+impl Store {
+    /// The stored control state of a vehicle.
+    pub fn control(&self, vehicle: &str) -> Result<Option<ControlState>> {
+        self.tree("control")?
+            .get(vehicle.as_bytes())?
+            .map(|v| records::decode("control", vehicle, &v))
+            .transpose()
+    }
+
+    /// Replaces a vehicle's control state and flushes.
+    pub async fn put_control(&self, vehicle: &str, state: &ControlState) -> Result<()> {
+        self.tree("control")?
+            .insert(vehicle.as_bytes(), records::encode(state))?;
+        self.commit().await
+    }
+
+    /// Appends to the command journal and flushes.
+    pub async fn journal(&self, entry: &JournalEntry) -> Result<()> {
+        let tree = self.tree("journal")?;
+        let mut key = entry
+            .at
+            .timestamp_nanos_opt()
+            .unwrap_or_default()
+            .to_be_bytes()
+            .to_vec();
+        key.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
+        tree.insert(key, records::encode(entry))?;
+        self.commit().await
+    }
+
+    /// The whole journal, oldest first.
+    pub fn journal_entries(&self) -> Result<Vec<JournalEntry>> {
+        self.tree("journal")?
+            .iter()
+            .map(|kv| {
+                let (_, v) = kv?;
+                records::decode("journal", "entry", &v)
+            })
+            .collect()
+    }
+}

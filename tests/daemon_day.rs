@@ -1,0 +1,111 @@
+//! The daemon over a simulated day, against enode-sim on paused time:
+//! 8 users, 20 vehicles plugging in during the evening and leaving at
+//! 07:05, real DE-LU prices.
+
+mod common;
+
+use std::collections::HashMap;
+
+use clock::Clock;
+use common::fleet;
+use smartcharged::daemon::control::ActivePlan;
+use smartcharged::daemon::fleet::FleetEvent;
+use smartcharged::daemon::run::{Daemon, Options};
+use tokio::sync::mpsc;
+
+#[tokio::test(start_paused = true)]
+async fn a_day_of_twenty_vehicles() {
+    let clock = Clock::starting_at(fleet::day_start());
+    let sim = enode_sim::spawn(fleet::scenario(8, 20), clock.clone())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    fleet::link_all(&sim, &store, clock.now());
+    let config = fleet::config(
+        &fleet::config_text(&sim, &store, &fleet::wallboxes(&sim)),
+        dir.path(),
+    );
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let daemon = Daemon::start(
+        config,
+        Options {
+            clock: clock.clone(),
+            cron: false,
+            events: Some(tx),
+        },
+    )
+    .await
+    .unwrap();
+    clock.sleep(fleet::DAY).await;
+    daemon.shutdown(&clock).await.unwrap();
+
+    // The first plan of each vehicle's session: the optimum for the state
+    // it plugged in with.
+    let mut first_plan: HashMap<String, ActivePlan> = HashMap::new();
+    let mut commands = 0;
+    while let Ok(e) = rx.try_recv() {
+        match e {
+            FleetEvent::Planned { vehicle, plan, .. } => {
+                first_plan.entry(vehicle).or_insert(plan);
+            }
+            FleetEvent::Command(c) => {
+                assert_eq!(c.result, "ok", "{c:?}");
+                commands += 1;
+            }
+        }
+    }
+    let stats = sim.handle.stats();
+    assert_eq!(
+        stats.violations.command_unplugged, 0,
+        "{:?}",
+        stats.recent_violations
+    );
+    assert_eq!(
+        stats.violations.command_away, 0,
+        "{:?}",
+        stats.recent_violations
+    );
+    assert_eq!(stats.violations.expired_token, 0);
+    assert_eq!(
+        first_plan.len(),
+        20,
+        "every vehicle was planned: {:?}",
+        first_plan.keys()
+    );
+    assert!(commands >= 20, "only {commands} commands");
+
+    // Cost from the daemon's first sight of each plug-in on: before it, a
+    // car that starts charging on plug-in does so on its own (at most one
+    // slow poll interval), which is reported but not the plan's doing.
+    let spot = fleet::spot_prices();
+    let (mut planned, mut charged, mut before_kwh) = (0.0, 0.0, 0.0);
+    for id in sim.handle.vehicle_ids() {
+        let snap = sim.handle.vehicle(&id).unwrap();
+        let first = &first_plan[&id];
+        assert!(first.plan.feasible, "{id}: infeasible plan");
+        // Deadline met: at least the target (or the car's own limit).
+        let want = 80.0f64.min(snap.charge_limit);
+        assert!(
+            snap.soc >= want - 0.5,
+            "{id}: left with {:.1} % < {want} %",
+            snap.soc
+        );
+        planned += first.plan.cost;
+        let (cost, _) = fleet::charged_cost(&snap, &spot, first.made_at);
+        charged += cost;
+        before_kwh += snap.energy_kwh - fleet::charged_cost(&snap, &spot, first.made_at).1;
+    }
+    let gap = (charged - planned).abs() / planned.abs();
+    eprintln!(
+        "{commands} commands; planned {planned:.3} EUR, charged {charged:.3} EUR ({:.3} %); {before_kwh:.1} kWh charged before the daemon saw the plug-in",
+        gap * 100.0
+    );
+    assert!(gap <= 0.01, "charged {charged:.3} vs planned {planned:.3}");
+    // A car charging on its own before the first poll: at most one slow
+    // interval (15 min) at up to 11.1 kW for the 10 cars that do it.
+    assert!(
+        before_kwh <= 10.0 * 11.1 * 0.25 + 0.1,
+        "{before_kwh} kWh before plans"
+    );
+}
