@@ -42,6 +42,8 @@ pub struct Config {
     pub tokens: TokenConfig,
     /// The price source and tariff, when `[prices]` is present.
     pub prices: Option<crate::prices::config::PricesConfig>,
+    /// Per-vehicle charging policy (`[policy]`), defaults when absent.
+    pub policy: crate::daemon::policy::PolicyConfig,
     /// Things that are accepted but deserve a warning in the log (no secrets).
     pub warnings: Vec<String>,
 }
@@ -141,6 +143,9 @@ pub struct RawConfig {
     /// `[prices]` (see `prices::config`)
     #[serde(default)]
     pub prices: Option<crate::prices::config::RawPricesConfig>,
+    /// `[policy]` (see `daemon::policy`)
+    #[serde(default)]
+    pub policy: crate::daemon::policy::RawPolicyConfig,
 }
 
 /// `[enode]` as written.
@@ -333,6 +338,10 @@ impl Config {
             None => None,
             Some(p) => Some(p.validate_with(base, env).map_err(invalid)?),
         };
+        let policy = raw
+            .policy
+            .validate(prices.as_ref().map(|p| p.tz))
+            .map_err(invalid)?;
 
         Ok(Config {
             source: path.to_owned(),
@@ -351,6 +360,7 @@ impl Config {
             http: HttpConfig { listen },
             tokens,
             prices,
+            policy,
             warnings,
         })
     }
