@@ -55,6 +55,24 @@ pub fn next_deadline(
         .unwrap_or_else(|| on(3))
 }
 
+/// The deadline for replanning a vehicle whose current plan aims at
+/// `current`: that deadline while it is still ahead and the policy still
+/// gives it (so a replan at 06:40 keeps aiming at 07:00 today instead of
+/// moving to tomorrow within [`MIN_LEAD`]), else [`next_deadline`]. A
+/// policy change that moves the deadline takes effect at once. Pass `None`
+/// for a new plug-in.
+pub fn replan_deadline(
+    policy: &VehiclePolicy,
+    enode: Option<&SmartChargingPolicy>,
+    now: DateTime<Utc>,
+    current: Option<DateTime<Utc>>,
+) -> DateTime<Utc> {
+    match current {
+        Some(c) if c > now && next_deadline(policy, enode, c - MIN_LEAD) == c => c,
+        _ => next_deadline(policy, enode, now),
+    }
+}
+
 /// The instant of local time `naive` in `tz`: the earlier one when it is
 /// ambiguous, the first valid instant after the gap when it does not exist.
 pub(crate) fn local_instant(tz: Tz, naive: NaiveDateTime) -> DateTime<Utc> {

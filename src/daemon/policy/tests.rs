@@ -885,3 +885,40 @@ fn shipped_example_resolves_as_annotated() {
     assert_eq!(v.deadline_on(Weekday::Sat), hm(6, 15));
     assert_eq!((v.max_power_kw, v.min_soc_percent), (Some(7.4), 30.0));
 }
+
+#[test]
+fn a_replan_keeps_the_current_deadline_until_it_passes() {
+    let p = berlin(hm(7, 0));
+    let today = utc(2024, 6, 14, 5, 0);
+    let tomorrow = utc(2024, 6, 15, 5, 0);
+    let at = today - TimeDelta::minutes(20);
+    assert_eq!(next_deadline(&p, None, at), tomorrow, "a new plan");
+    assert_eq!(replan_deadline(&p, None, at, None), tomorrow);
+    assert_eq!(replan_deadline(&p, None, at, Some(today)), today);
+    assert_eq!(
+        replan_deadline(&p, None, today - TimeDelta::minutes(1), Some(today)),
+        today
+    );
+    // passed: the next one
+    assert_eq!(replan_deadline(&p, None, today, Some(today)), tomorrow);
+    // the policy moved the deadline: the new one, at once
+    let later = berlin(hm(8, 0));
+    assert_eq!(
+        replan_deadline(&later, None, at, Some(today)),
+        utc(2024, 6, 14, 6, 0)
+    );
+    // the Enode deadline is kept the same way
+    let enode = SmartChargingPolicy {
+        is_enabled: false,
+        deadline_utc: Some(hm(5, 0)),
+    };
+    let e = VehiclePolicy {
+        use_enode_deadline: true,
+        ..berlin(hm(9, 0))
+    };
+    assert_eq!(replan_deadline(&e, Some(&enode), at, Some(today)), today);
+    assert_eq!(
+        replan_deadline(&e, None, at, Some(today)),
+        utc(2024, 6, 14, 7, 0)
+    );
+}
