@@ -16,8 +16,10 @@ pub struct Cli {
 /// Every subcommand of smartcharged.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the daemon against a built-in simulator (not available yet).
+    /// Run the daemon against a built-in simulator: a day in about a minute.
     Demo(cmd::demo::DemoArgs),
+    /// Run the daemon (under systemd: Type=notify).
+    Run(cmd::run::RunArgs),
     /// Validate a config file and print a one-line summary.
     CheckConfig(cmd::check_config::CheckConfigArgs),
     /// Link a user's vehicles through Enode's OAuth flow.
@@ -33,15 +35,30 @@ pub enum Command {
 }
 
 impl Cli {
-    /// Where this command's logs go: stderr, so stdout stays the result.
+    /// The log filter when `SMARTCHARGED_LOG` is unset: the demo's output
+    /// is its report, so it logs only warnings.
+    pub fn default_log_level(&self) -> &'static str {
+        match self.command {
+            Command::Demo(_) => "warn",
+            _ => "info",
+        }
+    }
+
+    /// Where this command's logs go: stderr, so stdout stays the result,
+    /// except for the daemon.
     pub fn log_target(&self) -> crate::logging::Target {
-        crate::logging::Target::Stderr
+        match self.command {
+            // The daemon's logs are its output (journald keeps stdout).
+            Command::Run(_) => crate::logging::Target::Stdout,
+            _ => crate::logging::Target::Stderr,
+        }
     }
 
     /// Runs the chosen subcommand.
     pub fn run(self) -> cmd::CmdResult {
         match self.command {
             Command::Demo(a) => cmd::demo::run(a),
+            Command::Run(a) => cmd::run::run(a),
             Command::CheckConfig(a) => cmd::check_config::run(a),
             Command::Link(a) => cmd::link::run_link(a),
             Command::Unlink(a) => cmd::link::run_unlink(a),

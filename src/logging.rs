@@ -19,8 +19,18 @@ pub enum Target {
     Stderr,
 }
 
-/// Installs the global subscriber. Safe to call once per process.
+/// Installs the global subscriber with the default level `info`. Safe to
+/// call once per process.
 pub fn init(target: Target) {
+    init_with_default(target, "info")
+}
+
+/// Installs the global subscriber; `default` is the filter when
+/// `SMARTCHARGED_LOG` is unset (the demo shows only warnings by default,
+/// its output being the report).
+pub fn init_with_default(target: Target, default: &str) {
+    let filter =
+        || EnvFilter::try_from_env("SMARTCHARGED_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let terminal = match target {
         Target::Stdout => std::io::stdout().is_terminal(),
         Target::Stderr => std::io::stderr().is_terminal(),
@@ -33,11 +43,6 @@ pub fn init(target: Target) {
         (false, Target::Stdout) => json(filter(), std::io::stdout).try_init().is_ok(),
         (false, Target::Stderr) => json(filter(), std::io::stderr).try_init().is_ok(),
     };
-}
-
-/// The filter from `SMARTCHARGED_LOG`, else `info`.
-fn filter() -> EnvFilter {
-    EnvFilter::try_from_env("SMARTCHARGED_LOG").unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
 /// One JSON object per line: `timestamp`, `level`, `target`, the event's

@@ -9,7 +9,7 @@ use smartcharged::logging;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_target());
+    logging::init_with_default(cli.log_target(), cli.default_log_level());
     match cli.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {

@@ -16,16 +16,13 @@ use tokio::sync::mpsc;
 #[tokio::test(start_paused = true)]
 async fn a_day_of_twenty_vehicles() {
     let clock = Clock::starting_at(fleet::day_start());
-    let sim = enode_sim::spawn(fleet::scenario(8, 20), clock.clone())
-        .await
-        .unwrap();
+    let scenario = fleet::scenario(8, 20);
+    let wallboxes = fleet::wallboxes(&scenario);
+    let sim = enode_sim::spawn(scenario, clock.clone()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     fleet::link_all(&sim, &store, clock.now());
-    let config = fleet::config(
-        &fleet::config_text(&sim, &store, &fleet::wallboxes(&sim)),
-        dir.path(),
-    );
+    let config = fleet::config(&fleet::config_text(&sim, &store, &wallboxes), dir.path());
     let (tx, mut rx) = mpsc::unbounded_channel();
     let daemon = Daemon::start(
         config,

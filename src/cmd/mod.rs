@@ -9,6 +9,7 @@ pub mod demo;
 pub mod link;
 pub mod plan;
 pub mod prices;
+pub mod run;
 
 /// sysexits.h codes used by the commands, so scripts and systemd can tell
 /// bad input from bad configuration from a transient outage.

@@ -68,7 +68,7 @@ fn run_one(path: &Path, json: bool) -> CmdResult {
         serde_json::to_writer(&mut out, &plan).context("cannot write the plan")?;
         writeln!(out)?;
     } else {
-        write!(out, "{}", chart(&req, &plan))?;
+        write!(out, "{}", chart(&req.prices, req.now, req.deadline, &plan))?;
     }
     out.flush()?;
     Ok(())
@@ -110,14 +110,18 @@ const BAR: f64 = 32.0;
 
 /// The terminal chart: one row per price slot inside the horizon, its
 /// price as a bar, the minutes charged in it, then a summary.
-fn chart(req: &PlanRequest, plan: &Plan) -> String {
+pub(crate) fn chart(
+    prices: &[planner::PriceSlot],
+    now: chrono::DateTime<chrono::Utc>,
+    deadline: chrono::DateTime<chrono::Utc>,
+    plan: &Plan,
+) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let fmt = "%m-%d %H:%M";
-    let rows: Vec<_> = req
-        .prices
+    let rows: Vec<_> = prices
         .iter()
-        .filter(|p| p.end > req.now && p.start < req.deadline)
+        .filter(|p| p.end > now && p.start < deadline)
         .collect();
     let lo = rows.iter().map(|p| p.price_per_kwh).fold(0.0, f64::min);
     let hi = rows.iter().map(|p| p.price_per_kwh).fold(lo, f64::max);
@@ -125,8 +129,8 @@ fn chart(req: &PlanRequest, plan: &Plan) -> String {
     let _ = writeln!(
         s,
         "plan from {} to {} (UTC), {} block{}",
-        req.now.format(fmt),
-        req.deadline.format(fmt),
+        now.format(fmt),
+        deadline.format(fmt),
         plan.blocks.len(),
         if plan.blocks.len() == 1 { "" } else { "s" }
     );

@@ -443,7 +443,9 @@ impl UserTask {
         version: u64,
         now: DateTime<Utc>,
     ) -> Result<ActivePlan, String> {
-        let deadline = policy::next_deadline(policy, v.smart_charging_policy.as_ref(), now);
+        let current = state.plan.as_ref().map(|p| p.deadline);
+        let deadline =
+            policy::replan_deadline(policy, v.smart_charging_policy.as_ref(), now, current);
         let obs =
             policy::Observation::from_vehicle(v, state.power_kw.or(Some(ASSUMED_POWER_KW)), policy)
                 .map_err(|e| e.to_string())?;

@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod fleet;
+pub mod health;
 pub mod notify;
 pub mod policy;
 pub mod run;

@@ -6,56 +6,20 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, TimeZone, Timelike, Utc};
-use enode_sim::{EventAction, EventSpec, LocationSpec, Scenario, UserSpec, VehicleSpec, When};
+use chrono::{DateTime, TimeDelta, Timelike, Utc};
+use enode_sim::Scenario;
 use smartcharged::config::Config;
 use smartcharged::store::Store;
 use smartcharged::users::{User, UserId, UserStatus};
 
 /// Noon UTC on Monday 2024-03-04: the day the fleet tests simulate.
 pub fn day_start() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2024, 3, 4, 12, 0, 0).unwrap()
+    smartcharged::demo::day_start()
 }
 
-/// `users` users with `per_user` vehicles each (the last users get fewer
-/// when `vehicles` is smaller): plugged in between 17:00 and 21:00 local
-/// time (CET), unplugged at 07:05 the next morning.
+/// The demo fleet at any size.
 pub fn scenario(users: usize, vehicles: usize) -> Scenario {
-    let start = day_start();
-    let mut list = Vec::new();
-    let mut n = 0;
-    for u in 0..users {
-        let mut user = UserSpec::new(format!("user-{u}"));
-        let mut home = LocationSpec::new(format!("home-{u}"));
-        home.name = "Home".into();
-        user.locations.push(home);
-        let mine = vehicles / users + usize::from(u < vehicles % users);
-        for k in 0..mine {
-            let mut v = VehicleSpec::new(format!("car-{u}-{k}"));
-            v.capacity_kwh = [50.0, 64.0, 75.0, 82.0, 100.0][n % 5];
-            v.charge_kw = [7.4, 11.0, 11.0, 3.7 * 3.0][n % 4];
-            v.charge_limit = [80.0, 90.0, 100.0][n % 3];
-            v.soc = 20.0 + (n * 7 % 40) as f64;
-            v.location = Some(format!("home-{u}"));
-            v.plugged_in = false;
-            v.charge_on_plug_in = n % 2 == 0;
-            // 16:00-20:00 UTC is 17:00-21:00 CET.
-            let plug = TimeDelta::hours(4) + TimeDelta::minutes((n as i64 * 47) % 240);
-            let leave = TimeDelta::hours(18) + TimeDelta::minutes(5);
-            v.events = vec![
-                EventSpec::new(When::After(plug), EventAction::PlugIn),
-                EventSpec::new(When::After(leave), EventAction::Unplug),
-            ];
-            user.vehicles.push(v);
-            n += 1;
-        }
-        list.push(user);
-    }
-    Scenario {
-        start: Some(start),
-        users: list,
-        ..Scenario::default()
-    }
+    smartcharged::demo::scenario(users, vehicles)
 }
 
 /// Stores every scenario user as linked, with tokens from the simulator.
@@ -73,66 +37,24 @@ pub fn link_all(sim: &enode_sim::Sim, store_path: &Path, now: DateTime<Utc>) {
     }
 }
 
-/// `[[policy.vehicles]]` entries giving each vehicle its wallbox power, as
-/// an owner would configure it.
-pub fn wallboxes(sim: &enode_sim::Sim) -> String {
-    sim.handle
-        .vehicle_ids()
-        .iter()
-        .map(|id| {
-            let kw = sim.handle.vehicle(id).unwrap().charge_kw;
-            format!("\n[[policy.vehicles]]\nid = \"{id}\"\nmax_power_kw = {kw}\n")
-        })
-        .collect()
+/// Wallbox power per vehicle, from the simulator's scenario.
+pub fn wallboxes(scenario: &Scenario) -> String {
+    smartcharged::demo::wallboxes(scenario)
 }
 
-/// The daemon's config text for a simulator, a store directory and extra
-/// `[policy]` lines (which may add `[[policy.vehicles]]` tables at the end).
+/// The daemon's config for the simulator, a store and extra policy lines,
+/// on the DE-LU price file in tests/data.
 pub fn config_text(sim: &enode_sim::Sim, store: &Path, policy_extra: &str) -> String {
-    let prices = format!(
-        "{}/tests/data/prices/DE-LU-2023-2025.csv",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    format!(
-        r#"
-[enode]
-api_url = "{api}/"
-auth_url = "{auth}"
-token_url = "{token}"
-client_id = "{client}"
-client_secret = "{secret}"
-
-[store]
-path = "{store}"
-
-[prices]
-provider = "file"
-time_zone = "Europe/Berlin"
-currency = "EUR"
-
-[prices.file]
-path = "{prices}"
-poll_every = "1h"
-
-[policy]
-time_zone = "Europe/Berlin"
-deadline = "07:00"
-target_percent = 80
-efficiency = 1.0
-{policy_extra}
-"#,
-        api = sim.base_url(),
-        auth = sim.auth_url(),
-        token = sim.token_url(),
-        client = super::CLIENT_ID,
-        secret = super::CLIENT_SECRET,
-        store = store.display(),
-    )
+    let prices =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/prices/DE-LU-2023-2025.csv");
+    smartcharged::demo::config_text(&sim.base_url(), store, &prices, policy_extra)
 }
 
 /// Parses a config text as the daemon would.
 pub fn config(text: &str, dir: &Path) -> Config {
-    Config::parse(text, &dir.join("smartcharged.toml"), &|_| None)
+    let env =
+        |k: &str| (k == "SMARTCHARGED_CLIENT_SECRET").then(|| super::CLIENT_SECRET.to_owned());
+    Config::parse(text, &dir.join("smartcharged.toml"), &env)
         .unwrap_or_else(|e| panic!("test config: {e}"))
 }
 

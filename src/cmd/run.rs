@@ -1,0 +1,86 @@
+//! `smartcharged run`: the daemon. Validates the config before anything
+//! binds or connects, starts every task, tells systemd it is ready, then
+//! waits for SIGTERM/SIGINT (drain and exit 0) or SIGHUP (reload; a bad new
+//! config keeps the old one running and says why).
+
+use clock::Clock;
+use tracing::{error, info};
+
+use super::common::{self, ConfigArg};
+use super::{exit, CmdResult, Failure};
+use crate::config::{process_env, Config};
+use crate::daemon::run::{Daemon, Options};
+use crate::daemon::signals::{Signal, Signals};
+use crate::daemon::{health, notify};
+
+/// Arguments of `run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(args: RunArgs) -> CmdResult {
+    let config = common::load_config(&args.config.config)?;
+    if config.prices.is_none() {
+        return Err(Failure::new(
+            exit::CONFIG,
+            anyhow::anyhow!(
+                "{}: the daemon needs a [prices] section (see config/prices-examples.toml)",
+                config.source.display()
+            ),
+        ));
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let clock = Clock::system();
+        let mut signals = Signals::new()?;
+        let path = args.config.config.clone();
+        let listen = config.http.listen;
+        let daemon = Daemon::start(
+            config,
+            Options {
+                clock: clock.clone(),
+                cron: true,
+                events: None,
+            },
+        )
+        .await
+        .map_err(|e| match e.downcast_ref::<crate::store::StoreError>() {
+            Some(crate::store::StoreError::InUse { .. }) => Failure::new(exit::TEMPFAIL, e),
+            _ => Failure::new(exit::FAILURE, e),
+        })?;
+        let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+            Failure::new(
+                exit::UNAVAILABLE,
+                anyhow::anyhow!("cannot listen on {listen}: {e}"),
+            )
+        })?;
+        tokio::spawn(health::serve(listener, daemon.cancelled()));
+        tokio::spawn(notify::watchdog(daemon.cancelled()));
+        notify::ready();
+        notify::status("running");
+        loop {
+            match signals.next().await {
+                Signal::Terminate => break,
+                Signal::Reload => {
+                    notify::reloading();
+                    match Config::load(&path, &process_env) {
+                        Ok(new) => daemon.reload(new),
+                        Err(e) => {
+                            error!(error = %e, "config reload failed; keeping the running config")
+                        }
+                    }
+                    notify::ready();
+                }
+            }
+        }
+        info!("shutting down");
+        notify::stopping();
+        daemon.shutdown(&clock).await?;
+        Ok(())
+    })
+}
