@@ -507,6 +507,10 @@ impl UserTask {
                     .await
                 {
                     debug!(vehicle.id = %v.id, error = %e, "watch request failed");
+                    if matches!(e, ApiError::RateLimited { .. }) {
+                        // The command went through; only the user's backoff is due.
+                        let _ = self.failed(now, &e);
+                    }
                 }
                 Ok(())
             }

@@ -146,6 +146,15 @@ impl Daemon {
         self.cancel.clone()
     }
 
+    /// Stops every task at its next await point and waits for them, with
+    /// no grace period and no final flush: what a crash leaves behind,
+    /// minus the process (every state change is flushed when it is made).
+    pub async fn abort(self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+
     /// Stops every task: loops finish the request in hand, refreshes in
     /// flight are stored, the store is flushed. Gives up waiting after
     /// [`DRAIN_GRACE`].

@@ -105,3 +105,79 @@ pub fn charged_cost(
 
 /// A simulated day.
 pub const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// A daemon on paused time against a simulator, with its event stream.
+pub struct Running {
+    /// The simulator.
+    pub sim: enode_sim::Sim,
+    /// The daemon.
+    pub daemon: smartcharged::daemon::run::Daemon,
+    /// Plans and commands as they happen.
+    pub events: tokio::sync::mpsc::UnboundedReceiver<smartcharged::daemon::fleet::FleetEvent>,
+    /// The shared clock.
+    pub clock: clock::Clock,
+    /// The store directory.
+    pub store: std::path::PathBuf,
+    /// The config text the daemon runs on.
+    pub config_text: String,
+    /// Keeps the temp dir.
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts a simulator for `scenario` and a daemon linked to all its users,
+/// on a paused clock at [`day_start`]; `policy_extra` goes into `[policy]`.
+pub async fn start(scenario: Scenario, policy_extra: &str) -> Running {
+    let clock = clock::Clock::starting_at(day_start());
+    let policy = format!("{policy_extra}{}", wallboxes(&scenario));
+    let sim = enode_sim::spawn(scenario, clock.clone()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    link_all(&sim, &store, clock.now());
+    let config_text = config_text(&sim, &store, &policy);
+    let (daemon, events) = restart(&config_text, dir.path(), &clock).await;
+    Running {
+        sim,
+        daemon,
+        events,
+        clock,
+        store,
+        config_text,
+        dir,
+    }
+}
+
+/// Starts a daemon on an existing store (a restart).
+pub async fn restart(
+    config_text: &str,
+    dir: &Path,
+    clock: &clock::Clock,
+) -> (
+    smartcharged::daemon::run::Daemon,
+    tokio::sync::mpsc::UnboundedReceiver<smartcharged::daemon::fleet::FleetEvent>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let daemon = smartcharged::daemon::run::Daemon::start(
+        config(config_text, dir),
+        smartcharged::daemon::run::Options {
+            clock: clock.clone(),
+            cron: false,
+            events: Some(tx),
+        },
+    )
+    .await
+    .unwrap();
+    (daemon, rx)
+}
+
+/// The commands sent so far, per vehicle, in order.
+pub fn drain_commands(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<smartcharged::daemon::fleet::FleetEvent>,
+) -> Vec<smartcharged::store::JournalEntry> {
+    let mut out = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        if let smartcharged::daemon::fleet::FleetEvent::Command(c) = e {
+            out.push(c);
+        }
+    }
+    out
+}
