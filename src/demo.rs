@@ -115,3 +115,44 @@ efficiency = 1.0
 
 /// The simulator's client secret, for the config loader's environment.
 pub const SIM_CLIENT_SECRET: &str = "sim-secret";
+
+/// The hourly spot prices of [`PRICES_CSV`] (EUR/MWh), by hour start.
+pub fn spot_prices() -> std::collections::BTreeMap<DateTime<Utc>, f64> {
+    PRICES_CSV
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let (t, p) = l.split_once(',')?;
+            Some((t.parse().ok()?, p.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// What charging `segments` cost at spot prices (EUR per kWh = EUR/MWh /
+/// 1000, the demo's tariff), counting only time from `from` on; returns
+/// (cost, kWh). Hours without a price cost nothing.
+pub fn charged(
+    segments: &[enode_sim::ChargeSegment],
+    spot: &std::collections::BTreeMap<DateTime<Utc>, f64>,
+    from: DateTime<Utc>,
+) -> (f64, f64) {
+    use chrono::DurationRound;
+    let (mut cost, mut kwh) = (0.0, 0.0);
+    for seg in segments {
+        let hours = (seg.to - seg.from).num_milliseconds() as f64 / 3_600_000.0;
+        if hours <= 0.0 {
+            continue;
+        }
+        let kw = seg.kwh / hours;
+        let mut t = seg.from.max(from);
+        while t < seg.to {
+            let hour = t.duration_trunc(TimeDelta::hours(1)).unwrap_or(t);
+            let next = (hour + TimeDelta::hours(1)).min(seg.to);
+            let h = (next - t).num_milliseconds() as f64 / 3_600_000.0;
+            cost += kw * h * spot.get(&hour).copied().unwrap_or(0.0) / 1000.0;
+            kwh += kw * h;
+            t = next;
+        }
+    }
+    (cost, kwh)
+}

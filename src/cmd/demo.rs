@@ -115,13 +115,14 @@ async fn demo_main(args: DemoArgs) -> CmdResult {
     let run_for = clock.real_duration(Duration::from_secs(u64::from(args.hours) * 3600));
     let deadline = tokio::time::Instant::now() + run_for;
     let mut first: HashMap<String, ActivePlan> = HashMap::new();
+    let spot = demo::spot_prices();
     let mut out = std::io::stdout();
     loop {
         tokio::select! {
             _ = tokio::time::sleep_until(deadline) => break,
             Some(e) = rx.recv() => match e {
                 FleetEvent::Planned { vehicle, reason, plan, .. } => {
-                    let slots = daemon_prices(&plan);
+                    let slots = plan_slots(&spot, &plan);
                     writeln!(out, "\n── {} plan for {vehicle} ({reason}), soc {:.0} %, deadline {} ──",
                         clock.now().format("%H:%M"), plan.soc_at_plan, plan.deadline.format("%m-%d %H:%M UTC"))?;
                     if plan.plan.blocks.is_empty() {
@@ -144,23 +145,18 @@ async fn demo_main(args: DemoArgs) -> CmdResult {
     Ok(())
 }
 
-/// The price slots a plan covered, rebuilt from its blocks' horizon: the
-/// demo prints the chart from the demo price file.
-fn daemon_prices(plan: &ActivePlan) -> Vec<planner::PriceSlot> {
-    demo::PRICES_CSV
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let (t, p) = l.split_once(',')?;
-            let start: chrono::DateTime<chrono::Utc> = t.parse().ok()?;
-            let price: f64 = p.trim().parse().ok()?;
-            let end = start + TimeDelta::hours(1);
-            (end > plan.made_at && start < plan.deadline).then_some(planner::PriceSlot {
-                start,
-                end,
-                price_per_kwh: price / 1000.0,
-            })
+/// The hourly price slots (per kWh) a plan spans, for its chart.
+fn plan_slots(
+    spot: &std::collections::BTreeMap<chrono::DateTime<chrono::Utc>, f64>,
+    plan: &ActivePlan,
+) -> Vec<planner::PriceSlot> {
+    spot.range(plan.made_at - TimeDelta::hours(1)..plan.deadline)
+        .map(|(&start, &p)| planner::PriceSlot {
+            start,
+            end: start + TimeDelta::hours(1),
+            price_per_kwh: p / 1000.0,
         })
+        .filter(|s| s.end > plan.made_at)
         .collect()
 }
 
@@ -170,14 +166,7 @@ fn report(
     first: &HashMap<String, ActivePlan>,
     out: &mut impl std::io::Write,
 ) -> anyhow::Result<()> {
-    let spot: HashMap<chrono::DateTime<chrono::Utc>, f64> = demo::PRICES_CSV
-        .lines()
-        .skip(1)
-        .filter_map(|l| {
-            let (t, p) = l.split_once(',')?;
-            Some((t.parse().ok()?, p.trim().parse().ok()?))
-        })
-        .collect();
+    let spot = demo::spot_prices();
     writeln!(
         out,
         "\n{:<10} {:>8} {:>9} {:>9} {:>9} {:>7}  deadline",
@@ -188,7 +177,7 @@ fn report(
         let Some(v) = sim.handle.vehicle(&id) else {
             continue;
         };
-        let cost = energy_cost(&v, &spot);
+        let (cost, _) = demo::charged(&v.segments, &spot, chrono::DateTime::<chrono::Utc>::MIN_UTC);
         let (asap, target) = match first.get(&id) {
             Some(p) => (p.plan.asap_cost, 80.0f64.min(v.charge_limit)),
             None => (cost, 0.0),
@@ -225,33 +214,4 @@ fn report(
     )?;
     writeln!(out, "costs in EUR at day-ahead spot prices; 'at once' is charging the same energy from plug-in without pause")?;
     Ok(())
-}
-
-/// What the simulator charged a vehicle, at spot prices.
-fn energy_cost(
-    v: &enode_sim::VehicleSnapshot,
-    spot: &HashMap<chrono::DateTime<chrono::Utc>, f64>,
-) -> f64 {
-    use chrono::Timelike as _;
-    let mut cost = 0.0;
-    for seg in &v.segments {
-        let secs = (seg.to - seg.from).num_milliseconds() as f64 / 1000.0;
-        if secs <= 0.0 {
-            continue;
-        }
-        let kw = seg.kwh / (secs / 3600.0);
-        let mut t = seg.from;
-        while t < seg.to {
-            let hour = t
-                .with_minute(0)
-                .and_then(|h| h.with_second(0))
-                .and_then(|h| h.with_nanosecond(0))
-                .unwrap_or(t);
-            let next = (hour + TimeDelta::hours(1)).min(seg.to);
-            let h = (next - t).num_milliseconds() as f64 / 3_600_000.0;
-            cost += kw * h * spot.get(&hour).copied().unwrap_or(0.0) / 1000.0;
-            t = next;
-        }
-    }
-    cost
 }

@@ -2,11 +2,11 @@
 //! plug-ins and morning departures, a config on the real DE-LU prices, and
 //! the cost of what the simulator really charged.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use chrono::{DateTime, TimeDelta, Timelike, Utc};
+use chrono::{DateTime, Utc};
 use enode_sim::Scenario;
 use smartcharged::config::Config;
 use smartcharged::store::Store;
@@ -59,48 +59,18 @@ pub fn config(text: &str, dir: &Path) -> Config {
 }
 
 /// Hourly spot prices (EUR/MWh) of the DE-LU file, by hour start.
-pub fn spot_prices() -> HashMap<DateTime<Utc>, f64> {
-    let path = format!(
-        "{}/tests/data/prices/DE-LU-2023-2025.csv",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(path).unwrap();
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let (t, p) = l.split_once(',')?;
-            Some((t.parse().ok()?, p.trim().parse().ok()?))
-        })
-        .collect()
+pub fn spot_prices() -> BTreeMap<DateTime<Utc>, f64> {
+    smartcharged::demo::spot_prices()
 }
 
 /// What the simulator really charged a vehicle from `from` on, in EUR at
 /// spot prices (the test config's tariff), and the kWh.
 pub fn charged_cost(
     snap: &enode_sim::VehicleSnapshot,
-    spot: &HashMap<DateTime<Utc>, f64>,
+    spot: &BTreeMap<DateTime<Utc>, f64>,
     from: DateTime<Utc>,
 ) -> (f64, f64) {
-    let (mut cost, mut kwh) = (0.0, 0.0);
-    for seg in &snap.segments {
-        let kw = seg.kwh / ((seg.to - seg.from).num_milliseconds() as f64 / 3_600_000.0).max(1e-12);
-        let mut t = seg.from.max(from);
-        while t < seg.to {
-            let hour = t
-                .with_minute(0)
-                .unwrap()
-                .with_second(0)
-                .unwrap()
-                .with_nanosecond(0)
-                .unwrap();
-            let next = (hour + TimeDelta::hours(1)).min(seg.to);
-            let h = (next - t).num_milliseconds() as f64 / 3_600_000.0;
-            cost += kw * h * spot[&hour] / 1000.0;
-            kwh += kw * h;
-            t = next;
-        }
-    }
-    (cost, kwh)
+    smartcharged::demo::charged(&snap.segments, spot, from)
 }
 
 /// A simulated day.
