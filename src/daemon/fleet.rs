@@ -30,6 +30,9 @@ use crate::users::UserId;
 const VENDOR_HITS: usize = 3;
 /// The window for [`VENDOR_HITS`].
 const VENDOR_WINDOW: TimeDelta = TimeDelta::seconds(60);
+/// After a 429, requests count as scarce for this long: commands due at a
+/// block edge then go out before the poll.
+const SCARCE_FOR: TimeDelta = TimeDelta::minutes(30);
 /// Charge power assumed for a first plan when neither the policy nor an
 /// observation gives one (a common wallbox); the plan is redone once the
 /// vehicle charges and reports its real rate.
@@ -120,6 +123,10 @@ struct UserTask {
     retry: Retry,
     /// A reusable planner.
     planner: planner::Planner,
+    /// The last observation of each vehicle, and when it was made.
+    last: HashMap<String, (DateTime<Utc>, Vehicle)>,
+    /// When the user was last rate limited.
+    limited_at: Option<DateTime<Utc>>,
 }
 
 impl Fleet {
@@ -140,6 +147,8 @@ impl Fleet {
             not_before: None,
             retry: RetryPolicy::DEFAULT.start(),
             planner: planner::Planner::new(),
+            last: HashMap::new(),
+            limited_at: None,
         };
         match task.run(cancel).instrument(span.clone()).await {
             Stop::Cancelled => {}
@@ -227,12 +236,51 @@ impl UserTask {
     /// One round: poll, then plan and command each vehicle. Returns whether
     /// any vehicle is in a controlled session.
     async fn round(&mut self, now: DateTime<Utc>) -> Result<bool, RoundError> {
+        self.commands_first(now).await?;
         let vehicles = self.poll(now).await?;
         let mut any = false;
         for v in vehicles {
             any |= self.vehicle(&v).await?;
+            self.last.insert(v.id.clone(), (now, v));
         }
         Ok(any)
+    }
+
+    /// When requests are scarce (the user was rate limited within the
+    /// last [`SCARCE_FOR`]), commands due at a block edge go out before the
+    /// poll, on the last observation if it is recent, so a rate limit delays
+    /// a poll rather than a START or STOP.
+    async fn commands_first(&mut self, now: DateTime<Utc>) -> Result<(), RoundError> {
+        if !self.limited_at.is_some_and(|t| now - t < SCARCE_FOR) {
+            return Ok(());
+        }
+        let fresh = TimeDelta::from_std(self.fleet.policy.borrow().global().poll_fast * 2)
+            .unwrap_or_default();
+        let due: Vec<Vehicle> = self
+            .last
+            .values()
+            .filter(|(seen_at, _)| now - *seen_at <= fresh)
+            .filter(|(_, v)| {
+                let state = self.states.get(&v.id);
+                let seen = Seen::from_vehicle(v, state.is_some_and(|s| s.session));
+                state.is_some_and(|s| {
+                    let drift = self
+                        .fleet
+                        .policy
+                        .borrow()
+                        .for_vehicle(&self.user.0, &v.id)
+                        .replan_soc_drift_percent;
+                    let version = prices_version(self.fleet.prices.borrow().as_deref());
+                    matches!(s.decide(now, &seen, drift, version), Step::Command(..))
+                })
+            })
+            .map(|(_, v)| v.clone())
+            .collect();
+        for v in due {
+            debug!(vehicle.id = %v.id, "rate limited recently: command before the poll");
+            self.vehicle(&v).await?;
+        }
+        Ok(())
     }
 
     async fn token(&self) -> Result<Secret, RoundError> {
@@ -301,6 +349,7 @@ impl UserTask {
         let until = now + TimeDelta::from_std(wait).unwrap_or_default();
         self.not_before = Some(until);
         if matches!(e, ApiError::RateLimited { .. }) {
+            self.limited_at = Some(now);
             let mut vendors = self.fleet.vendors.lock().expect("vendors lock");
             let v = vendors.entry(self.vendor.clone()).or_default();
             v.hits.retain(|(t, _)| now - *t < VENDOR_WINDOW);
