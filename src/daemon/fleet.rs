@@ -251,7 +251,7 @@ impl UserTask {
     /// poll, on the last observation if it is recent, so a rate limit delays
     /// a poll rather than a START or STOP.
     async fn commands_first(&mut self, now: DateTime<Utc>) -> Result<(), RoundError> {
-        if !self.limited_at.is_some_and(|t| now - t < SCARCE_FOR) {
+        if self.limited_at.is_none_or(|t| now - t >= SCARCE_FOR) {
             return Ok(());
         }
         let fresh = TimeDelta::from_std(self.fleet.policy.borrow().global().poll_fast * 2)
