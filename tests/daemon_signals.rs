@@ -1,6 +1,7 @@
 //! `smartcharged run` as systemd runs it: started from a config file, it
-//! logs JSON lines on stdout; SIGHUP with a broken config keeps the old one
-//! running; SIGHUP with a good one reloads; SIGTERM drains and exits 0.
+//! logs JSON lines on stdout; `smartcharged link` goes through it while it
+//! holds the store; SIGHUP with a broken config keeps the old one running;
+//! SIGHUP with a good one reloads; SIGTERM drains and exits 0.
 
 mod common;
 
@@ -32,16 +33,22 @@ fn kill(pid: u32, sig: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_with_a_broken_config_keeps_the_old_one() {
-    let sim = enode_sim::spawn(smartcharged::demo::scenario(1, 1), Clock::system())
-        .await
-        .unwrap();
+    let mut scenario = smartcharged::demo::scenario(1, 1);
+    scenario.users.push(enode_sim::UserSpec::new("late"));
+    let sim = enode_sim::spawn(scenario, Clock::system()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     common::fleet::link_all(&sim, &store, Clock::system().now());
+    // A free port for the daemon's listener, known to the link command.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let prices = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/prices/DE-LU-2023-2025.csv");
     let good = smartcharged::demo::config_text(&sim.base_url(), &store, &prices, "")
-        + "\n[http]\nlisten = \"127.0.0.1:0\"\n";
+        + &format!("\n[http]\nlisten = \"127.0.0.1:{port}\"\n");
     let path = dir.path().join("smartcharged.toml");
     std::fs::write(&path, &good).unwrap();
 
@@ -72,6 +79,10 @@ async fn sighup_with_a_broken_config_keeps_the_old_one() {
         "JSON lines off a terminal: {started}"
     );
 
+    link_through_the_daemon(&path).await;
+    let linked = tokio::task::block_in_place(|| wait_for(&lines, "user linked"));
+    assert!(linked.contains("late"), "{linked}");
+
     std::fs::write(&path, "[enode]\nclient_id = \"x\"\nthis is not toml\n").unwrap();
     kill(pid, "-HUP");
     let failed = tokio::task::block_in_place(|| wait_for(&lines, "config reload failed"));
@@ -96,4 +107,34 @@ async fn sighup_with_a_broken_config_keeps_the_old_one() {
     tokio::task::block_in_place(|| wait_for(&lines, "daemon stopped"));
     let status = tokio::task::block_in_place(|| child.wait()).unwrap();
     assert_eq!(status.code(), Some(0));
+}
+
+/// `smartcharged link --paste` while the daemon holds the store: the
+/// command asks the daemon to start the flow and forwards the redirect.
+async fn link_through_the_daemon(config: &std::path::Path) {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smartcharged"))
+        .args(["link", "late", "--paste", "--config"])
+        .arg(config)
+        .env("SMARTCHARGED_CLIENT_SECRET", common::CLIENT_SECRET)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    tokio::task::block_in_place(|| stdout.read_line(&mut first)).unwrap();
+    let url = url::Url::parse(first.trim()).expect("the authorization URL alone on the first line");
+    let callback = common::consent(&url).await;
+    writeln!(child.stdin.take().unwrap(), "{callback}").unwrap();
+    let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    let mut rest = String::new();
+    tokio::task::block_in_place(|| std::io::Read::read_to_string(&mut stdout, &mut rest)).unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(rest.contains("linked user late"), "{rest}");
 }

@@ -59,7 +59,13 @@ pub struct UsersArgs {
 /// of stdout, waits for the callback, stores the user and tokens.
 pub fn run_link(args: LinkArgs) -> CmdResult {
     let config = common::load_config(&args.config.config)?;
-    let store = common::open_store(&config)?;
+    let store = match crate::store::Store::open(&config.store.path) {
+        Ok(s) => s,
+        Err(crate::store::StoreError::InUse { holder, .. }) => {
+            return link_via_daemon(&config, &args, &holder);
+        }
+        Err(e) => return Err(Failure::new(exit::FAILURE, e)),
+    };
     let clock = Clock::system();
     let client = common::client(&config, &clock)?;
     common::runtime()?.block_on(async {
@@ -120,6 +126,64 @@ pub fn run_link(args: LinkArgs) -> CmdResult {
             user.id, tokens.expires_at
         );
         Ok(())
+    })
+}
+
+/// The store is held by a running daemon: let it run the flow. The
+/// daemon stores the session, serves the redirect on its listener and
+/// starts controlling the user's vehicles as soon as the link completes.
+fn link_via_daemon(config: &crate::config::Config, args: &LinkArgs, holder: &str) -> CmdResult {
+    let base = format!("http://{}", config.http.listen);
+    common::runtime()?.block_on(async {
+        let http = reqwest::Client::builder()
+            .timeout(config.enode.request_timeout * 2)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let mut url = Url::parse(&format!("{base}/link/"))?.join(&args.user_id)?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(v) = &args.vendor {
+                q.append_pair("vendor", v);
+            }
+            if let Some(l) = &args.language {
+                q.append_pair("language", l);
+            }
+        }
+        let resp = http.post(url).send().await.map_err(|e| {
+            Failure::new(
+                exit::UNAVAILABLE,
+                anyhow::anyhow!("the store is in use by {holder}, and its daemon does not answer on {base}: {e}"),
+            )
+        })?;
+        let status = resp.status();
+        let body = resp.text().await?;
+        if !status.is_success() {
+            return Err(Failure::new(exit::UNAVAILABLE, anyhow::anyhow!("the daemon refused to start linking: {}", body.trim())));
+        }
+        let v: serde_json::Value = serde_json::from_str(&body)?;
+        let authorize = v["authorize_url"].as_str().context("the daemon's answer has no authorize_url")?;
+        println!("{authorize}");
+        std::io::stdout().flush()?;
+        if !args.paste {
+            eprintln!(
+                "the running daemon ({holder}) receives the redirect to {} and stores the user; see its log",
+                config.enode.redirect_uri
+            );
+            return Ok(());
+        }
+        eprintln!("open the URL above in a browser, then paste the address it ends on:");
+        let pasted = read_pasted_url()?;
+        let mut forward = Url::parse(&base)?.join(config.enode.redirect_uri.path())?;
+        forward.set_query(pasted.query());
+        let resp = http.get(forward).send().await?;
+        let ok = resp.status().is_success();
+        let text = resp.text().await?;
+        if ok {
+            println!("{}", text.trim());
+            Ok(())
+        } else {
+            Err(Failure::new(exit::FAILURE, anyhow::anyhow!("{}", text.trim())))
+        }
     })
 }
 

@@ -9,9 +9,9 @@ use tracing::{error, info};
 use super::common::{self, ConfigArg};
 use super::{exit, CmdResult, Failure};
 use crate::config::{process_env, Config};
+use crate::daemon::notify;
 use crate::daemon::run::{Daemon, Options};
 use crate::daemon::signals::{Signal, Signals};
-use crate::daemon::{health, notify};
 
 /// Arguments of `run`.
 #[derive(clap::Args, Debug)]
@@ -59,7 +59,7 @@ pub fn run(args: RunArgs) -> CmdResult {
                 anyhow::anyhow!("cannot listen on {listen}: {e}"),
             )
         })?;
-        tokio::spawn(health::serve(listener, daemon.cancelled()));
+        daemon.serve_http(listener);
         tokio::spawn(notify::watchdog(daemon.cancelled()));
         notify::ready();
         notify::status("running");

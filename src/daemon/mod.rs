@@ -3,7 +3,7 @@
 
 pub mod control;
 pub mod fleet;
-pub mod health;
+pub mod http;
 pub mod notify;
 pub mod policy;
 pub mod run;

@@ -54,6 +54,8 @@ pub struct Daemon {
     keeper: Arc<TokenKeeper>,
     /// Keeps the cron scheduler alive.
     _cron: Option<tokio_cron_scheduler::JobScheduler>,
+    /// What the HTTP listener serves.
+    api: Arc<super::http::Api>,
 }
 
 impl Daemon {
@@ -113,8 +115,19 @@ impl Daemon {
                 controlled += 1;
             }
         }
+        let api = Arc::new(super::http::Api {
+            fleet: fleet.clone(),
+            keeper: keeper.clone(),
+            clock: opts.clock.clone(),
+            tracker: tracker.clone(),
+            cancel: cancel.clone(),
+            pkce: config.enode.pkce,
+            link_timeout: config.tokens.link_timeout,
+            redirect_uri: config.enode.redirect_uri.clone(),
+        });
         info!(users, controlled, store = %config.store.path.display(), "daemon started");
         Ok(Daemon {
+            api,
             cancel,
             tracker,
             policy: policy_tx,
@@ -139,6 +152,13 @@ impl Daemon {
         self.policy.send_replace(Arc::new(new.policy.clone()));
         *cur = new;
         info!("config reloaded; plans are redone with the new policy");
+    }
+
+    /// Serves the HTTP API (health, link, OAuth callback) on `listener`
+    /// until shutdown.
+    pub fn serve_http(&self, listener: tokio::net::TcpListener) {
+        self.tracker
+            .spawn(super::http::serve(listener, self.api.clone()));
     }
 
     /// A token that fires when shutdown starts (for the caller's own tasks).

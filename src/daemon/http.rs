@@ -1,0 +1,154 @@
+//! The daemon's HTTP listener (on `[http].listen`, loopback by default):
+//!
+//! - `GET /health`: `ok` while the daemon runs.
+//! - `POST /link/{userId}?vendor=&language=`: starts a link flow while the
+//!   daemon holds the store (the `link` command uses it when the store is
+//!   in use); answers `{"authorize_url", "link_state"}`.
+//! - `GET <redirect path>` (default `/callback`): the OAuth redirect. The
+//!   state must be a stored, unexpired link session (single use); the code
+//!   is exchanged with its PKCE verifier, the user stored, and its token
+//!   refreshes and polling start at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Json;
+use clock::Clock;
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+use url::Url;
+
+use super::fleet::Fleet;
+use super::tokens::TokenKeeper;
+use crate::link::{self, LinkError};
+use crate::users::UserId;
+
+/// What the handlers need.
+pub struct Api {
+    /// The fleet, to start polling a newly linked user.
+    pub fleet: Arc<Fleet>,
+    /// The token keeper, to keep a new user's tokens fresh.
+    pub keeper: Arc<TokenKeeper>,
+    /// The daemon's clock.
+    pub clock: Clock,
+    /// The daemon's tasks, for the new user's loop.
+    pub tracker: TaskTracker,
+    /// The daemon's shutdown.
+    pub cancel: CancellationToken,
+    /// Send a PKCE challenge.
+    pub pkce: bool,
+    /// How long a link session stays valid.
+    pub link_timeout: Duration,
+    /// The configured redirect URI (its path is served; its base rebuilds
+    /// the callback URL).
+    pub redirect_uri: Url,
+}
+
+/// Query of `POST /link/{userId}`.
+#[derive(Deserialize)]
+struct LinkQuery {
+    /// Vendor to preselect.
+    vendor: Option<String>,
+    /// Language to force.
+    language: Option<String>,
+}
+
+/// Serves until `cancel` fires.
+pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
+    let cancel = api.cancel.clone();
+    let app = axum::Router::new()
+        .route("/health", get(|| async { "ok\n" }))
+        .route("/link/{user}", post(start_link))
+        .route(api.redirect_uri.path(), get(callback))
+        .with_state(api);
+    let r = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { cancel.cancelled().await })
+        .await;
+    if let Err(e) = r {
+        warn!(error = %e, "http listener failed");
+    }
+}
+
+async fn start_link(
+    State(api): State<Arc<Api>>,
+    Path(user): Path<String>,
+    Query(q): Query<LinkQuery>,
+) -> impl IntoResponse {
+    let user = UserId(user);
+    let r = link::start(
+        &api.fleet.client,
+        &api.fleet.store,
+        &api.clock,
+        link::Request {
+            user: &user,
+            vendor: q.vendor.as_deref(),
+            language: q.language.as_deref(),
+            pkce: api.pkce,
+            timeout: api.link_timeout,
+        },
+    )
+    .await;
+    match r {
+        Ok(s) => {
+            info!(user.id = %user, "link flow started");
+            (
+                StatusCode::OK,
+                Json(serde_json::json!({
+                    "authorize_url": s.authorize_url.as_str(),
+                    "link_state": s.link_state,
+                })),
+            )
+                .into_response()
+        }
+        Err(e) => (StatusCode::BAD_GATEWAY, format!("{e}\n")).into_response(),
+    }
+}
+
+async fn callback(State(api): State<Arc<Api>>, uri: Uri) -> impl IntoResponse {
+    let mut url = api.redirect_uri.clone();
+    url.set_query(uri.query());
+    let state = url
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    match link::complete(
+        &api.fleet.client,
+        &api.fleet.store,
+        &api.clock,
+        &state,
+        &url,
+    )
+    .await
+    {
+        Ok((user, tokens)) => {
+            info!(user.id = %user.id, "user linked");
+            api.keeper.add_user(user.id.clone(), tokens);
+            api.tracker.spawn(api.fleet.clone().run_user(
+                user.id.clone(),
+                user.vendor,
+                api.cancel.clone(),
+            ));
+            (
+                StatusCode::OK,
+                format!("linked user {}; you can close this window\n", user.id),
+            )
+        }
+        Err(e) => {
+            warn!(error = %e, "link callback refused");
+            let status = match e {
+                LinkError::Exchange(_) | LinkError::Start(_) | LinkError::Store(_) => {
+                    StatusCode::BAD_GATEWAY
+                }
+                _ => StatusCode::BAD_REQUEST,
+            };
+            (status, format!("{e}\n"))
+        }
+    }
+}
