@@ -112,29 +112,11 @@ async fn sighup_with_a_broken_config_keeps_the_old_one() {
 /// `smartcharged link --paste` while the daemon holds the store: the
 /// command asks the daemon to start the flow and forwards the redirect.
 async fn link_through_the_daemon(config: &std::path::Path) {
-    use std::io::Write as _;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smartcharged"))
-        .args(["link", "late", "--paste", "--config"])
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_smartcharged"));
+    cmd.args(["link", "late", "--paste", "--config"])
         .arg(config)
-        .env("SMARTCHARGED_CLIENT_SECRET", common::CLIENT_SECRET)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    tokio::task::block_in_place(|| stdout.read_line(&mut first)).unwrap();
-    let url = url::Url::parse(first.trim()).expect("the authorization URL alone on the first line");
-    let callback = common::consent(&url).await;
-    writeln!(child.stdin.take().unwrap(), "{callback}").unwrap();
-    let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
-    let mut rest = String::new();
-    tokio::task::block_in_place(|| std::io::Read::read_to_string(&mut stdout, &mut rest)).unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(rest.contains("linked user late"), "{rest}");
+        .env("SMARTCHARGED_CLIENT_SECRET", common::CLIENT_SECRET);
+    let p = common::link_paste(cmd).await;
+    assert!(p.status.success(), "{}", p.stderr);
+    assert!(p.rest.contains("linked user late"), "{}", p.rest);
 }

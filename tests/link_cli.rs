@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use clock::Clock;
 use enode_sim::{Scenario, UserSpec};
@@ -46,27 +45,14 @@ async fn link_paste_then_users_then_unlink() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim);
 
-    let mut child = smartcharged(&config, &["link", "alice", "--paste", "--vendor", "TESLA"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    tokio::task::block_in_place(|| stdout.read_line(&mut first)).unwrap();
-    let url = url::Url::parse(first.trim()).expect("first line is the authorization URL alone");
-    assert!(url.as_str().starts_with(&sim.auth_url()), "{url}");
-    let callback = common::consent(&url).await;
-    let mut stdin = child.stdin.take().unwrap();
-    writeln!(stdin, "{callback}").unwrap();
-    drop(stdin);
-    let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
-    let mut rest = String::new();
-    tokio::task::block_in_place(|| std::io::Read::read_to_string(&mut stdout, &mut rest)).unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(rest.contains("linked user alice"), "{rest}");
+    let p = common::link_paste(smartcharged(
+        &config,
+        &["link", "alice", "--paste", "--vendor", "TESLA"],
+    ))
+    .await;
+    assert!(p.url.as_str().starts_with(&sim.auth_url()), "{}", p.url);
+    assert!(p.status.success(), "{}", p.stderr);
+    assert!(p.rest.contains("linked user alice"), "{}", p.rest);
 
     let out = tokio::task::block_in_place(|| smartcharged(&config, &["users", "--json"]).output())
         .unwrap();
@@ -104,23 +90,12 @@ async fn denied_consent_exits_nonzero_with_the_reason() {
         .set_authorize_error(Some(enode_sim::AuthorizeError::access_denied()));
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sim);
-    let mut child = smartcharged(&config, &["link", "bob", "--paste"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    tokio::task::block_in_place(|| stdout.read_line(&mut first)).unwrap();
-    let callback = common::consent(&url::Url::parse(first.trim()).unwrap()).await;
-    writeln!(child.stdin.take().unwrap(), "{callback}").unwrap();
-    let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let p = common::link_paste(smartcharged(&config, &["link", "bob", "--paste"])).await;
+    assert_eq!(p.status.code(), Some(1), "{}", p.stderr);
     assert!(
-        stderr.contains("authorization failed: access_denied"),
-        "{stderr}"
+        p.stderr.contains("authorization failed: access_denied"),
+        "{}",
+        p.stderr
     );
 }
 

@@ -66,3 +66,44 @@ pub async fn consent(authorize_url: &Url) -> Url {
     let loc = resp.headers()["location"].to_str().unwrap();
     Url::parse(loc).unwrap()
 }
+
+/// What `smartcharged link --paste` did.
+pub struct Pasted {
+    /// The URL on the first line of stdout.
+    pub url: Url,
+    /// The exit status.
+    pub status: std::process::ExitStatus,
+    /// Stdout after the first line.
+    pub rest: String,
+    /// Stderr.
+    pub stderr: String,
+}
+
+/// Runs a `smartcharged link ... --paste` command as a user would: takes
+/// the authorization URL from the first line of stdout, plays the
+/// browser, and pastes the address it ends on. Needs a multi-thread runtime.
+pub async fn link_paste(mut cmd: std::process::Command) -> Pasted {
+    use std::io::{BufRead, Read, Write};
+    use std::process::Stdio;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    tokio::task::block_in_place(|| stdout.read_line(&mut first)).unwrap();
+    let url = Url::parse(first.trim()).expect("the authorization URL alone on the first line");
+    let callback = consent(&url).await;
+    writeln!(child.stdin.take().unwrap(), "{callback}").unwrap();
+    let out = tokio::task::block_in_place(|| child.wait_with_output()).unwrap();
+    let mut rest = String::new();
+    tokio::task::block_in_place(|| stdout.read_to_string(&mut rest)).unwrap();
+    Pasted {
+        url,
+        status: out.status,
+        rest,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
