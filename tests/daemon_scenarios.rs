@@ -172,3 +172,39 @@ async fn enode_smart_charging_is_left_alone_or_taken_over() {
         let _ = fleet::drain_commands(&mut r.events);
     }
 }
+
+/// A vehicle Enode cannot reach gets no command and is polled slowly;
+/// when it is reachable again, control resumes and the deadline is met.
+#[tokio::test(start_paused = true)]
+async fn unreachable_vehicles_get_no_commands_and_slow_polls() {
+    let mut scenario = fleet::scenario(1, 1);
+    scenario.users[0].vehicles[0].charge_on_plug_in = true;
+    let id = scenario.users[0].vehicles[0].id.clone();
+    let mut r = fleet::start(scenario, "").await;
+    // Plugged in at +4 h (16:00 UTC), charging by itself; unreachable at once.
+    r.clock.sleep(Duration::from_secs(4 * 3600 - 60)).await;
+    r.sim.handle.set_reachable(&id, false).unwrap();
+    let polls_before = r.sim.handle.stats().count("GET /vehicles", 200);
+    // Four hours unreachable: the daemon never saw the plug-in.
+    r.clock.sleep(Duration::from_secs(4 * 3600)).await;
+    let polls = r.sim.handle.stats().count("GET /vehicles", 200) - polls_before;
+    assert!(polls <= 4 * 4 + 2, "{polls} polls in 4 h while unreachable");
+    assert!(fleet::drain_commands(&mut r.events).is_empty());
+    assert_eq!(
+        r.sim.handle.stats().commands.get(&id).map_or(0, |c| c.stop),
+        0
+    );
+    // Reachable again: the car is stopped for the cheap night, and the
+    // deadline is met.
+    r.sim.handle.set_reachable(&id, true).unwrap();
+    r.clock.sleep(Duration::from_secs(12 * 3600)).await;
+    let cmds = fleet::drain_commands(&mut r.events);
+    assert_eq!(
+        cmds.first().map(|c| c.action.as_str()),
+        Some("STOP"),
+        "{cmds:?}"
+    );
+    let v = r.sim.handle.vehicle(&id).unwrap();
+    assert!(v.soc >= 80.0f64.min(v.charge_limit) - 0.5, "{:.1} %", v.soc);
+    r.daemon.shutdown(&r.clock).await.unwrap();
+}

@@ -17,13 +17,22 @@ pub const CONFIRM_AFTER: TimeDelta = TimeDelta::seconds(30);
 pub const CONFIRM_TIMEOUT: TimeDelta = TimeDelta::seconds(150);
 /// Sends of one command before the vehicle is marked unresponsive.
 pub const MAX_ATTEMPTS: u32 = 3;
+/// A plan older than this is made again (a periodic sweep), to pick up
+/// anything the other triggers missed; see [`ActivePlan::still_good`] for
+/// why the new plan is not always taken.
+pub const SWEEP: TimeDelta = TimeDelta::hours(1);
+/// A swept plan replaces the current one only if it saves more than this
+/// share of the rest of the current plan's cost (and at least 0.01).
+pub const SWEEP_MARGIN: f64 = 0.01;
 /// Replan when the observed charge power differs from the plan's by more
 /// than this share (the first plan may have had to assume a power).
 pub const POWER_DRIFT: f64 = 0.15;
 
 /// What the daemon remembers about one vehicle; stored, so a restart
-/// resumes where it was.
+/// resumes where it was. Fields added later default when an older record
+/// lacks them.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct ControlState {
     /// Plugged in at a controlled location at the last observation.
     pub session: bool,
@@ -43,6 +52,8 @@ pub struct ControlState {
     pub unresponsive: bool,
     /// Enode smart charging is on and not taken over: logged once per session.
     pub enode_noted: bool,
+    /// Enode reported the vehicle unreachable at the last observation.
+    pub unreachable: bool,
 }
 
 /// A plan in force.
@@ -64,6 +75,39 @@ pub struct ActivePlan {
     pub efficiency: f64,
     /// Version of the price curve it used.
     pub prices_version: u64,
+}
+
+/// The reason [`ControlState::decide`] gives for a periodic sweep.
+pub const SWEEP_REASON: &str = "periodic sweep";
+
+impl ActivePlan {
+    /// Cost and energy of what is left of the plan from `now` on (blocks
+    /// pro rata), for comparing it with a fresh plan.
+    pub fn remaining(&self, now: DateTime<Utc>) -> (f64, f64) {
+        self.plan
+            .blocks
+            .iter()
+            .filter(|b| b.end > now)
+            .fold((0.0, 0.0), |(c, e), b| {
+                let len = (b.end - b.start).num_seconds() as f64;
+                let left = (b.end - b.start.max(now)).num_seconds() as f64;
+                let share = if len > 0.0 { left / len } else { 0.0 };
+                (c + b.cost * share, e + b.energy_kwh * share)
+            })
+    }
+
+    /// Whether the current plan stays in force after a periodic sweep made
+    /// `fresh`: it does when what is left of it still delivers the energy
+    /// the fresh plan needs (within 1 % or 0.1 kWh) and the fresh plan does
+    /// not save more than [`SWEEP_MARGIN`]. Re-planning a running plan from
+    /// rounded SoC readings otherwise moves a minute here and there, and
+    /// every move is a START/STOP pair.
+    pub fn still_good(&self, fresh: &planner::Plan, now: DateTime<Utc>) -> bool {
+        let (cost, energy) = self.remaining(now);
+        let enough = energy + (0.01 * fresh.energy_kwh).max(0.1) >= fresh.energy_kwh;
+        let margin = (SWEEP_MARGIN * cost.abs()).max(0.01);
+        enough && fresh.cost > cost - margin
+    }
 }
 
 /// A command waiting to be seen in an observation.
@@ -275,7 +319,7 @@ impl ControlState {
         replan_drift: f64,
         prices_version: u64,
     ) -> Step {
-        if !self.session || self.suspended.is_some() || self.unresponsive {
+        if !self.session || self.suspended.is_some() || self.unresponsive || self.unreachable {
             return Step::Idle;
         }
         let Some(p) = &self.plan else {
@@ -286,6 +330,9 @@ impl ControlState {
         }
         if now >= p.deadline {
             return Step::Plan("deadline passed");
+        }
+        if now - p.made_at >= SWEEP {
+            return Step::Plan(SWEEP_REASON);
         }
         if let (Some(true), Some(kw)) = (seen.charging, self.power_kw) {
             if (kw - p.power_kw).abs() > POWER_DRIFT * p.power_kw {

@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
-use super::control::{Action, ActivePlan, ControlState, Event, Seen, Step};
+use super::control::{Action, ActivePlan, ControlState, Event, Seen, Step, SWEEP_REASON};
 use super::policy::{self, PolicyConfig, VehiclePolicy};
 use super::tokens::{TokenError, TokenKeeper};
 use crate::enode::{Client, Error as ApiError};
@@ -393,7 +393,8 @@ impl UserTask {
                 self.stored.insert(v.id.clone(), state.clone());
             }
         }
-        let session = state.session;
+        // Fast polling only helps a vehicle Enode can reach.
+        let session = state.session && !state.unreachable;
         self.states.insert(v.id.clone(), state);
         result.map(|()| session)
     }
@@ -419,6 +420,19 @@ impl UserTask {
             }
         }
         let seen = Seen::from_vehicle(v, at_home);
+        let unreachable = v.is_reachable == Some(false);
+        if unreachable != state.unreachable {
+            if unreachable {
+                warn!(vehicle.id = %v.id, "Enode cannot reach the vehicle; no commands and slow polling until it can");
+            } else {
+                info!(vehicle.id = %v.id, "the vehicle is reachable again");
+            }
+            state.unreachable = unreachable;
+        }
+        if unreachable {
+            // Its charge state is stale: neither observe nor command.
+            return Ok(());
+        }
         for e in state.observe(now, &seen, policy.suspend_on_manual_override) {
             match e {
                 Event::PluggedIn => {
@@ -446,6 +460,18 @@ impl UserTask {
                         break;
                     };
                     match self.plan(v, policy, state, curve, version, now) {
+                        Ok(p)
+                            if reason == SWEEP_REASON
+                                && state
+                                    .plan
+                                    .as_ref()
+                                    .is_some_and(|cur| cur.still_good(&p.plan, now)) =>
+                        {
+                            debug!(vehicle.id = %v.id, "periodic sweep: the plan in force stays");
+                            if let Some(cur) = state.plan.as_mut() {
+                                cur.made_at = now;
+                            }
+                        }
                         Ok(p) => {
                             info!(
                                 vehicle.id = %v.id, reason, blocks = p.plan.blocks.len(),
@@ -557,8 +583,9 @@ impl UserTask {
                 {
                     debug!(vehicle.id = %v.id, error = %e, "watch request failed");
                     if matches!(e, ApiError::RateLimited { .. }) {
-                        // The command went through; only the user's backoff is due.
-                        let _ = self.failed(now, &e);
+                        // The command went through (it is recorded); the
+                        // rest of the round waits for the Retry-After.
+                        return Err(self.failed(now, &e));
                     }
                 }
                 Ok(())

@@ -176,7 +176,7 @@ fn vehicle_json(st: &World, v: &Vehicle, fields: u8, now: DateTime<Utc>) -> wire
     wire::Vehicle {
         id: v.id.clone(),
         base: (fields != 0).then(|| wire::VehicleBase {
-            is_reachable: true,
+            is_reachable: v.reachable,
             last_seen: iso(now),
             charging_location_id: v.location.clone(),
             vendor: v.vendor.clone(),

@@ -306,6 +306,18 @@ impl SimHandle {
         self.act(vehicle, Action::DriverStop)
     }
 
+    /// Makes the vehicle reachable by Enode or not (`isReachable`), as a car
+    /// in a garage without reception would be.
+    pub fn set_reachable(&self, vehicle: &str, reachable: bool) -> Result<(), SimError> {
+        let mut st = self.lock();
+        let v = st
+            .vehicles
+            .get_mut(vehicle)
+            .ok_or_else(|| SimError::UnknownVehicle(vehicle.into()))?;
+        v.reachable = reachable;
+        Ok(())
+    }
+
     /// Turns Enode's own smart charging of a vehicle on or off, optionally
     /// with a new "HH:MM" UTC deadline.
     pub fn set_smart_charging(

@@ -266,6 +266,7 @@ impl State {
                         charge_on_plug_in: v.charge_on_plug_in,
                         odometer_km: v.odometer_km,
                         policy_enabled: policy,
+                        reachable: true,
                         policy_deadline: v.smart_charging.deadline,
                         location,
                         plugged_in: v.plugged_in,

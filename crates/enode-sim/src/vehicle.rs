@@ -98,6 +98,8 @@ pub(crate) struct Vehicle {
     pub odometer_km: f64,
     /// Enode smart charging enabled.
     pub policy_enabled: bool,
+    /// Whether Enode can reach the vehicle (`isReachable`); tests turn it off.
+    pub reachable: bool,
     /// Enode smart charging deadline "HH:MM" UTC.
     pub policy_deadline: String,
     /// Charging location id, or `None` when away.
@@ -288,6 +290,7 @@ mod tests {
             charge_on_plug_in: false,
             odometer_km: 0.0,
             policy_enabled: false,
+            reachable: true,
             policy_deadline: "07:00".into(),
             location: Some("home".into()),
             plugged_in: true,

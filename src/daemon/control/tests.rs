@@ -49,6 +49,12 @@ fn plan(state: &mut ControlState, version: u64) {
     });
 }
 
+/// Marks the plan as made at `at`, so the hourly sweep does not ask for a
+/// new one in tests that look at a later instant.
+fn made_at(state: &mut ControlState, at: DateTime<Utc>) {
+    state.plan.as_mut().unwrap().made_at = at;
+}
+
 #[test]
 fn plug_in_asks_for_a_plan_then_stops_an_unplanned_charge() {
     let mut c = ControlState::default();
@@ -81,6 +87,7 @@ fn block_edges_start_and_stop() {
     plan(&mut c, 1);
     let start = t(1, 0) + TimeDelta::days(1);
     assert_eq!(c.next_wake(t(18, 0)), Some(start));
+    made_at(&mut c, start);
     assert_eq!(
         c.decide(start, &s, 5.0, 1),
         Step::Command(Action::Start, "block starts")
@@ -94,6 +101,7 @@ fn block_edges_start_and_stop() {
     let end = t(3, 0) + TimeDelta::days(1);
     let on_end = seen(true, true, 80.0);
     c.observe(end, &on_end, true);
+    made_at(&mut c, end);
     assert_eq!(
         c.decide(end, &on_end, 5.0, 1),
         Step::Command(Action::Stop, "block ends")
@@ -107,6 +115,7 @@ fn new_prices_and_drift_trigger_replans() {
     c.observe(t(18, 0), &s, true);
     plan(&mut c, 1);
     assert_eq!(c.decide(t(18, 0), &s, 5.0, 2), Step::Plan("new prices"));
+    assert_eq!(c.decide(t(19, 0), &s, 5.0, 1), Step::Plan(SWEEP_REASON));
     // Halfway through the block the plan expects 40 + 11 kWh / 55 kWh = 60 %.
     let start = t(1, 0) + TimeDelta::days(1);
     c.sent(Action::Start, start);
@@ -115,6 +124,7 @@ fn new_prices_and_drift_trigger_replans() {
     assert!((c.expected_soc(mid).unwrap() - 60.0).abs() < 1e-9);
     let slow = seen(true, true, 50.0);
     c.observe(mid, &slow, true);
+    made_at(&mut c, mid);
     assert_eq!(
         c.decide(mid, &slow, 5.0, 1),
         Step::Plan("state of charge drifted from the plan")
@@ -180,6 +190,7 @@ fn unconfirmed_commands_are_resent_then_given_up() {
     let start = t(1, 0) + TimeDelta::days(1);
     let mut now = start;
     for attempt in 1..=MAX_ATTEMPTS {
+        made_at(&mut c, now);
         let step = c.decide(now, &s, 5.0, 1);
         assert!(
             matches!(step, Step::Command(Action::Start, _)),
@@ -189,6 +200,7 @@ fn unconfirmed_commands_are_resent_then_given_up() {
         assert_eq!(c.next_wake(now), Some(now + CONFIRM_AFTER));
         now += CONFIRM_TIMEOUT;
     }
+    made_at(&mut c, now);
     assert_eq!(c.decide(now, &s, 5.0, 1), Step::GiveUp(Action::Start));
 }
 
@@ -199,6 +211,7 @@ fn never_starts_above_the_charge_limit_or_away() {
     c.observe(t(18, 0), &full, true);
     plan(&mut c, 1);
     let start = t(1, 0) + TimeDelta::days(1);
+    made_at(&mut c, start);
     assert_eq!(c.decide(start, &full, 50.0, 1), Step::Idle);
 
     let mut away = seen(true, false, 40.0);
@@ -206,4 +219,26 @@ fn never_starts_above_the_charge_limit_or_away() {
     let mut c = ControlState::default();
     assert!(c.observe(t(18, 0), &away, true).is_empty());
     assert_eq!(c.decide(t(18, 0), &away, 5.0, 1), Step::Idle);
+}
+
+#[test]
+fn a_sweep_keeps_the_plan_unless_it_falls_short_or_a_new_one_saves() {
+    let mut c = ControlState::default();
+    plan(&mut c, 1);
+    let cur = c.plan.clone().unwrap();
+    let mid = t(2, 0) + TimeDelta::days(1);
+    // Half the block is left: 11 kWh for 1.1.
+    let (cost, energy) = cur.remaining(mid);
+    assert!((cost - 1.1).abs() < 1e-9 && (energy - 11.0).abs() < 1e-9);
+    let fresh = |energy_kwh: f64, cost: f64| planner::Plan {
+        energy_kwh,
+        cost,
+        ..cur.plan.clone()
+    };
+    // The same energy a bit cheaper (rounding noise): keep.
+    assert!(cur.still_good(&fresh(11.05, 1.095), mid));
+    // Clearly cheaper: take the new one.
+    assert!(!cur.still_good(&fresh(11.0, 0.9), mid));
+    // The rest of the current plan no longer reaches the target: take it.
+    assert!(!cur.still_good(&fresh(13.0, 1.3), mid));
 }
