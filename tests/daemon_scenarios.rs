@@ -63,6 +63,15 @@ async fn manual_override_is_respected_until_unplug() {
         ),
     ];
     let id = car.id.clone();
+    // This test's log lines (the runtime runs on this thread).
+    let logs = common::Capture::default();
+    let writer = logs.clone();
+    let _log = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish(),
+    );
     let mut r = fleet::start(
         scenario,
         "\n[[policy.users]]\nid = \"user-0\"\ntarget_percent = 90\n",
@@ -78,6 +87,13 @@ async fn manual_override_is_respected_until_unplug() {
     assert!(during.is_empty(), "the daemon interfered: {during:?}");
     let v = r.sim.handle.vehicle(&id).unwrap();
     assert!(v.charging, "the driver's charge was stopped");
+    let text = logs.text();
+    let overrides: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("driver override"))
+        .collect();
+    assert_eq!(overrides.len(), 1, "logged once: {text}");
+    assert!(overrides[0].contains(&id), "{}", overrides[0]);
     // After unplug and a new plug-in, control resumes: the night's plan runs.
     r.clock
         .sleep(Duration::from_secs(10 * 3600 + 30 * 60))

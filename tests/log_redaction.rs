@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clock::Clock;
@@ -17,23 +15,9 @@ use smartcharged::store::Store;
 use smartcharged::users::UserId;
 use tokio_util::sync::CancellationToken;
 
-/// Collects every formatted log line.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Capture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(start_paused = true)]
 async fn trace_logs_carry_no_secret() {
-    let capture = Capture::default();
+    let capture = common::Capture::default();
     let writer = capture.clone();
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::TRACE)
@@ -125,7 +109,7 @@ async fn trace_logs_carry_no_secret() {
     cancel.cancel();
     run.await.unwrap();
 
-    let logs = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
+    let logs = capture.text();
     // The capture works and saw the interesting parts.
     assert!(logs.contains("token refreshed"), "no refresh logged");
     assert!(logs.contains("user must link again"), "no relink logged");
