@@ -82,6 +82,17 @@ async fn sighup_with_a_broken_config_keeps_the_old_one() {
     link_through_the_daemon(&path).await;
     let linked = tokio::task::block_in_place(|| wait_for(&lines, "user linked"));
     assert!(linked.contains("late"), "{linked}");
+    let status: serde_json::Value = reqwest::get(format!("http://127.0.0.1:{port}/status"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(status["vehicles"].is_array(), "{status}");
+    let health = reqwest::get(format!("http://127.0.0.1:{port}/health"))
+        .await
+        .unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok\n");
 
     std::fs::write(&path, "[enode]\nclient_id = \"x\"\nthis is not toml\n").unwrap();
     kill(pid, "-HUP");

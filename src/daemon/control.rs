@@ -54,6 +54,8 @@ pub struct ControlState {
     pub enode_noted: bool,
     /// Enode reported the vehicle unreachable at the last observation.
     pub unreachable: bool,
+    /// When the last observation was made.
+    pub observed_at: Option<DateTime<Utc>>,
 }
 
 /// A plan in force.
@@ -246,6 +248,9 @@ impl ControlState {
         }
         if let Some(rate) = seen.charge_rate_kw.filter(|r| *r > 0.1) {
             self.power_kw = Some(rate);
+        } else if let Some(kw) = self.power_from_soc(now, seen) {
+            // No reported rate: estimate it from the SoC rise.
+            self.power_kw = Some(kw);
         }
         // A pending command that is now visible.
         if let (Some(p), Some(c)) = (&self.pending, seen.charging) {
@@ -281,8 +286,21 @@ impl ControlState {
         }
         self.charging = seen.charging;
         self.soc = seen.soc;
-        let _ = now;
+        self.observed_at = Some(now);
         events
+    }
+
+    /// Grid power implied by the SoC rise since the last observation, when
+    /// the vehicle charged throughout and at least 5 minutes passed.
+    fn power_from_soc(&self, now: DateTime<Utc>, seen: &Seen) -> Option<f64> {
+        let p = self.plan.as_ref()?;
+        let (Some(true), Some(true)) = (self.charging, seen.charging) else {
+            return None;
+        };
+        let hours = (now - self.observed_at?).num_seconds() as f64 / 3600.0;
+        let rise = seen.soc? - self.soc?;
+        (hours >= 5.0 / 60.0 && rise > 0.0)
+            .then(|| rise / 100.0 * p.battery_kwh / p.efficiency / hours)
     }
 
     /// Whether the plan wants the vehicle charging at `now`.

@@ -1,6 +1,8 @@
 //! The daemon's HTTP listener (on `[http].listen`, loopback by default):
 //!
 //! - `GET /health`: `ok` while the daemon runs.
+//! - `GET /status`: every vehicle's control state as JSON (session,
+//!   suspension, unresponsive, unreachable, the plan's blocks and costs).
 //! - `POST /link/{userId}?vendor=&language=`: starts a link flow while the
 //!   daemon holds the store (the `link` command uses it when the store is
 //!   in use); answers `{"authorize_url", "link_state"}`.
@@ -64,6 +66,7 @@ pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
     let cancel = api.cancel.clone();
     let app = axum::Router::new()
         .route("/health", get(|| async { "ok\n" }))
+        .route("/status", get(status))
         .route("/link/{user}", post(start_link))
         .route(api.redirect_uri.path(), get(callback))
         .with_state(api);
@@ -72,6 +75,38 @@ pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
         .await;
     if let Err(e) = r {
         warn!(error = %e, "http listener failed");
+    }
+}
+
+async fn status(State(api): State<Arc<Api>>) -> impl IntoResponse {
+    match api.fleet.store.controls() {
+        Ok(list) => {
+            let vehicles: Vec<_> = list
+                .into_iter()
+                .map(|(id, s)| {
+                    serde_json::json!({
+                        "vehicle": id,
+                        "session": s.session,
+                        "charging": s.charging,
+                        "soc": s.soc,
+                        "suspended": s.suspended,
+                        "unresponsive": s.unresponsive,
+                        "unreachable": s.unreachable,
+                        "pending": s.pending.as_ref().map(|p| p.action.as_str()),
+                        "plan": s.plan.as_ref().map(|p| serde_json::json!({
+                            "made_at": p.made_at,
+                            "deadline": p.deadline,
+                            "feasible": p.plan.feasible,
+                            "cost": p.plan.cost,
+                            "asap_cost": p.plan.asap_cost,
+                            "blocks": p.plan.blocks,
+                        })),
+                    })
+                })
+                .collect();
+            Json(serde_json::json!({ "vehicles": vehicles })).into_response()
+        }
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     }
 }
 

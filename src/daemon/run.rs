@@ -115,6 +115,11 @@ impl Daemon {
                 controlled += 1;
             }
         }
+        tracker.spawn(housekeeping(
+            store.clone(),
+            opts.clock.clone(),
+            cancel.clone(),
+        ));
         let api = Arc::new(super::http::Api {
             fleet: fleet.clone(),
             keeper: keeper.clone(),
@@ -195,5 +200,20 @@ impl Daemon {
         self.store.flush()?;
         info!("daemon stopped");
         Ok(())
+    }
+}
+
+/// Periodic jobs: drops link sessions that expired unused, once an hour.
+async fn housekeeping(store: Store, clock: Clock, cancel: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = clock.sleep(Duration::from_secs(3600)) => {}
+        }
+        match store.purge_link_sessions(clock.now()) {
+            Ok(0) => {}
+            Ok(n) => info!(sessions = n, "expired link sessions removed"),
+            Err(e) => warn!(error = %e, "cannot purge link sessions"),
+        }
     }
 }

@@ -36,6 +36,19 @@ impl Store {
             .transpose()
     }
 
+    /// Every vehicle's control state, by vehicle id.
+    pub fn controls(&self) -> Result<Vec<(String, ControlState)>> {
+        self.tree("control")?
+            .iter()
+            .map(|kv| {
+                let (k, v) = kv?;
+                let id = String::from_utf8_lossy(&k).into_owned();
+                let state = records::decode("control", &id, &v)?;
+                Ok((id, state))
+            })
+            .collect()
+    }
+
     /// Replaces a vehicle's control state and flushes.
     pub async fn put_control(&self, vehicle: &str, state: &ControlState) -> Result<()> {
         self.tree("control")?

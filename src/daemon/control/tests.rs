@@ -242,3 +242,24 @@ fn a_sweep_keeps_the_plan_unless_it_falls_short_or_a_new_one_saves() {
     // The rest of the current plan no longer reaches the target: take it.
     assert!(!cur.still_good(&fresh(13.0, 1.3), mid));
 }
+
+#[test]
+fn charge_power_is_estimated_from_the_soc_rise_without_a_reported_rate() {
+    let mut c = ControlState::default();
+    let mut s = seen(true, false, 40.0);
+    c.observe(t(18, 0), &s, true);
+    plan(&mut c, 1);
+    c.sent(Action::Start, t(18, 0));
+    s.charging = Some(true);
+    s.charge_rate_kw = None;
+    c.observe(t(18, 1), &s, true);
+    assert_eq!(c.power_kw, None, "no rise yet");
+    // 55 kWh battery, efficiency 1: 10 % in 30 minutes is 11 kW.
+    s.soc = Some(50.0);
+    c.observe(t(18, 31), &s, true);
+    assert!(
+        (c.power_kw.unwrap() - 11.0).abs() < 1e-9,
+        "{:?}",
+        c.power_kw
+    );
+}
