@@ -38,6 +38,24 @@ async fn env() -> Env {
     }
 }
 
+impl Env {
+    /// Completes the flow `started` from `callback`.
+    async fn complete(
+        &self,
+        started: &link::Started,
+        callback: &url::Url,
+    ) -> Result<(smartcharged::users::User, smartcharged::model::TokenSet), LinkError> {
+        link::complete(
+            &self.client,
+            &self.store,
+            &self.clock,
+            &started.link_state,
+            callback,
+        )
+        .await
+    }
+}
+
 async fn start(e: &Env) -> link::Started {
     link::start(
         &e.client,
@@ -66,15 +84,7 @@ async fn link_succeeds_and_tokens_work() {
     assert_eq!(get("scope").as_deref(), Some("offline_access all"));
 
     let callback = common::consent(&started.authorize_url).await;
-    let (user, tokens) = link::complete(
-        &e.client,
-        &e.store,
-        &e.clock,
-        &started.link_state,
-        &callback,
-    )
-    .await
-    .unwrap();
+    let (user, tokens) = e.complete(&started, &callback).await.unwrap();
     assert_eq!(user.id, UserId::from("alice"));
     assert_eq!(user.status, UserStatus::Active);
     assert_eq!(user.vendor.as_deref(), Some("TESLA"));
@@ -86,14 +96,7 @@ async fn link_succeeds_and_tokens_work() {
     let me = e.client.me(&tokens.access_token).await.unwrap();
     assert_eq!(me.id, "alice");
     // The state was single-use.
-    let again = link::complete(
-        &e.client,
-        &e.store,
-        &e.clock,
-        &started.link_state,
-        &callback,
-    )
-    .await;
+    let again = e.complete(&started, &callback).await;
     assert!(matches!(again, Err(LinkError::UnknownState)), "{again:?}");
     assert_eq!(e.sim.handle.stats().tokens.authorization_code, 1);
 }
@@ -114,14 +117,7 @@ async fn wrong_state_is_rejected_and_nothing_stored() {
         .clear()
         .append_pair("code", &code)
         .append_pair("state", "forged-state");
-    let r = link::complete(
-        &e.client,
-        &e.store,
-        &e.clock,
-        &started.link_state,
-        &callback,
-    )
-    .await;
+    let r = e.complete(&started, &callback).await;
     assert!(matches!(r, Err(LinkError::StateMismatch)), "{r:?}");
     assert!(e.store.users().unwrap().is_empty());
     assert_eq!(
@@ -139,14 +135,7 @@ async fn access_denied_is_reported() {
         .set_authorize_error(Some(AuthorizeError::access_denied()));
     let started = start(&e).await;
     let callback = common::consent(&started.authorize_url).await;
-    let r = link::complete(
-        &e.client,
-        &e.store,
-        &e.clock,
-        &started.link_state,
-        &callback,
-    )
-    .await;
+    let r = e.complete(&started, &callback).await;
     match r {
         Err(LinkError::Denied { error, .. }) => assert_eq!(error, "access_denied"),
         other => panic!("expected Denied, got {other:?}"),
@@ -177,14 +166,7 @@ async fn pkce_verifier_is_checked_by_the_server() {
     e.store
         .put_link_session(&started.link_state, &session)
         .unwrap();
-    let r = link::complete(
-        &e.client,
-        &e.store,
-        &e.clock,
-        &started.link_state,
-        &callback,
-    )
-    .await;
+    let r = e.complete(&started, &callback).await;
     assert!(matches!(r, Err(LinkError::Exchange(_))), "{r:?}");
     assert!(e.store.users().unwrap().is_empty());
 }
@@ -195,13 +177,6 @@ async fn expired_session_is_refused() {
     let started = start(&e).await;
     let callback = common::consent(&started.authorize_url).await;
     tokio::time::advance(std::time::Duration::from_secs(1801)).await;
-    let r = link::complete(
-        &e.client,
-        &e.store,
-        &e.clock,
-        &started.link_state,
-        &callback,
-    )
-    .await;
+    let r = e.complete(&started, &callback).await;
     assert!(matches!(r, Err(LinkError::Expired)), "{r:?}");
 }
