@@ -479,20 +479,9 @@ mod tests {
             }
             r
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let url = |p: &str| Url::parse(&format!("{base}{p}")).unwrap();
         let config = EnodeConfig {
-            api_url: url("/"),
-            auth_url: url("/oauth2/auth"),
-            token_url: url("/oauth2/token"),
-            client_id: "id".into(),
-            client_secret: Secret::new("client-sekrit"),
-            redirect_uri: url("/callback"),
             scopes: vec!["offline_access all".into()],
-            pkce: true,
-            request_timeout: Duration::from_secs(5),
+            ..super::super::mock_server(app, "client-sekrit").await
         };
         let http = super::super::client::build_http(config.request_timeout).unwrap();
         let clock = Clock::starting_at(

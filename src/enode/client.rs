@@ -477,20 +477,9 @@ mod tests {
                     }
                 }),
             );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(async move { axum::serve(listener, app).await });
-        let url = |p: &str| Url::parse(&format!("{base}{p}")).unwrap();
         let config = EnodeConfig {
-            api_url: url("/"),
-            auth_url: url("/oauth2/auth"),
-            token_url: url("/oauth2/token"),
-            client_id: "id".into(),
-            client_secret: Secret::new("s"),
-            redirect_uri: url("/callback"),
-            scopes: vec!["all".into()],
             pkce: false,
-            request_timeout: Duration::from_secs(5),
+            ..super::super::mock_server(app, "s").await
         };
         let start = chrono::DateTime::parse_from_rfc3339("2024-03-01T00:00:00Z").unwrap();
         let client = Client::new(&config, Clock::starting_at(start.to_utc())).unwrap();
