@@ -11,6 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 use url::Url;
 
+use crate::limits;
 use crate::secret::Secret;
 
 /// The Enode test environment, the default so a first run cannot touch
@@ -67,8 +68,12 @@ pub struct EnodeConfig {
     pub scopes: Vec<String>,
     /// Whether the link flow sends a PKCE S256 challenge.
     pub pkce: bool,
-    /// Upper bound on every HTTP request to Enode, connect to last byte.
+    /// Upper bound on every HTTP request to Enode, connect to last byte
+    /// (and on connecting for token calls).
     pub request_timeout: Duration,
+    /// Upper bound on one token call. Much longer than `request_timeout`:
+    /// a refresh abandoned after the server rotated the token loses the user.
+    pub token_timeout: Duration,
 }
 
 /// The store section, validated.
@@ -76,6 +81,8 @@ pub struct EnodeConfig {
 pub struct StoreConfig {
     /// The store directory (absolute, or resolved against the config file).
     pub path: PathBuf,
+    /// Command journal entries older than this are pruned hourly.
+    pub journal_retention: Duration,
 }
 
 /// The HTTP section, validated.
@@ -172,6 +179,8 @@ pub struct RawEnode {
     pub pkce: Option<bool>,
     /// Per-request timeout, e.g. "20s".
     pub request_timeout: Option<Spanned<String>>,
+    /// Token call deadline, e.g. "2m".
+    pub token_timeout: Option<Spanned<String>>,
 }
 
 /// `[store]` as written.
@@ -180,6 +189,8 @@ pub struct RawEnode {
 pub struct RawStore {
     /// Store directory.
     pub path: Option<Spanned<String>>,
+    /// How long journal entries are kept, e.g. "90d".
+    pub journal_retention: Option<Spanned<String>>,
 }
 
 /// `[http]` as written.
@@ -213,10 +224,7 @@ pub fn process_env(name: &str) -> Option<String> {
 impl Config {
     /// Reads and validates the config file at `path`.
     pub fn load(path: &Path, env: Env<'_>) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            file: path.to_owned(),
-            source,
-        })?;
+        let text = read_text(path)?;
         Self::parse(&text, path, env)
     }
 
@@ -294,34 +302,35 @@ impl Config {
                 )));
             }
             if !scopes.iter().any(|x| x == "offline_access") {
-                warnings.push(
-                    "scopes lack offline_access: no refresh token, users must relink when tokens expire"
-                        .into(),
-                );
+                return Err(invalid(FieldError::at(
+                    s.span(),
+                    "scopes lack offline_access: without a refresh token every user would need relinking within the hour",
+                    "add offline_access, e.g. \"offline_access all\"",
+                )));
             }
         }
 
-        let dur =
-            |v: &Option<Spanned<String>>, default: Duration| -> Result<Duration, ConfigError> {
-                match v {
-                    None => Ok(default),
-                    Some(s) => spanned_duration(s).map_err(invalid),
-                }
-            };
-        let request_timeout = dur(&e.request_timeout, Duration::from_secs(20))?;
-        if request_timeout.is_zero() {
-            let s = e.request_timeout.as_ref().expect("zero only when set");
-            return Err(invalid(FieldError::at(
-                s.span(),
-                "request_timeout is zero",
-                "use a positive duration such as \"20s\"",
-            )));
-        }
-        let tokens = TokenConfig {
-            refresh_lead: dur(&raw.tokens.refresh_lead, Duration::from_secs(300))?,
-            refresh_jitter: dur(&raw.tokens.refresh_jitter, Duration::from_secs(60))?,
-            link_timeout: dur(&raw.tokens.link_timeout, Duration::from_secs(1800))?,
+        let dur = |v: &Option<Spanned<String>>,
+                   bounds: &limits::Bounds,
+                   default: u64|
+         -> Result<Duration, ConfigError> {
+            match v {
+                None => Ok(Duration::from_secs(default)),
+                Some(s) => bounded_duration(s, bounds).map_err(invalid),
+            }
         };
+        let request_timeout = dur(&e.request_timeout, &limits::REQUEST_TIMEOUT, 20)?;
+        let token_timeout = dur(&e.token_timeout, &limits::TOKEN_TIMEOUT, 120)?;
+        let tokens = TokenConfig {
+            refresh_lead: dur(&raw.tokens.refresh_lead, &limits::REFRESH_LEAD, 300)?,
+            refresh_jitter: dur(&raw.tokens.refresh_jitter, &limits::REFRESH_JITTER, 60)?,
+            link_timeout: dur(&raw.tokens.link_timeout, &limits::LINK_TIMEOUT, 1800)?,
+        };
+        let journal_retention = dur(
+            &raw.store.journal_retention,
+            &limits::JOURNAL_RETENTION,
+            90 * 86_400,
+        )?;
         let store_path = match &raw.store.path {
             None => PathBuf::from(DEFAULT_STORE),
             Some(p) if p.get_ref().trim().is_empty() => {
@@ -355,8 +364,12 @@ impl Config {
                 scopes,
                 pkce: e.pkce.unwrap_or(true),
                 request_timeout,
+                token_timeout,
             },
-            store: StoreConfig { path: store_path },
+            store: StoreConfig {
+                path: store_path,
+                journal_retention,
+            },
             http: HttpConfig { listen },
             tokens,
             prices,
@@ -382,6 +395,27 @@ impl Config {
             if self.enode.pkce { "on" } else { "off" },
         )
     }
+}
+
+/// Reads a config file as UTF-8 text; invalid UTF-8 is reported at the line
+/// and column of its first bad byte.
+pub fn read_text(path: &Path) -> Result<String, ConfigError> {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+        file: path.to_owned(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let good = e.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&e.as_bytes()[..good]);
+        let (line, column) = line_col(&text, good);
+        ConfigError::Invalid {
+            file: path.to_owned(),
+            line,
+            column,
+            message: "the file is not valid UTF-8".into(),
+            help: Some("save the file as UTF-8".into()),
+        }
+    })
 }
 
 /// The secret from the environment, else the inline one (with a warning).
@@ -453,6 +487,25 @@ pub fn spanned_duration(s: &Spanned<String>) -> Result<Duration, FieldError> {
             s.span(),
             format!("bad duration: {why}"),
             "write a number with a unit, e.g. \"90s\", \"5m\", \"1h30m\"",
+        )
+    })
+}
+
+/// Parses a spanned duration and checks it against its documented range.
+pub fn bounded_duration(
+    s: &Spanned<String>,
+    bounds: &limits::Bounds,
+) -> Result<Duration, FieldError> {
+    let d = spanned_duration(s)?;
+    bounds.check(d).map_err(|why| {
+        FieldError::at(
+            s.span(),
+            why,
+            format!(
+                "write a duration from {} to {}",
+                limits::show(bounds.min),
+                limits::show(bounds.max)
+            ),
         )
     })
 }

@@ -8,6 +8,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod enode;
+pub mod limits;
 pub mod link;
 pub mod logging;
 pub mod model;

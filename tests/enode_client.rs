@@ -44,6 +44,7 @@ fn config(sim: &Sim, timeout: Duration) -> EnodeConfig {
         scopes: vec!["offline_access".into(), "all".into()],
         pkce: true,
         request_timeout: timeout,
+        token_timeout: timeout * 6,
     }
 }
 

@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
 use chrono::TimeDelta;
 use clock::Clock;
 use serde::Deserialize;
@@ -34,9 +33,8 @@ struct PricesOnly {
 
 /// Runs `smartcharged prices`.
 pub fn run(args: PricesArgs) -> super::CmdResult {
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("cannot read {}", args.config.display()))
-        .map_err(|e| Failure::new(exit::CONFIG, e))?;
+    let text = crate::config::read_text(&args.config)
+        .map_err(|e| Failure::new(exit::CONFIG, anyhow::Error::new(e)))?;
     let raw: PricesOnly = toml::from_str(&text).map_err(|e| {
         Failure::new(
             exit::CONFIG,

@@ -178,3 +178,98 @@ fn prices_section_is_validated_with_the_rest() {
     let (line, _, msg) = invalid(&bad);
     assert_eq!(line, GOOD.lines().count() + 4, "{msg}");
 }
+
+const HEAD: &str = "[enode]\nclient_id = \"c\"\nclient_secret = \"s\"\n";
+
+#[test]
+fn every_duration_has_a_range() {
+    let cases = [
+        (
+            "[enode]\nrequest_timeout = \"0s\"",
+            "request_timeout 0s is out of range",
+        ),
+        (
+            "[enode]\ntoken_timeout = \"1s\"",
+            "token_timeout 1s is out of range",
+        ),
+        (
+            "[tokens]\nlink_timeout = \"100000000d\"",
+            "link_timeout 100000000d is out of range",
+        ),
+        (
+            "[tokens]\nrefresh_lead = \"2d\"",
+            "refresh_lead 2d is out of range",
+        ),
+        (
+            "[tokens]\nrefresh_jitter = \"200000000000d\"",
+            "refresh_jitter",
+        ),
+        (
+            "[store]\njournal_retention = \"1h\"",
+            "journal_retention 1h is out of range",
+        ),
+    ];
+    for (section, needle) in cases {
+        // Keys of [enode] go into the head's section.
+        let text = match section.strip_prefix("[enode]\n") {
+            Some(key) => format!("{HEAD}{key}\n"),
+            None => format!("{HEAD}\n{section}\n"),
+        };
+        let (line, col, msg) = invalid(&text);
+        assert!(msg.contains(needle), "{text}: {msg}");
+        assert!(msg.contains("write a duration from"), "{msg}");
+        let want_line = text.lines().count();
+        assert_eq!(line, want_line, "{text}: {msg}");
+        assert!(col > 1, "{msg}");
+    }
+}
+
+#[test]
+fn scopes_without_offline_access_are_rejected() {
+    let (line, col, msg) = invalid(&format!("{HEAD}scopes = \"all\"\n"));
+    assert_eq!((line, col), (4, 10), "{msg}");
+    assert!(msg.contains("offline_access"), "{msg}");
+}
+
+#[test]
+fn invalid_utf8_is_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bad.toml");
+    let mut bytes = HEAD.as_bytes().to_vec();
+    bytes.extend_from_slice(b"# caf\xe9\n");
+    std::fs::write(&file, bytes).unwrap();
+    match Config::load(&file, &no_env).unwrap_err() {
+        ConfigError::Invalid {
+            line,
+            column,
+            message,
+            ..
+        } => {
+            assert_eq!((line, column), (4, 6), "{message}");
+            assert!(message.contains("UTF-8"), "{message}");
+        }
+        e => panic!("unexpected {e}"),
+    }
+}
+
+#[test]
+fn price_base_url_must_be_http() {
+    for url in ["ftp://example.com/", "not a url", "file:///etc/passwd"] {
+        let text = format!(
+            "{GOOD}\n[prices]\nprovider = \"awattar\"\ntime_zone = \"Europe/Berlin\"\n\n[prices.awattar]\nbase_url = \"{url}\"\n"
+        );
+        let (line, _, msg) = invalid(&text);
+        assert_eq!(line, text.lines().count(), "{msg}");
+        assert!(msg.contains("is not an http(s) URL"), "{url}: {msg}");
+    }
+}
+
+#[test]
+fn a_missing_price_file_is_an_error() {
+    let text = format!(
+        "{GOOD}\n[prices]\nprovider = \"file\"\ntime_zone = \"Europe/Berlin\"\n\n[prices.file]\npath = \"no-such-prices.csv\"\n"
+    );
+    let (line, _, msg) = invalid(&text);
+    assert_eq!(line, text.lines().count(), "{msg}");
+    assert!(msg.contains("does not exist"), "{msg}");
+}

@@ -28,6 +28,7 @@ use url::Url;
 
 use super::error::RetryAfter;
 use crate::config::EnodeConfig;
+use crate::limits;
 use crate::model::TokenSet;
 use crate::secret::Secret;
 use clock::Clock;
@@ -82,6 +83,12 @@ pub enum AuthError {
     /// half-readable success body would contain tokens.
     #[error("malformed token response: {0}")]
     Protocol(String),
+    /// A code exchange answered without a refresh token: the grant lacks
+    /// `offline_access`, and the user would have to link again within the hour.
+    #[error(
+        "the authorization server returned no refresh token (is offline_access among the scopes?)"
+    )]
+    NoRefreshToken,
 }
 
 impl AuthError {
@@ -152,6 +159,7 @@ impl Auth {
             http: TokenHttp {
                 http,
                 clock: clock.clone(),
+                timeout: config.token_timeout,
             },
             scopes,
             clock,
@@ -175,7 +183,7 @@ impl Auth {
             .request_async(&self.http)
             .await
             .map_err(auth_error)?;
-        let lifetime = r.expires_in().unwrap_or(DEFAULT_LIFETIME);
+        let lifetime = lifetime(&r);
         let margin = CLIENT_TOKEN_MARGIN.min(lifetime / 4);
         let renew_at = now + delta(lifetime.saturating_sub(margin));
         debug!(renew_at = %renew_at, "client token fetched");
@@ -232,7 +240,11 @@ impl Auth {
             req = req.set_pkce_verifier(PkceCodeVerifier::new(v.expose().to_string()));
         }
         let r = req.request_async(&self.http).await.map_err(auth_error)?;
-        Ok(self.token_set(&r, now, None))
+        let tokens = self.token_set(&r, now, None);
+        if tokens.refresh_token.is_none() {
+            return Err(AuthError::NoRefreshToken);
+        }
+        Ok(tokens)
     }
 
     /// Trades a refresh token for new tokens. The answer's refresh token is
@@ -260,7 +272,7 @@ impl Auth {
         sent_at: DateTime<Utc>,
         old_refresh: Option<&Secret>,
     ) -> TokenSet {
-        let lifetime = r.expires_in().unwrap_or(DEFAULT_LIFETIME);
+        let lifetime = lifetime(r);
         let scopes = match r.scopes() {
             Some(s) => s.iter().map(|s| s.to_string()).collect(),
             None => self.scopes.clone(),
@@ -277,9 +289,57 @@ impl Auth {
     }
 }
 
-/// A std duration as a chrono one, saturating (lifetimes come from a server).
+/// A std duration as a chrono one (lifetimes are clamped, so this never saturates).
 fn delta(d: Duration) -> TimeDelta {
-    TimeDelta::from_std(d).unwrap_or(TimeDelta::MAX)
+    TimeDelta::from_std(d).unwrap_or(TimeDelta::zero())
+}
+
+/// The lifetime a token answer claims, clamped to
+/// [`TOKEN_LIFETIME_MIN`](limits::TOKEN_LIFETIME_MIN)..[`TOKEN_LIFETIME_MAX`](limits::TOKEN_LIFETIME_MAX):
+/// `expires_in: 0` must not cause a refresh storm, nor `10^13` an overflow.
+fn lifetime(r: &BasicTokenResponse) -> Duration {
+    r.expires_in()
+        .unwrap_or(DEFAULT_LIFETIME)
+        .clamp(limits::TOKEN_LIFETIME_MIN, limits::TOKEN_LIFETIME_MAX)
+}
+
+/// Rewrites a 2xx token answer into the strict shape `oauth2` parses, so a
+/// server's odd but usable answer (`expires_in` as a string or a float,
+/// a numeric `token_type`, an empty `refresh_token`) is not refused after
+/// it has already rotated the refresh token: refusing it would drop the
+/// new refresh token and lose the user at the next refresh. A body without
+/// a string `access_token` is left as it is, for `oauth2` to reject.
+fn normalize_token_body(body: &[u8]) -> Vec<u8> {
+    use serde_json::{Map, Value};
+    let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body) else {
+        return body.to_vec();
+    };
+    let text = |k: &str| match o.get(k) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    };
+    let Some(access) = text("access_token") else {
+        return body.to_vec();
+    };
+    let mut out = Map::new();
+    out.insert("access_token".into(), access.into());
+    out.insert("token_type".into(), "bearer".into());
+    let expires = match o.get("expires_in") {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    if let Some(e) = expires.filter(|e| e.is_finite()) {
+        // Saturating float-to-int: negative -> 0, huge -> u64::MAX; clamped later.
+        out.insert("expires_in".into(), (e as u64).into());
+    }
+    if let Some(rt) = text("refresh_token") {
+        out.insert("refresh_token".into(), rt.into());
+    }
+    if let Some(scope) = text("scope") {
+        out.insert("scope".into(), scope.into());
+    }
+    serde_json::to_vec(&Value::Object(out)).unwrap_or_else(|_| body.to_vec())
 }
 
 /// Maps `oauth2`'s error into a decision. The raw body `oauth2` keeps for
@@ -287,7 +347,7 @@ fn delta(d: Duration) -> TimeDelta {
 fn auth_error(e: RequestTokenError<TokenHttpError, BasicErrorResponse>) -> AuthError {
     match e {
         RequestTokenError::ServerResponse(r) => {
-            let description = r.error_description().cloned();
+            let description = r.error_description().map(|d| limits::clip(d));
             match r.error() {
                 BasicErrorResponseType::InvalidGrant => AuthError::InvalidGrant { description },
                 BasicErrorResponseType::InvalidClient
@@ -300,7 +360,7 @@ fn auth_error(e: RequestTokenError<TokenHttpError, BasicErrorResponse>) -> AuthE
                     AuthError::Transient(x.clone())
                 }
                 other => AuthError::Refused {
-                    error: other.as_ref().to_string(),
+                    error: limits::clip(other.as_ref()),
                     description,
                 },
             }
@@ -348,13 +408,17 @@ enum TokenHttpError {
 }
 
 /// `oauth2`'s HTTP client trait over the shared `reqwest::Client`, so token
-/// calls get the same timeout and no-redirect policy as API calls, and 429/5xx
-/// keep their Retry-After.
+/// calls get the same no-redirect policy and connect timeout as API calls,
+/// and 429/5xx keep their Retry-After. Their overall deadline is the longer
+/// `token_timeout`: giving up on a refresh the server has already rotated
+/// would lose the user (see ARCHITECTURE.md, "Token rotation and crashes").
 struct TokenHttp {
     /// The shared client (built with `redirect::Policy::none()`).
     http: reqwest::Client,
     /// Reference for Retry-After HTTP dates.
     clock: Clock,
+    /// Deadline of one token call, connect to last byte.
+    timeout: Duration,
 }
 
 impl<'c> AsyncHttpClient<'c> for TokenHttp {
@@ -363,8 +427,9 @@ impl<'c> AsyncHttpClient<'c> for TokenHttp {
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(async move {
-            let req = reqwest::Request::try_from(request)
+            let mut req = reqwest::Request::try_from(request)
                 .map_err(|e| TokenHttpError::Build(e.without_url().to_string()))?;
+            *req.timeout_mut() = Some(self.timeout);
             let path = req.url().path().to_string();
             let started = tokio::time::Instant::now();
             let resp = self.http.execute(req).await.map_err(network_error)?;
@@ -391,9 +456,19 @@ impl<'c> AsyncHttpClient<'c> for TokenHttp {
             for (name, value) in resp.headers() {
                 builder = builder.header(name, value);
             }
-            let body = resp.bytes().await.map_err(network_error)?;
+            let body = limits::read_capped(resp, limits::TOKEN_BODY_MAX)
+                .await
+                .map_err(|e| match e {
+                    limits::BodyError::Transport(e) => network_error(e),
+                    too_large => TokenHttpError::Network(too_large.to_string()),
+                })?;
+            let body = if status.is_success() {
+                normalize_token_body(&body)
+            } else {
+                body
+            };
             builder
-                .body(body.to_vec())
+                .body(body)
                 .map_err(|e| TokenHttpError::Build(e.to_string()))
         })
     }
@@ -495,13 +570,90 @@ mod tests {
         let auth = fake_token_endpoint(
             200,
             &[("content-type", "application/json")],
-            r#"{"access_token":"sekrit-token","token_type":42}"#,
+            r#"{"refresh_token":"sekrit-token","token_type":"bearer"}"#,
         )
         .await;
         let e = auth.refresh(&Secret::new("rt")).await.unwrap_err();
         assert!(matches!(e, AuthError::Protocol(_)), "{e:?}");
         let shown = format!("{e} {e:?}");
         assert!(!shown.contains("sekrit"), "{shown}");
+    }
+
+    /// An odd but usable answer keeps its rotated refresh token: refusing it
+    /// would replay the old one at the next refresh and revoke the grant.
+    #[tokio::test(start_paused = true)]
+    async fn an_odd_token_answer_keeps_the_rotated_refresh_token() {
+        let auth = fake_token_endpoint(
+            200,
+            &[("content-type", "application/json")],
+            r#"{"access_token":"at","token_type":42,"expires_in":"3600.5","refresh_token":"rt-2"}"#,
+        )
+        .await;
+        let t = auth.refresh(&Secret::new("rt")).await.unwrap();
+        assert_eq!(t.refresh_token.unwrap().expose(), "rt-2");
+        assert_eq!(t.expires_at - auth.clock.now(), TimeDelta::seconds(3600));
+    }
+
+    /// Absurd lifetimes are clamped: no overflow panic (which dropped the
+    /// rotated token), no refresh storm.
+    #[tokio::test(start_paused = true)]
+    async fn token_lifetimes_are_clamped() {
+        for (body, want) in [
+            (
+                r#"{"access_token":"a","token_type":"bearer","expires_in":10000000000000,"refresh_token":"r2"}"#,
+                limits::TOKEN_LIFETIME_MAX,
+            ),
+            (
+                r#"{"access_token":"a","token_type":"bearer","expires_in":1e300,"refresh_token":"r2"}"#,
+                limits::TOKEN_LIFETIME_MAX,
+            ),
+            (
+                r#"{"access_token":"a","token_type":"bearer","expires_in":0,"refresh_token":"r2"}"#,
+                limits::TOKEN_LIFETIME_MIN,
+            ),
+            (
+                r#"{"access_token":"a","token_type":"bearer","expires_in":-5,"refresh_token":"r2"}"#,
+                limits::TOKEN_LIFETIME_MIN,
+            ),
+        ] {
+            let auth =
+                fake_token_endpoint(200, &[("content-type", "application/json")], body).await;
+            let t = auth.refresh(&Secret::new("rt")).await.unwrap();
+            assert_eq!(
+                (t.expires_at - auth.clock.now()).to_std().unwrap(),
+                want,
+                "{body}"
+            );
+            let t = auth.exchange_code("code", None).await.unwrap();
+            assert_eq!((t.expires_at - auth.clock.now()).to_std().unwrap(), want);
+            assert!(auth.client_token().await.is_ok());
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_code_exchange_without_refresh_token_fails_clearly() {
+        let auth = fake_token_endpoint(
+            200,
+            &[("content-type", "application/json")],
+            r#"{"access_token":"a","token_type":"bearer","expires_in":3600}"#,
+        )
+        .await;
+        let e = auth.exchange_code("code", None).await.unwrap_err();
+        assert!(matches!(e, AuthError::NoRefreshToken), "{e:?}");
+        assert!(e.to_string().contains("offline_access"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn an_endless_token_body_is_cut_off() {
+        let base = crate::limits::test_support::endless_body_server().await;
+        let config = EnodeConfig {
+            token_url: Url::parse(&format!("{base}/oauth2/token")).unwrap(),
+            ..super::super::mock_server(axum::Router::new(), "s").await
+        };
+        let http = super::super::client::build_http(config.request_timeout).unwrap();
+        let auth = Auth::new(&config, http, Clock::system());
+        let e = auth.refresh(&Secret::new("rt")).await.unwrap_err();
+        assert!(e.to_string().contains("larger than"), "{e}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -23,6 +23,7 @@ use super::auth::Auth;
 use super::dto;
 use super::error::Error;
 use crate::config::EnodeConfig;
+use crate::limits;
 use crate::model::{
     ChargeAction, ChargeState, ChargingLocation, SmartChargingPolicy, UserInfo, Vehicle,
     VehicleField, WatchProperty,
@@ -351,18 +352,29 @@ impl Client {
         }
         let started = tokio::time::Instant::now();
         let result = async {
-            let resp = req.send().await?;
+            let resp = req.send().await.map_err(Error::from_reqwest)?;
             let status = resp.status();
             let headers = resp.headers().clone();
-            let body = resp.bytes().await?;
-            Ok::<_, reqwest::Error>((status, headers, body))
+            let body = if status.is_success() {
+                limits::read_capped(resp, limits::ENODE_BODY_MAX)
+                    .await
+                    .map_err(|e| match e {
+                        limits::BodyError::TooLarge { limit } => Error::Decode {
+                            what: "response",
+                            reason: format!("body larger than {limit} bytes"),
+                        },
+                        limits::BodyError::Transport(e) => Error::from_reqwest(e),
+                    })?
+            } else {
+                limits::read_prefix(resp, limits::ERROR_BODY_MAX).await
+            };
+            Ok::<_, Error>((status, headers, body))
         }
         .await;
         let latency_ms = started.elapsed().as_millis() as u64;
         let (status, headers, bytes) = match result {
             Ok(r) => r,
-            Err(e) => {
-                let err = Error::from_reqwest(e);
+            Err(err) => {
                 debug!(method = %method, path = %path, latency_ms, error = %err, "enode request failed");
                 return Err(err);
             }
@@ -375,7 +387,7 @@ impl Client {
             "enode request"
         );
         if status.is_success() {
-            return Ok(bytes.to_vec());
+            return Ok(bytes);
         }
         let err = Error::from_response(status, &headers, &bytes, self.inner.clock.now());
         if status != StatusCode::NOT_FOUND {
@@ -391,6 +403,7 @@ impl Client {
 pub fn build_http(timeout: Duration) -> Result<reqwest::Client, Error> {
     reqwest::Client::builder()
         .timeout(timeout)
+        .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("smartcharged/", env!("CARGO_PKG_VERSION")))
         .build()
@@ -498,6 +511,24 @@ mod tests {
         assert_eq!(issued.load(Ordering::SeqCst), 2);
     }
 
+    #[tokio::test]
+    async fn an_endless_body_is_cut_off() {
+        let base = crate::limits::test_support::endless_body_server().await;
+        let config = EnodeConfig {
+            api_url: Url::parse(&base).unwrap(),
+            ..super::super::mock_server(axum::Router::new(), "s").await
+        };
+        let client = Client::new(&config, Clock::system()).unwrap();
+        let e = client
+            .list_vehicles(&Secret::new("t"), &VehicleField::POLL)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, Error::Decode { reason, .. } if reason.contains("larger than")),
+            "{e:?}"
+        );
+    }
+
     #[test]
     fn ids_cannot_change_the_path() {
         let config = EnodeConfig {
@@ -510,6 +541,7 @@ mod tests {
             scopes: vec![],
             pkce: true,
             request_timeout: Duration::from_secs(5),
+            token_timeout: Duration::from_secs(30),
         };
         let client = Client::new(&config, Clock::system()).unwrap();
         assert_eq!(

@@ -177,7 +177,7 @@ impl Problem {
         };
         if let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(body) {
             let text = |k: &str| match map.get(k) {
-                Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+                Some(Value::String(s)) if !s.is_empty() => Some(crate::limits::clip(s)),
                 _ => None,
             };
             p.problem_type = text("type");
@@ -215,25 +215,31 @@ pub struct RetryAfter {
 
 impl RetryAfter {
     /// Parses a Retry-After value: delay-seconds or an HTTP date (IMF-fixdate,
-    /// RFC 850 or asctime). A date in the past means "now". `now` is the
-    /// clock's time when the answer arrived. Garbage yields `None`.
+    /// RFC 850 or asctime). A date in the past means "now"; either form is
+    /// capped at [`RETRY_AFTER_MAX`](crate::limits::RETRY_AFTER_MAX). `now`
+    /// is the clock's time when the answer arrived. Garbage yields `None`.
     pub fn parse(value: &str, now: DateTime<Utc>) -> Option<RetryAfter> {
         let v = value.trim();
-        if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
-            // Cap absurd values (a day) rather than overflow the arithmetic.
-            let secs: u64 = v.parse().unwrap_or(u64::MAX).min(86_400);
-            let delay = Duration::from_secs(secs);
-            return Some(RetryAfter {
-                delay,
-                not_before: now + TimeDelta::seconds(secs as i64),
-            });
+        if v.len() > 64 {
+            return None;
         }
-        let at = parse_http_date(v)?;
-        let delay = (at - now).to_std().unwrap_or(Duration::ZERO);
+        let delay = if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+            Duration::from_secs(v.parse().unwrap_or(u64::MAX))
+        } else {
+            let at = parse_http_date(v)?;
+            (at - now).to_std().unwrap_or(Duration::ZERO)
+        };
+        let delay = delay.min(crate::limits::RETRY_AFTER_MAX);
         Some(RetryAfter {
             delay,
-            not_before: at.max(now),
+            not_before: now + TimeDelta::from_std(delay).unwrap_or(TimeDelta::zero()),
         })
+    }
+
+    /// `" (retry after 30s)"`, for error messages.
+    #[cfg(test)]
+    fn to_string_suffix(&self) -> String {
+        Self::suffix(&Some(*self))
     }
 
     /// `" (retry after 30s)"` for error messages, or nothing.
@@ -301,6 +307,39 @@ mod tests {
         let r = RetryAfter::parse("Wed, 21 Oct 2015 06:00:00 GMT", now()).unwrap();
         assert_eq!(r.delay, Duration::ZERO);
         assert_eq!(r.not_before, now());
+    }
+
+    #[test]
+    fn retry_after_is_capped_alike_in_both_forms() {
+        let cap = crate::limits::RETRY_AFTER_MAX;
+        for v in [
+            "Fri, 31 Dec 9999 23:59:59 GMT",
+            "99999999999999999999999",
+            "86400",
+        ] {
+            let r = RetryAfter::parse(v, now()).unwrap_or_else(|| panic!("{v}"));
+            assert_eq!(r.delay, cap, "{v}");
+            assert_eq!(
+                r.not_before,
+                now() + TimeDelta::from_std(cap).unwrap(),
+                "{v}"
+            );
+        }
+        assert_eq!(
+            RetryAfter::parse("Fri, 31 Dec 9999 23:59:59 GMT", now())
+                .unwrap()
+                .to_string_suffix(),
+            " (retry after 3600s)"
+        );
+    }
+
+    #[test]
+    fn problem_strings_are_clipped() {
+        let title = "t".repeat(10 << 20);
+        let body = serde_json::json!({ "title": title, "detail": "a\nforged line" }).to_string();
+        let p = Problem::parse(StatusCode::INTERNAL_SERVER_ERROR, body.as_bytes());
+        assert!(p.title.as_ref().unwrap().len() <= crate::limits::TEXT_MAX + 3);
+        assert!(!p.detail.as_ref().unwrap().contains('\n'));
     }
 
     #[test]

@@ -38,5 +38,6 @@ pub(crate) async fn mock_server(app: axum::Router, secret: &str) -> crate::confi
         scopes: vec!["all".into()],
         pkce: true,
         request_timeout: std::time::Duration::from_secs(5),
+        token_timeout: std::time::Duration::from_secs(30),
     }
 }

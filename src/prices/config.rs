@@ -16,7 +16,8 @@ use super::schedule::{check_cron, FeedSettings};
 use super::tariff::Tariff;
 use super::tou::{TouSchedule, TouSource, Window};
 use super::{awattar, energidataservice, entsoe, file, nordpool, octopus, tibber, PriceSource};
-use crate::config::{parse_duration, Env, FieldError};
+use crate::config::{bounded_duration, Env, FieldError};
+use crate::limits;
 use crate::secret::Secret;
 
 type S<T> = Option<Spanned<T>>;
@@ -320,16 +321,6 @@ fn hhmm(s: &Spanned<String>) -> Result<NaiveTime, FieldError> {
     })
 }
 
-fn duration(s: &Spanned<String>) -> Result<Duration, FieldError> {
-    parse_duration(s.get_ref()).map_err(|why| {
-        err(
-            s,
-            format!("bad duration: {why}"),
-            "write e.g. \"20s\", \"10m\", \"1h\"",
-        )
-    })
-}
-
 fn tz(s: &Spanned<String>) -> Result<Tz, FieldError> {
     s.get_ref().parse().map_err(|_| {
         err(
@@ -496,10 +487,25 @@ impl RawPricesConfig {
                 ))
             }
         };
-        let url = |s: &S<String>, default: &str| {
-            s.as_ref().map_or(default.to_string(), |u| {
-                u.get_ref().trim_end_matches('/').to_string()
-            })
+        let url = |s: &S<String>, default: &str| -> Result<String, FieldError> {
+            let Some(u) = s.as_ref() else {
+                return Ok(default.to_string());
+            };
+            match url::Url::parse(u.get_ref().trim()) {
+                Ok(parsed)
+                    if matches!(parsed.scheme(), "http" | "https") && parsed.host().is_some() =>
+                {
+                    Ok(u.get_ref().trim().trim_end_matches('/').to_string())
+                }
+                _ => Err(err(
+                    u,
+                    format!(
+                        "base_url `{}` is not an http(s) URL",
+                        limits::clip(u.get_ref())
+                    ),
+                    format!("write an absolute URL with a host, e.g. \"{default}\""),
+                )),
+            }
         };
         let provider = match name.as_str() {
             "awattar" => {
@@ -517,7 +523,7 @@ impl RawPricesConfig {
                     }
                 };
                 Provider::Awattar {
-                    base_url: url(&a.and_then(|a| a.base_url.clone()), default),
+                    base_url: url(&a.and_then(|a| a.base_url.clone()), default)?,
                 }
             }
             "entsoe" => {
@@ -526,7 +532,7 @@ impl RawPricesConfig {
                 let eic = entsoe::zone_eic(e.zone.get_ref().trim())
                     .ok_or_else(|| err(&e.zone, format!("unknown zone `{}`", e.zone.get_ref()), "use a zone such as \"DE-LU\", \"AT\", \"NL\", \"SE3\", or a 16-character EIC code"))?;
                 Provider::Entsoe {
-                    base_url: url(&e.base_url, entsoe::BASE),
+                    base_url: url(&e.base_url, entsoe::BASE)?,
                     eic,
                     token: token(&e.token_file, &e.token_env, base, env, "entsoe")?,
                 }
@@ -542,12 +548,12 @@ impl RawPricesConfig {
                 let area = text(&r.area, "area")?.to_uppercase();
                 if name == "nordpool" {
                     Provider::NordPool {
-                        base_url: url(&r.base_url, nordpool::BASE),
+                        base_url: url(&r.base_url, nordpool::BASE)?,
                         area,
                     }
                 } else {
                     Provider::EnergiDataService {
-                        base_url: url(&r.base_url, energidataservice::BASE),
+                        base_url: url(&r.base_url, energidataservice::BASE)?,
                         area,
                     }
                 }
@@ -556,7 +562,7 @@ impl RawPricesConfig {
                 section(self.tibber.is_some())?;
                 let t = self.tibber.as_ref().expect("checked");
                 Provider::Tibber {
-                    base_url: url(&t.base_url, tibber::BASE),
+                    base_url: url(&t.base_url, tibber::BASE)?,
                     token: token(&t.token_file, &t.token_env, base, env, "tibber")?,
                     home_id: t.home_id.as_ref().map(|h| text(h, "home_id")).transpose()?,
                 }
@@ -565,7 +571,7 @@ impl RawPricesConfig {
                 section(self.octopus.is_some())?;
                 let o = self.octopus.as_ref().expect("checked");
                 Provider::Octopus {
-                    base_url: url(&o.base_url, octopus::BASE),
+                    base_url: url(&o.base_url, octopus::BASE)?,
                     product: text(&o.product, "product")?,
                     tariff: text(&o.tariff, "tariff")?,
                 }
@@ -589,12 +595,20 @@ impl RawPricesConfig {
             "file" => {
                 section(self.file.is_some())?;
                 let f = self.file.as_ref().expect("checked");
+                let path = base.join(text(&f.path, "path")?);
+                if !path.is_file() {
+                    return Err(err(
+                        &f.path,
+                        format!("price file {} does not exist", path.display()),
+                        "write the path of a CSV or JSON price file (relative to this config file)",
+                    ));
+                }
                 Provider::File {
-                    path: base.join(text(&f.path, "path")?),
+                    path,
                     poll: f
                         .poll_every
                         .as_ref()
-                        .map(duration)
+                        .map(|s| bounded_duration(s, &limits::PRICE_FILE_POLL))
                         .transpose()?
                         .unwrap_or(Duration::from_secs(60)),
                 }
@@ -643,9 +657,9 @@ impl RawPricesConfig {
             }
             None => "0 5 * * * *".to_string(),
         };
-        let dur = |s: &S<String>, d: u64| {
+        let dur = |s: &S<String>, bounds: &limits::Bounds, d: u64| {
             s.as_ref()
-                .map(duration)
+                .map(|s| bounded_duration(s, bounds))
                 .transpose()
                 .map(|v| v.unwrap_or(Duration::from_secs(d)))
         };
@@ -658,18 +672,11 @@ impl RawPricesConfig {
             market_tz,
             publication: time(&self.publication_time, publication)?,
             tomorrow_ends: time(&None, ends)?,
-            retry_every: dur(&self.retry_every, 600)?,
-            retry_max: dur(&self.retry_max, 3600)?,
+            retry_every: dur(&self.retry_every, &limits::PRICE_RETRY_EVERY, 600)?,
+            retry_max: dur(&self.retry_max, &limits::PRICE_RETRY_MAX, 3600)?,
             tz: user_tz,
             warn_after: time(&self.warn_after, "18:00")?,
         };
-        if feed.retry_every.is_zero() {
-            return Err(err(
-                self.retry_every.as_ref().expect("zero is not the default"),
-                "retry_every must be positive",
-                "write e.g. \"10m\"",
-            ));
-        }
         let t = self.tariff.unwrap_or_default();
         let num = |s: &S<f64>, d: f64| s.as_ref().map(finite).transpose().map(|v| v.unwrap_or(d));
         let vat = num(&t.vat, 0.0)?;
@@ -695,7 +702,7 @@ impl RawPricesConfig {
             provider,
             tz: user_tz,
             currency,
-            request_timeout: dur(&self.request_timeout, 20)?,
+            request_timeout: dur(&self.request_timeout, &limits::PRICE_REQUEST_TIMEOUT, 20)?,
             refresh_cron,
             feed,
             tariff,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use reqwest::{RequestBuilder, StatusCode};
 
 use super::SourceError;
+use crate::limits;
 
 /// Builds the client used for price requests.
 pub fn client(timeout: Duration) -> reqwest::Client {
@@ -33,11 +34,18 @@ pub struct Body {
 pub async fn send(request: RequestBuilder, timeout: Duration) -> Result<Body, SourceError> {
     let response = request.send().await.map_err(|e| map_reqwest(e, timeout))?;
     let status = response.status();
-    let text = response.text().await.map_err(|e| map_reqwest(e, timeout))?;
     if status.is_success() {
+        let bytes = limits::read_capped(response, limits::PRICE_BODY_MAX)
+            .await
+            .map_err(|e| match e {
+                limits::BodyError::Transport(e) => map_reqwest(e, timeout),
+                too_large => SourceError::Unavailable(too_large.to_string()),
+            })?;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         return Ok(Body { status, text });
     }
-    let detail: String = text.trim().chars().take(200).collect();
+    let bytes = limits::read_prefix(response, limits::ERROR_BODY_MAX).await;
+    let detail = limits::clip_to(String::from_utf8_lossy(&bytes).trim(), 200);
     Err(match status.as_u16() {
         401 | 403 => SourceError::Unauthorized(status.as_u16()),
         429 | 500..=599 => SourceError::Unavailable(format!("http {}: {detail}", status.as_u16())),
@@ -59,4 +67,20 @@ fn map_reqwest(e: reqwest::Error, timeout: Duration) -> SourceError {
         cause = c.source();
     }
     SourceError::Unavailable(msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_endless_body_is_cut_off() {
+        let base = limits::test_support::endless_body_server().await;
+        let timeout = Duration::from_secs(30);
+        let r = send(client(timeout).get(format!("{base}/prices")), timeout).await;
+        let Err(SourceError::Unavailable(m)) = r else {
+            panic!("not refused")
+        };
+        assert!(m.contains("larger than"), "{m}");
+    }
 }

@@ -37,6 +37,7 @@ pub fn enode_config(sim: &Sim) -> EnodeConfig {
         scopes: vec!["offline_access".into(), "all".into()],
         pkce: true,
         request_timeout: Duration::from_secs(10),
+        token_timeout: Duration::from_secs(60),
     }
 }
 

@@ -17,7 +17,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::{Layer, PolicyConfig};
-use crate::config::{spanned_duration, FieldError};
+use crate::config::{bounded_duration, FieldError};
 
 type S<T> = Option<Spanned<T>>;
 
@@ -93,8 +93,8 @@ macro_rules! settings_struct {
                         .transpose()?,
                     suspend_on_manual_override: self.suspend_on_manual_override,
                     replan_soc_drift_percent: opt(&self.replan_soc_drift_percent, drift)?,
-                    poll_fast: opt(&self.poll_fast, |s| interval(s, "poll_fast"))?,
-                    poll_slow: opt(&self.poll_slow, |s| interval(s, "poll_slow"))?,
+                    poll_fast: opt(&self.poll_fast, |s| interval(s, &crate::limits::POLL_FAST))?,
+                    poll_slow: opt(&self.poll_slow, |s| interval(s, &crate::limits::POLL_SLOW))?,
                     tie_break: opt(&self.tie_break, tie_break)?,
                 })
             }
@@ -337,16 +337,8 @@ fn drift(s: &Spanned<f64>) -> Result<f64, FieldError> {
     }
 }
 
-fn interval(s: &Spanned<String>, key: &str) -> Result<Duration, FieldError> {
-    let d = spanned_duration(s)?;
-    if d < Duration::from_secs(1) {
-        return Err(err(
-            s,
-            format!("{key} is shorter than a second"),
-            "write an interval such as \"2m\"",
-        ));
-    }
-    Ok(d)
+fn interval(s: &Spanned<String>, bounds: &crate::limits::Bounds) -> Result<Duration, FieldError> {
+    bounded_duration(s, bounds)
 }
 
 fn tie_break(s: &Spanned<String>) -> Result<TieBreak, FieldError> {

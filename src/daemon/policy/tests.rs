@@ -339,7 +339,17 @@ fn bad_values_are_located() {
         (
             "[policy]\npoll_slow = \"0s\"\n",
             (5, 13),
-            "poll_slow is shorter than a second",
+            "poll_slow 0s is out of range (30s to 1d)",
+        ),
+        (
+            "[policy]\npoll_fast = \"100000000d\"\n",
+            (5, 13),
+            "poll_fast 100000000d is out of range (10s to 1h)",
+        ),
+        (
+            "[policy]\npoll_slow = \"200000000000d\"\n",
+            (5, 13),
+            "poll_slow 200000000000d is out of range",
         ),
         (
             "[policy]\ntie_break = \"cheapest\"\n",
