@@ -43,6 +43,9 @@ pub enum LinkError {
     /// The code could not be exchanged for tokens.
     #[error("code exchange failed: {0}")]
     Exchange(#[from] AuthError),
+    /// The request itself is wrong (unknown vendor, bad language tag).
+    #[error("{0}")]
+    BadRequest(String),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -82,8 +85,18 @@ pub async fn start(
     clock: &Clock,
     req: Request<'_>,
 ) -> Result<Started, LinkError> {
+    let vendor = req
+        .vendor
+        .map(crate::enode::vendor)
+        .transpose()
+        .map_err(LinkError::BadRequest)?;
+    let language = req
+        .language
+        .map(crate::enode::language)
+        .transpose()
+        .map_err(LinkError::BadRequest)?;
     let link_state = client
-        .link_user(&req.user.0, req.vendor, req.language)
+        .link_user(req.user.as_str(), vendor, language)
         .await?;
     let (authorize_url, verifier) = client.auth().authorize_url(&link_state, req.pkce);
     let now = clock.now();
@@ -91,7 +104,7 @@ pub async fn start(
         &link_state,
         &LinkSession {
             user_id: req.user.clone(),
-            vendor: req.vendor.map(str::to_owned),
+            vendor: vendor.map(str::to_owned),
             pkce_verifier: verifier,
             created_at: now,
             expires_at: now + TimeDelta::from_std(req.timeout).unwrap_or(TimeDelta::minutes(30)),

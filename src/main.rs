@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     match cli.run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
-            eprintln!("error: {:#}", f.error);
+            eprintln!("error: {}", smartcharged::cmd::one_line(&f.error));
             ExitCode::from(f.code)
         }
     }

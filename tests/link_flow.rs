@@ -62,7 +62,7 @@ async fn start(e: &Env) -> link::Started {
         &e.store,
         &e.clock,
         Request {
-            user: &UserId::from("alice"),
+            user: &UserId::new("alice").unwrap(),
             vendor: Some("TESLA"),
             language: None,
             pkce: true,
@@ -85,7 +85,7 @@ async fn link_succeeds_and_tokens_work() {
 
     let callback = common::consent(&started.authorize_url).await;
     let (user, tokens) = e.complete(&started, &callback).await.unwrap();
-    assert_eq!(user.id, UserId::from("alice"));
+    assert_eq!(user.id, UserId::new("alice").unwrap());
     assert_eq!(user.status, UserStatus::Active);
     assert_eq!(user.vendor.as_deref(), Some("TESLA"));
     assert!(tokens.refresh_token.is_some());

@@ -39,7 +39,7 @@ async fn trace_logs_carry_no_secret() {
 
     // Link flow, both users.
     for name in ["alice", "bob"] {
-        let user = UserId::from(name);
+        let user = UserId::new(name).unwrap();
         let started = link::start(
             &client,
             &store,
@@ -95,16 +95,16 @@ async fn trace_logs_carry_no_secret() {
     for _ in 0..20 {
         clock.sleep(Duration::from_secs(15)).await;
         for name in ["alice", "bob"] {
-            let t = store.tokens(&UserId::from(name)).unwrap().unwrap();
+            let t = store.tokens(&UserId::new(name).unwrap()).unwrap().unwrap();
             secrets.push(t.access_token.expose().to_owned());
             secrets.push(t.refresh_token.unwrap().expose().to_owned());
-            let token = keeper.access_token(&UserId::from(name)).await.unwrap();
+            let token = keeper.access_token(&UserId::new(name).unwrap()).await.unwrap();
             client.me(&token).await.unwrap();
         }
     }
     // A revoked grant: invalid_grant is logged, without the token.
     sim.handle.revoke_user("bob").unwrap();
-    let r = keeper.refresh(&UserId::from("bob"), None).await;
+    let r = keeper.refresh(&UserId::new("bob").unwrap(), None).await;
     assert!(matches!(r, Err(TokenError::NeedsRelink(_))), "{r:?}");
     cancel.cancel();
     run.await.unwrap();

@@ -43,8 +43,8 @@ fn token_config() -> TokenConfig {
 fn seed(sim: &enode_sim::Sim, store: &Store, clock: &Clock, users: usize) -> Vec<UserId> {
     (0..users)
         .map(|i| {
-            let id = UserId(format!("user-{i:04}"));
-            let tokens = common::granted(sim, &id.0, clock.now());
+            let id = UserId::new(format!("user-{i:04}")).unwrap();
+            let tokens = common::granted(sim, id.as_str(), clock.now());
             let user = User {
                 id: id.clone(),
                 status: UserStatus::Active,
@@ -176,7 +176,7 @@ async fn retries_transient_failures_and_marks_revoked_users() {
     // before expiry.
     sim.handle
         .server_error_next(enode_sim::Target::Token, None, 6, 503);
-    sim.handle.revoke_user(&users[2].0).unwrap();
+    sim.handle.revoke_user(users[2].as_str()).unwrap();
     clock.sleep(Duration::from_secs(3 * 600)).await;
     for u in &users[..2] {
         let token = keeper.access_token(u).await.unwrap();

@@ -81,7 +81,7 @@ async fn demo_main(args: DemoArgs) -> CmdResult {
                 scopes: vec!["offline_access".into(), "all".into()],
             };
             let user = User {
-                id: UserId(id),
+                id: UserId::new(id)?,
                 status: UserStatus::Active,
                 linked_at: clock.now(),
                 vendor: None,

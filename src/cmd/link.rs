@@ -19,8 +19,8 @@ use crate::users::UserId;
 /// Arguments of `link`.
 #[derive(clap::Args, Debug)]
 pub struct LinkArgs {
-    /// The id the user gets at Enode (any unique string, e.g. your own user key).
-    pub user_id: String,
+    /// The id the user gets at Enode: 1-128 of A-Z a-z 0-9 . _ @ - (e.g. your own user key).
+    pub user_id: UserId,
     /// Preselect a vendor in Enode Link (e.g. TESLA).
     #[arg(long)]
     pub vendor: Option<String>,
@@ -40,7 +40,7 @@ pub struct LinkArgs {
 #[derive(clap::Args, Debug)]
 pub struct UnlinkArgs {
     /// The user to delete at Enode and locally.
-    pub user_id: String,
+    pub user_id: UserId,
     #[command(flatten)]
     pub config: ConfigArg,
 }
@@ -81,7 +81,7 @@ pub fn run_link(args: LinkArgs) -> CmdResult {
                     })?,
             )
         };
-        let user = UserId(args.user_id.clone());
+        let user = args.user_id.clone();
         let started = link::start(
             &client,
             &store,
@@ -139,7 +139,7 @@ fn link_via_daemon(config: &crate::config::Config, args: &LinkArgs, holder: &str
             .timeout(config.enode.request_timeout * 2)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let mut url = Url::parse(&format!("{base}/link/"))?.join(&args.user_id)?;
+        let mut url = Url::parse(&format!("{base}/link/"))?.join(args.user_id.as_str())?;
         {
             let mut q = url.query_pairs_mut();
             if let Some(v) = &args.vendor {
@@ -243,9 +243,9 @@ pub fn run_unlink(args: UnlinkArgs) -> CmdResult {
     let store = common::open_store(&config)?;
     let clock = Clock::system();
     let client = common::client(&config, &clock)?;
-    let user = UserId(args.user_id);
+    let user = args.user_id;
     common::runtime()?.block_on(async {
-        match client.delete_user(&user.0).await {
+        match client.delete_user(user.as_str()).await {
             Ok(()) => {}
             Err(crate::enode::Error::NotFound(_)) => {
                 eprintln!("user {user} was already unknown at Enode");
@@ -294,7 +294,7 @@ pub fn run_users(args: UsersArgs) -> CmdResult {
             writeln!(
                 out,
                 "{:<24} {:<13} {:<10} {e}",
-                u.id.0,
+                u.id,
                 u.status.to_string(),
                 v
             )?;

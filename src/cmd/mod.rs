@@ -44,6 +44,25 @@ impl Failure {
     }
 }
 
+/// An error as one line with its causes, `a: b: c`. A cause whose text the
+/// line already holds is skipped: many errors embed their cause in their own
+/// message (so a log line with only `%e` is complete) and also report it as
+/// their source, which would print it twice.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(e: E) -> Self {
         Failure::new(exit::FAILURE, e)
@@ -58,3 +77,27 @@ impl fmt::Debug for Failure {
 
 /// The result type of every subcommand.
 pub type CmdResult = Result<(), Failure>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("rejected: status 400 bad vendor")]
+    struct Inner;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot start linking: {0}")]
+    struct Outer(#[from] Inner);
+
+    #[test]
+    fn causes_are_printed_once() {
+        let e = anyhow::Error::new(Outer(Inner)).context("link alice");
+        assert_eq!(
+            one_line(&e),
+            "link alice: cannot start linking: rejected: status 400 bad vendor"
+        );
+        let io = anyhow::Error::new(std::io::Error::other("disk full")).context("cannot write");
+        assert_eq!(one_line(&io), "cannot write: disk full");
+    }
+}

@@ -268,7 +268,7 @@ impl UserTask {
                         .fleet
                         .policy
                         .borrow()
-                        .for_vehicle(&self.user.0, &v.id)
+                        .for_vehicle(&self.user.as_str(), &v.id)
                         .replan_soc_drift_percent;
                     let version = prices_version(self.fleet.prices.borrow().as_deref());
                     matches!(s.decide(now, &seen, drift, version), Step::Command(..))
@@ -371,7 +371,7 @@ impl UserTask {
     async fn vehicle(&mut self, v: &Vehicle) -> Result<bool, RoundError> {
         let fleet = self.fleet.clone();
         let now = fleet.clock.now();
-        let policy = fleet.policy.borrow().for_vehicle(&self.user.0, &v.id);
+        let policy = fleet.policy.borrow().for_vehicle(&self.user.as_str(), &v.id);
         let mut state = match self.states.remove(&v.id) {
             Some(s) => s,
             None => {
@@ -560,7 +560,7 @@ impl UserTask {
         };
         let entry = JournalEntry {
             at: now,
-            user: self.user.0.clone(),
+            user: self.user.to_string(),
             vehicle: v.id.clone(),
             action: action.as_str().into(),
             reason: reason.into(),
@@ -616,7 +616,7 @@ impl UserTask {
             .await;
         let entry = JournalEntry {
             at: now,
-            user: self.user.0.clone(),
+            user: self.user.to_string(),
             vehicle: v.id.clone(),
             action: "DISABLE_ENODE_SMART_CHARGING".into(),
             reason: "take_over_enode_smart_charging = true".into(),

@@ -115,7 +115,10 @@ async fn start_link(
     Path(user): Path<String>,
     Query(q): Query<LinkQuery>,
 ) -> impl IntoResponse {
-    let user = UserId(user);
+    let user = match UserId::new(user) {
+        Ok(u) => u,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
     let r = link::start(
         &api.fleet.client,
         &api.fleet.store,
@@ -140,6 +143,9 @@ async fn start_link(
                 })),
             )
                 .into_response()
+        }
+        Err(e @ LinkError::BadRequest(_)) => {
+            (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
         }
         Err(e) => (StatusCode::BAD_GATEWAY, format!("{e}\n")).into_response(),
     }

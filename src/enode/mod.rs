@@ -19,6 +19,51 @@ pub use auth::{Auth, AuthError};
 pub use client::{build_http, Client};
 pub use error::{Error, Problem, RetryAfter, Transient};
 
+/// The vendors Enode Link can preselect (the spec's `Vendor` enum).
+pub const VENDORS: [&str; 7] = [
+    "TESLA",
+    "BMW",
+    "AUDI",
+    "VOLKSWAGEN",
+    "HYUNDAI",
+    "PEUGEOT",
+    "NISSAN",
+];
+
+/// The spec's spelling of a vendor given in any case, or an error that
+/// lists the known ones (sending an unknown one is a spec violation).
+pub fn vendor(given: &str) -> Result<&'static str, String> {
+    let t = given.trim();
+    VENDORS
+        .iter()
+        .find(|v| v.eq_ignore_ascii_case(t))
+        .copied()
+        .ok_or_else(|| {
+            format!(
+                "unknown vendor `{}`; Enode knows {}",
+                crate::limits::clip_to(t, 64),
+                VENDORS.join(", ")
+            )
+        })
+}
+
+/// Checks a BCP 47 language tag's shape (`nb-NO`, `de`): 2 to 35 letters,
+/// digits and hyphens, starting with letters.
+pub fn language(given: &str) -> Result<&str, String> {
+    let t = given.trim();
+    let ok = (2..=35).contains(&t.len())
+        && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && t.bytes().take(2).all(|b| b.is_ascii_alphabetic());
+    if ok {
+        Ok(t)
+    } else {
+        Err(format!(
+            "`{}` is not a language tag; write e.g. nb-NO or de",
+            crate::limits::clip_to(t, 64)
+        ))
+    }
+}
+
 /// Unit-test support: serves `app` on 127.0.0.1:0 and returns a client
 /// config for it (client "id" with `secret`, scopes "all", PKCE on, 5 s
 /// timeout); tests change what they need.
@@ -39,5 +84,19 @@ pub(crate) async fn mock_server(app: axum::Router, secret: &str) -> crate::confi
         pkce: true,
         request_timeout: std::time::Duration::from_secs(5),
         token_timeout: std::time::Duration::from_secs(30),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn vendors_are_checked_case_insensitively() {
+        assert_eq!(super::vendor("tesla"), Ok("TESLA"));
+        assert_eq!(super::vendor(" Volkswagen "), Ok("VOLKSWAGEN"));
+        let e = super::vendor("FORD").unwrap_err();
+        assert!(e.contains("unknown vendor `FORD`") && e.contains("TESLA, BMW"), "{e}");
+        assert!(super::language("nb-NO").is_ok());
+        assert!(super::language("x").is_err());
+        assert!(super::language("de\nX").is_err());
     }
 }

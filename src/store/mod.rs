@@ -174,7 +174,7 @@ impl Store {
     /// Stores a newly linked user with its first tokens in one transaction,
     /// then flushes: a user is never on disk without its tokens.
     pub fn save_linked_user(&self, user: &User, tokens: &TokenSet) -> Result<()> {
-        let key = user.id.0.as_bytes();
+        let key = user.id.as_str().as_bytes();
         let u = records::encode(user);
         let t = records::encode(&TokenRecord::from_set(tokens));
         (&self.users, &self.tokens)
@@ -221,20 +221,20 @@ impl Store {
 
     /// Writes a user's tokens (not yet durable).
     fn write_tokens(&self, user: &UserId, tokens: &TokenSet) -> Result<()> {
-        if !self.users.contains_key(user.0.as_bytes())? {
+        if !self.users.contains_key(user.as_str().as_bytes())? {
             return Err(StoreError::UnknownUser(user.clone()));
         }
         let t = records::encode(&TokenRecord::from_set(tokens));
-        self.tokens.insert(user.0.as_bytes(), t)?;
+        self.tokens.insert(user.as_str().as_bytes(), t)?;
         Ok(())
     }
 
     /// A user's current tokens.
     pub fn tokens(&self, user: &UserId) -> Result<Option<TokenSet>> {
         self.tokens
-            .get(user.0.as_bytes())?
+            .get(user.as_str().as_bytes())?
             .map(|v| {
-                records::decode::<TokenRecord>("tokens", &user.0, &v).map(TokenRecord::into_set)
+                records::decode::<TokenRecord>("tokens", user.as_str(), &v).map(TokenRecord::into_set)
             })
             .transpose()
     }
@@ -242,20 +242,25 @@ impl Store {
     /// One user.
     pub fn user(&self, id: &UserId) -> Result<Option<User>> {
         self.users
-            .get(id.0.as_bytes())?
-            .map(|v| records::decode("users", &id.0, &v))
+            .get(id.as_str().as_bytes())?
+            .map(|v| records::decode("users", id.as_str(), &v))
             .transpose()
     }
 
-    /// Every user, in id order.
+    /// Every user, in id order. A record that cannot be read (an id outside
+    /// the user-id grammar, written by an older version) is skipped with a
+    /// warning rather than keeping every other user from loading.
     pub fn users(&self) -> Result<Vec<User>> {
-        self.users
-            .iter()
-            .map(|kv| {
-                let (k, v) = kv?;
-                records::decode("users", &String::from_utf8_lossy(&k), &v)
-            })
-            .collect()
+        let mut out = Vec::new();
+        for kv in self.users.iter() {
+            let (k, v) = kv?;
+            let key = crate::limits::clip_to(&String::from_utf8_lossy(&k), 64);
+            match records::decode("users", &key, &v) {
+                Ok(u) => out.push(u),
+                Err(e) => tracing::warn!(error = %e, "skipping an unreadable user record"),
+            }
+        }
+        Ok(out)
     }
 
     /// Changes a user's status and flushes.
@@ -264,14 +269,14 @@ impl Store {
             .user(id)?
             .ok_or_else(|| StoreError::UnknownUser(id.clone()))?;
         user.status = status;
-        self.users.insert(id.0.as_bytes(), records::encode(&user))?;
+        self.users.insert(id.as_str().as_bytes(), records::encode(&user))?;
         self.flush()
     }
 
     /// Removes a user and its tokens in one transaction and flushes.
     /// Returns whether the user existed.
     pub fn remove_user(&self, id: &UserId) -> Result<bool> {
-        let key = id.0.as_bytes();
+        let key = id.as_str().as_bytes();
         let existed = (&self.users, &self.tokens)
             .transaction(|(users, toks)| {
                 let existed = users.remove(key)?.is_some();

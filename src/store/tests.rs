@@ -16,7 +16,7 @@ fn tokens(n: u32) -> TokenSet {
 
 fn user(id: &str) -> User {
     User {
-        id: id.into(),
+        id: uid(id),
         status: UserStatus::Active,
         linked_at: Utc.with_ymd_and_hms(2024, 3, 1, 11, 0, 0).unwrap(),
         vendor: Some("TESLA".into()),
@@ -29,13 +29,13 @@ fn users_and_tokens_survive_reopen() {
     {
         let s = Store::open(dir.path()).unwrap();
         s.save_linked_user(&user("u1"), &tokens(1)).unwrap();
-        s.rotate_tokens(&"u1".into(), &tokens(2)).unwrap();
-        s.set_status(&"u1".into(), UserStatus::NeedsRelink).unwrap();
+        s.rotate_tokens(&uid("u1"), &tokens(2)).unwrap();
+        s.set_status(&uid("u1"), UserStatus::NeedsRelink).unwrap();
     }
     let s = Store::open(dir.path()).unwrap();
-    let u = s.user(&"u1".into()).unwrap().unwrap();
+    let u = s.user(&uid("u1")).unwrap().unwrap();
     assert_eq!(u.status, UserStatus::NeedsRelink);
-    let t = s.tokens(&"u1".into()).unwrap().unwrap();
+    let t = s.tokens(&uid("u1")).unwrap().unwrap();
     assert_eq!(t.refresh_token.unwrap().expose(), "rt-2");
     assert_eq!(s.users().unwrap().len(), 1);
 }
@@ -44,7 +44,7 @@ fn users_and_tokens_survive_reopen() {
 fn rotation_for_unknown_user_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path()).unwrap();
-    let e = s.rotate_tokens(&"ghost".into(), &tokens(1)).unwrap_err();
+    let e = s.rotate_tokens(&uid("ghost"), &tokens(1)).unwrap_err();
     assert!(matches!(e, StoreError::UnknownUser(_)), "{e}");
 }
 
@@ -53,9 +53,9 @@ fn remove_user_drops_its_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let s = Store::open(dir.path()).unwrap();
     s.save_linked_user(&user("u1"), &tokens(1)).unwrap();
-    assert!(s.remove_user(&"u1".into()).unwrap());
-    assert!(!s.remove_user(&"u1".into()).unwrap());
-    assert!(s.tokens(&"u1".into()).unwrap().is_none());
+    assert!(s.remove_user(&uid("u1")).unwrap());
+    assert!(!s.remove_user(&uid("u1")).unwrap());
+    assert!(s.tokens(&uid("u1")).unwrap().is_none());
 }
 
 #[test]
@@ -64,7 +64,7 @@ fn link_sessions_are_single_use_and_expire() {
     let s = Store::open(dir.path()).unwrap();
     let t0 = Utc.with_ymd_and_hms(2024, 3, 1, 11, 0, 0).unwrap();
     let session = LinkSession {
-        user_id: "u1".into(),
+        user_id: uid("u1"),
         vendor: None,
         pkce_verifier: Some(Secret::new("v")),
         created_at: t0,
@@ -199,7 +199,7 @@ async fn grouped_rotations_are_durable_and_share_flushes() {
                 .map(|i| {
                     let s = s.clone();
                     tokio::task::spawn_local(async move {
-                        let id = UserId(format!("u{i}"));
+                        let id = UserId::new(format!("u{i}")).unwrap();
                         s.rotate_tokens_grouped(&id, &tokens(i + 1)).await.unwrap();
                     })
                 })
@@ -212,14 +212,14 @@ async fn grouped_rotations_are_durable_and_share_flushes() {
         // Eight rotations ready together: one flush covered them all.
         assert_eq!(s.flush_count() - before, 1);
         // A lone rotation flushes by itself.
-        s.rotate_tokens_grouped(&"u0".into(), &tokens(9))
+        s.rotate_tokens_grouped(&uid("u0"), &tokens(9))
             .await
             .unwrap();
         assert_eq!(s.flush_count() - before, 2);
     }
     let s = Store::open(&path).unwrap();
     assert_eq!(
-        s.tokens(&"u0".into())
+        s.tokens(&uid("u0"))
             .unwrap()
             .unwrap()
             .refresh_token
@@ -228,7 +228,26 @@ async fn grouped_rotations_are_durable_and_share_flushes() {
         "rt-9"
     );
     for i in 1..8u32 {
-        let t = s.tokens(&UserId(format!("u{i}"))).unwrap().unwrap();
+        let t = s.tokens(&UserId::new(format!("u{i}")).unwrap()).unwrap().unwrap();
         assert_eq!(t.refresh_token.unwrap().expose(), format!("rt-{}", i + 1));
     }
+}
+
+fn uid(s: &str) -> UserId {
+    UserId::new(s).unwrap()
+}
+
+#[test]
+fn a_stored_user_with_an_invalid_id_is_skipped_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    s.save_linked_user(&user("good"), &tokens(1)).unwrap();
+    // As an older version without the id grammar could have written it.
+    let text = String::from_utf8(records::encode(&user("x"))).unwrap();
+    let bad = text.replace("\"x\"", "\"../evil\\n\"");
+    assert_ne!(bad, text);
+    s.users.insert("../evil\n", bad.as_bytes()).unwrap();
+    let users = s.users().unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].id.as_str(), "good");
 }

@@ -28,7 +28,7 @@ pub fn link_all(sim: &enode_sim::Sim, store_path: &Path, now: DateTime<Utc>) {
     for id in sim.handle.user_ids() {
         let tokens = super::granted(sim, &id, now);
         let user = User {
-            id: UserId(id),
+            id: UserId::new(id).unwrap(),
             status: UserStatus::Active,
             linked_at: now,
             vendor: Some("TESLA".into()),
