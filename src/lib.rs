@@ -12,6 +12,7 @@ pub mod limits;
 pub mod link;
 pub mod logging;
 pub mod model;
+pub mod outage;
 pub mod prices;
 pub mod retry;
 pub mod secret;

@@ -156,11 +156,11 @@ pub fn show(d: Duration) -> String {
     let s = d.as_secs();
     if d.subsec_millis() != 0 || s == 0 && !d.is_zero() {
         format!("{}ms", d.as_millis())
-    } else if s != 0 && s % 86_400 == 0 {
+    } else if s != 0 && s.is_multiple_of(86_400) {
         format!("{}d", s / 86_400)
-    } else if s != 0 && s % 3600 == 0 {
+    } else if s != 0 && s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
-    } else if s != 0 && s % 60 == 0 {
+    } else if s != 0 && s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")

@@ -148,14 +148,28 @@ mod tests {
             assert!(UserId::new(ok).is_ok(), "{ok}");
         }
         for bad in [
-            "", ".", "..", "a/b", "%2E%2E", "a b", "   ", "a\0b", "a\r\nb", "ü",
-            &"x".repeat(129), "a?b", "a#b",
+            "",
+            ".",
+            "..",
+            "a/b",
+            "%2E%2E",
+            "a b",
+            "   ",
+            "a\0b",
+            "a\r\nb",
+            "ü",
+            &"x".repeat(129),
+            "a?b",
+            "a#b",
         ] {
             let e = UserId::new(bad).unwrap_err();
             assert!(e.to_string().contains("invalid user id"), "{bad}: {e}");
             assert!(!e.to_string().contains('\n'), "{e}");
         }
         assert!(serde_json::from_str::<UserId>("\"..\"").is_err());
-        assert_eq!(serde_json::to_string(&UserId::new("u1").unwrap()).unwrap(), "\"u1\"");
+        assert_eq!(
+            serde_json::to_string(&UserId::new("u1").unwrap()).unwrap(),
+            "\"u1\""
+        );
     }
 }

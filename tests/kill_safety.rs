@@ -46,7 +46,9 @@ async fn dropping_tasks_mid_storm_loses_no_user() {
     // A real disk: flushes are real fsyncs here.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
-    let ids: Vec<UserId> = (0..USERS).map(|i| UserId::new(format!("u{i:03}")).unwrap()).collect();
+    let ids: Vec<UserId> = (0..USERS)
+        .map(|i| UserId::new(format!("u{i:03}")).unwrap())
+        .collect();
     {
         let store = Store::open(&path).unwrap();
         for id in &ids {

@@ -98,7 +98,10 @@ async fn trace_logs_carry_no_secret() {
             let t = store.tokens(&UserId::new(name).unwrap()).unwrap().unwrap();
             secrets.push(t.access_token.expose().to_owned());
             secrets.push(t.refresh_token.unwrap().expose().to_owned());
-            let token = keeper.access_token(&UserId::new(name).unwrap()).await.unwrap();
+            let token = keeper
+                .access_token(&UserId::new(name).unwrap())
+                .await
+                .unwrap();
             client.me(&token).await.unwrap();
         }
     }

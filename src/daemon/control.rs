@@ -56,6 +56,9 @@ pub struct ControlState {
     pub unreachable: bool,
     /// When the last observation was made.
     pub observed_at: Option<DateTime<Utc>>,
+    /// Attempts to disable Enode's smart charging (take-over), bounded like
+    /// a command; kept across unplugged polls, cleared at plug-in.
+    pub takeover: Option<Pending>,
 }
 
 /// A plan in force.
@@ -180,6 +183,19 @@ pub enum Step {
     GiveUp(Action),
 }
 
+/// What [`ControlState::takeover_step`] asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakeOver {
+    /// Send the PUT that disables Enode's smart charging.
+    Send,
+    /// One was sent recently; wait for it to show.
+    Wait,
+    /// The attempts are used up: say so once.
+    GiveUp,
+    /// Given up earlier; nothing until the next plug-in.
+    GaveUp,
+}
+
 /// How the fleet sees a vehicle at one observation.
 #[derive(Debug, Clone, Copy)]
 pub struct Seen {
@@ -237,6 +253,7 @@ impl ControlState {
                 power_kw: self.power_kw,
                 charging: seen.charging,
                 soc: seen.soc,
+                takeover: self.takeover.take(),
                 ..ControlState::default()
             };
             return events;
@@ -244,6 +261,7 @@ impl ControlState {
         let first = !self.session;
         if first {
             self.session = true;
+            self.takeover = None;
             events.push(Event::PluggedIn);
         }
         if let Some(rate) = seen.charge_rate_kw.filter(|r| *r > 0.1) {
@@ -384,6 +402,68 @@ impl ControlState {
                 }
             }
             _ => Step::Command(action, if want { "block starts" } else { "block ends" }),
+        }
+    }
+
+    /// Whether the part of the state that must survive a crash differs
+    /// from `other`'s. The SoC, the time of the observation and the charge
+    /// power reading change at nearly every poll and are learnt again from
+    /// the next one, so a change of only those is not written (writing
+    /// them made every poll of a plugged-in vehicle a flushed write).
+    pub fn durably_differs(&self, other: &ControlState) -> bool {
+        let ControlState {
+            session,
+            plan,
+            suspended,
+            pending,
+            charging,
+            soc: _,
+            power_kw: _,
+            unresponsive,
+            enode_noted,
+            unreachable,
+            observed_at: _,
+            takeover,
+        } = self;
+        *session != other.session
+            || *plan != other.plan
+            || *suspended != other.suspended
+            || *pending != other.pending
+            || *charging != other.charging
+            || *unresponsive != other.unresponsive
+            || *enode_noted != other.enode_noted
+            || *unreachable != other.unreachable
+            || *takeover != other.takeover
+    }
+
+    /// What to do about Enode's smart charging being enabled on a vehicle
+    /// the policy says to take over: send the PUT that disables it, wait
+    /// for it to show, send again after [`CONFIRM_TIMEOUT`], and give up
+    /// after [`MAX_ATTEMPTS`] until the next plug-in.
+    pub fn takeover_step(&self, now: DateTime<Utc>) -> TakeOver {
+        match &self.takeover {
+            None => TakeOver::Send,
+            Some(p) if p.attempts > MAX_ATTEMPTS => TakeOver::GaveUp,
+            Some(p) if now - p.sent_at < CONFIRM_TIMEOUT => TakeOver::Wait,
+            Some(p) if p.attempts >= MAX_ATTEMPTS => TakeOver::GiveUp,
+            Some(_) => TakeOver::Send,
+        }
+    }
+
+    /// Records a take-over attempt (sent, or refused by the API).
+    pub fn takeover_sent(&mut self, now: DateTime<Utc>) {
+        let attempts = self.takeover.as_ref().map_or(0, |p| p.attempts) + 1;
+        self.takeover = Some(Pending {
+            action: Action::Stop,
+            sent_at: now,
+            attempts,
+        });
+    }
+
+    /// Records that the take-over was given up (logged once by the caller).
+    pub fn takeover_given_up(&mut self) {
+        if let Some(p) = self.takeover.as_mut() {
+            p.attempts = MAX_ATTEMPTS + 1;
         }
     }
 

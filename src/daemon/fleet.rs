@@ -4,7 +4,7 @@
 //! [`control`](super::control)'s; this module does the I/O, the timers and
 //! the rate limits.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -14,11 +14,14 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
-use super::control::{Action, ActivePlan, ControlState, Event, Seen, Step, SWEEP_REASON};
+use super::control::{
+    self, Action, ActivePlan, ControlState, Event, Seen, Step, TakeOver, SWEEP_REASON,
+};
 use super::policy::{self, PolicyConfig, VehiclePolicy};
 use super::tokens::{TokenError, TokenKeeper};
 use crate::enode::{Client, Error as ApiError};
 use crate::model::{SmartChargingPolicy, Vehicle, VehicleField, WatchProperty};
+use crate::outage::Outages;
 use crate::prices::PriceCurve;
 use crate::retry::{Policy as RetryPolicy, Retry};
 use crate::secret::Secret;
@@ -77,6 +80,15 @@ pub struct Fleet {
     pub vendors: Mutex<HashMap<String, VendorState>>,
     /// Where plans and commands are reported, if anywhere.
     pub events: Option<mpsc::UnboundedSender<FleetEvent>>,
+    /// Users whose loop runs: at most one loop per user, however often it
+    /// is linked again.
+    pub running: Mutex<HashSet<UserId>>,
+    /// Failing Enode requests, logged once per episode rather than per request.
+    pub outages: Outages,
+    /// The newest control state of every vehicle seen since start, by
+    /// vehicle id: what `/status` shows (the store holds only what must
+    /// survive a crash, written when that changes).
+    pub view: Mutex<HashMap<String, ControlState>>,
 }
 
 /// Recent rate limiting of one vendor.
@@ -131,12 +143,31 @@ struct UserTask {
 
 impl Fleet {
     /// Runs one user's loop until `cancel` fires or the user must relink.
+    /// Returns at once if the user's loop already runs (a user linked again
+    /// while active keeps its one loop, which picks up the new tokens).
     pub async fn run_user(
         self: Arc<Self>,
         user: UserId,
         vendor: Option<String>,
         cancel: CancellationToken,
     ) {
+        if !self
+            .running
+            .lock()
+            .expect("running lock")
+            .insert(user.clone())
+        {
+            debug!(user.id = %user, "the user's loop already runs");
+            return;
+        }
+        /// Takes the user off the running set however the loop ends.
+        struct Running(Arc<Fleet>, UserId);
+        impl Drop for Running {
+            fn drop(&mut self) {
+                self.0.running.lock().expect("running lock").remove(&self.1);
+            }
+        }
+        let _running = Running(self.clone(), user.clone());
         let span = tracing::info_span!("fleet", user.id = %user);
         let mut task = UserTask {
             fleet: self,
@@ -154,6 +185,17 @@ impl Fleet {
             Stop::Cancelled => {}
             Stop::Relink => span
                 .in_scope(|| warn!("user must link again; its vehicles are no longer controlled")),
+        }
+    }
+
+    /// Makes `state` the one `/status` shows for `vehicle`.
+    fn publish(&self, vehicle: &str, state: &ControlState) {
+        let mut view = self.view.lock().expect("view lock");
+        match view.get_mut(vehicle) {
+            Some(s) => s.clone_from(state),
+            None => {
+                view.insert(vehicle.to_owned(), state.clone());
+            }
         }
     }
 
@@ -200,6 +242,7 @@ impl UserTask {
             }
             match self.round(now).await {
                 Ok(any_session) => {
+                    fleet.outages.succeeded(fleet.clock.now());
                     self.retry = RetryPolicy::DEFAULT.start();
                     let p = fleet.policy.borrow().global().clone();
                     let every = if any_session {
@@ -268,7 +311,7 @@ impl UserTask {
                         .fleet
                         .policy
                         .borrow()
-                        .for_vehicle(&self.user.as_str(), &v.id)
+                        .for_vehicle(self.user.as_str(), &v.id)
                         .replan_soc_drift_percent;
                     let version = prices_version(self.fleet.prices.borrow().as_deref());
                     matches!(s.decide(now, &seen, drift, version), Step::Command(..))
@@ -340,11 +383,9 @@ impl UserTask {
     /// Notes a failed request: Retry-After or backoff, per user and vendor.
     fn failed(&mut self, now: DateTime<Utc>, e: &ApiError) -> RoundError {
         let not_before = e.retry_after().map(|r| r.not_before);
-        if let Some(p) = e.problem() {
-            warn!(error = %e, problem.type = ?p.problem_type, problem.title = ?p.title, problem.detail = ?p.detail, "enode request failed");
-        } else {
-            warn!(error = %e, "enode request failed");
-        }
+        self.fleet
+            .outages
+            .failed(e.kind(), now, &format_args!("user {}: {e}", self.user));
         let wait = self.retry.next_wait(now, not_before);
         let until = now + TimeDelta::from_std(wait).unwrap_or_default();
         self.not_before = Some(until);
@@ -357,9 +398,15 @@ impl UserTask {
                 v.hits.push((now, self.user.clone()));
             }
             if v.hits.len() >= VENDOR_HITS {
-                let nb = v.not_before.map_or(until, |t| t.max(until));
-                if v.not_before != Some(nb) {
+                let was_blocked = v.not_before.is_some_and(|t| t > now);
+                let nb = v
+                    .not_before
+                    .filter(|_| was_blocked)
+                    .map_or(until, |t| t.max(until));
+                if !was_blocked {
                     warn!(vendor = %self.vendor, users = v.hits.len(), until = %nb, "vendor rate limited; backing off all its users");
+                } else {
+                    debug!(vendor = %self.vendor, until = %nb, "vendor backoff extended");
                 }
                 v.not_before = Some(nb);
             }
@@ -371,7 +418,7 @@ impl UserTask {
     async fn vehicle(&mut self, v: &Vehicle) -> Result<bool, RoundError> {
         let fleet = self.fleet.clone();
         let now = fleet.clock.now();
-        let policy = fleet.policy.borrow().for_vehicle(&self.user.as_str(), &v.id);
+        let policy = fleet.policy.borrow().for_vehicle(self.user.as_str(), &v.id);
         let mut state = match self.states.remove(&v.id) {
             Some(s) => s,
             None => {
@@ -386,13 +433,18 @@ impl UserTask {
             }
         };
         let result = self.control(v, &policy, &mut state, now).await;
-        if self.stored.get(&v.id) != Some(&state) {
+        if self
+            .stored
+            .get(&v.id)
+            .is_none_or(|s| state.durably_differs(s))
+        {
             if let Err(e) = fleet.store.put_control(&v.id, &state).await {
                 warn!(vehicle.id = %v.id, error = %e, "cannot store control state");
             } else {
                 self.stored.insert(v.id.clone(), state.clone());
             }
         }
+        fleet.publish(&v.id, &state);
         // Fast polling only helps a vehicle Enode can reach.
         let session = state.session && !state.unreachable;
         self.states.insert(v.id.clone(), state);
@@ -410,7 +462,20 @@ impl UserTask {
         let mut at_home = policy.allows_location(v.charging_location_id.as_deref());
         if let Some(scp) = v.smart_charging_policy.as_ref().filter(|p| p.is_enabled) {
             if policy.take_over_enode_smart_charging {
-                self.take_over(v, scp, now).await?;
+                // Until Enode says its policy is off, both would control.
+                let disabled = match state.takeover_step(now) {
+                    TakeOver::Send => {
+                        state.takeover_sent(now);
+                        self.take_over(v, scp, now).await?
+                    }
+                    TakeOver::GiveUp => {
+                        warn!(vehicle.id = %v.id, attempts = control::MAX_ATTEMPTS, "Enode smart charging stays enabled although smartcharged disabled it; the vehicle is not controlled until it is plugged in again");
+                        state.takeover_given_up();
+                        false
+                    }
+                    TakeOver::Wait | TakeOver::GaveUp => false,
+                };
+                at_home &= disabled;
             } else {
                 if at_home && !state.enode_noted {
                     info!(vehicle.id = %v.id, "Enode smart charging is enabled on this vehicle; not controlled (set take_over_enode_smart_charging to take over)");
@@ -598,12 +663,14 @@ impl UserTask {
         }
     }
 
+    /// Disables Enode's smart charging; returns whether Enode's answer
+    /// shows it disabled.
     async fn take_over(
         &mut self,
         v: &Vehicle,
         scp: &SmartChargingPolicy,
         now: DateTime<Utc>,
-    ) -> Result<(), RoundError> {
+    ) -> Result<bool, RoundError> {
         let fleet = self.fleet.clone();
         let token = self.token().await?;
         let off = SmartChargingPolicy {
@@ -625,9 +692,9 @@ impl UserTask {
         };
         let _ = fleet.store.journal(&entry).await;
         match r {
-            Ok(_) => {
+            Ok(stored) => {
                 info!(vehicle.id = %v.id, "disabled Enode smart charging to take over control (take_over_enode_smart_charging = true)");
-                Ok(())
+                Ok(!stored.is_enabled)
             }
             Err(e) => Err(self.failed(now, &e)),
         }

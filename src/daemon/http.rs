@@ -20,12 +20,13 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Json;
 use clock::Clock;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use url::Url;
 
+use super::control::ControlState;
 use super::fleet::Fleet;
 use super::tokens::TokenKeeper;
 use crate::link::{self, LinkError};
@@ -78,35 +79,85 @@ pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
     }
 }
 
-async fn status(State(api): State<Arc<Api>>) -> impl IntoResponse {
-    match api.fleet.store.controls() {
-        Ok(list) => {
-            let vehicles: Vec<_> = list
-                .into_iter()
-                .map(|(id, s)| {
-                    serde_json::json!({
-                        "vehicle": id,
-                        "session": s.session,
-                        "charging": s.charging,
-                        "soc": s.soc,
-                        "suspended": s.suspended,
-                        "unresponsive": s.unresponsive,
-                        "unreachable": s.unreachable,
-                        "pending": s.pending.as_ref().map(|p| p.action.as_str()),
-                        "plan": s.plan.as_ref().map(|p| serde_json::json!({
-                            "made_at": p.made_at,
-                            "deadline": p.deadline,
-                            "feasible": p.plan.feasible,
-                            "cost": p.plan.cost,
-                            "asap_cost": p.plan.asap_cost,
-                            "blocks": p.plan.blocks,
-                        })),
-                    })
-                })
-                .collect();
-            Json(serde_json::json!({ "vehicles": vehicles })).into_response()
-        }
+async fn status(State(api): State<Arc<Api>>) -> axum::response::Response {
+    // Vehicles not polled since start are shown as last stored.
+    let stored = match api.fleet.store.controls() {
+        Ok(list) => list,
+        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    };
+    let view = api.fleet.view.lock().expect("view lock");
+    let mut vehicles: Vec<StatusVehicle<'_>> = view
+        .iter()
+        .map(|(id, s)| StatusVehicle::new(id, s))
+        .collect();
+    vehicles.extend(
+        stored
+            .iter()
+            .filter(|(id, _)| !view.contains_key(id))
+            .map(|(id, s)| StatusVehicle::new(id, s)),
+    );
+    vehicles.sort_unstable_by(|a, b| a.vehicle.cmp(b.vehicle));
+    // Serialized straight from the states: no JSON tree of every vehicle.
+    let body = serde_json::to_vec(&StatusBody { vehicles });
+    drop(view);
+    match body {
+        Ok(b) => ([(axum::http::header::CONTENT_TYPE, "application/json")], b).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
+    }
+}
+
+/// The body of `GET /status`.
+#[derive(Serialize)]
+struct StatusBody<'a> {
+    /// One entry per vehicle, by id.
+    vehicles: Vec<StatusVehicle<'a>>,
+}
+
+/// One vehicle in `GET /status`.
+#[derive(Serialize)]
+struct StatusVehicle<'a> {
+    vehicle: &'a str,
+    session: bool,
+    charging: Option<bool>,
+    soc: Option<f64>,
+    suspended: Option<&'a str>,
+    unresponsive: bool,
+    unreachable: bool,
+    pending: Option<&'static str>,
+    plan: Option<StatusPlan<'a>>,
+}
+
+/// The plan of a vehicle in `GET /status`.
+#[derive(Serialize)]
+struct StatusPlan<'a> {
+    made_at: chrono::DateTime<chrono::Utc>,
+    deadline: chrono::DateTime<chrono::Utc>,
+    feasible: bool,
+    cost: f64,
+    asap_cost: f64,
+    blocks: &'a [planner::Block],
+}
+
+impl<'a> StatusVehicle<'a> {
+    fn new(id: &'a str, s: &'a ControlState) -> Self {
+        StatusVehicle {
+            vehicle: id,
+            session: s.session,
+            charging: s.charging,
+            soc: s.soc,
+            suspended: s.suspended.as_deref(),
+            unresponsive: s.unresponsive,
+            unreachable: s.unreachable,
+            pending: s.pending.as_ref().map(|p| p.action.as_str()),
+            plan: s.plan.as_ref().map(|p| StatusPlan {
+                made_at: p.made_at,
+                deadline: p.deadline,
+                feasible: p.plan.feasible,
+                cost: p.plan.cost,
+                asap_cost: p.plan.asap_cost,
+                blocks: &p.plan.blocks,
+            }),
+        }
     }
 }
 
@@ -170,7 +221,10 @@ async fn callback(State(api): State<Arc<Api>>, uri: Uri) -> impl IntoResponse {
     {
         Ok((user, tokens)) => {
             info!(user.id = %user.id, "user linked");
-            api.keeper.add_user(user.id.clone(), tokens);
+            if let Err(e) = api.keeper.add_user(user.id.clone(), tokens).await {
+                warn!(user.id = %user.id, error = %e, "cannot store the new tokens");
+                return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"));
+            }
             api.tracker.spawn(api.fleet.clone().run_user(
                 user.id.clone(),
                 user.vendor,

@@ -107,6 +107,9 @@ impl Daemon {
             limiter: Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS)),
             vendors: Mutex::new(Default::default()),
             events: opts.events,
+            running: Mutex::new(Default::default()),
+            outages: crate::outage::Outages::new("enode requests"),
+            view: Mutex::new(Default::default()),
         });
         let mut controlled = 0;
         for user in store.users()? {
@@ -118,6 +121,7 @@ impl Daemon {
         tracker.spawn(housekeeping(
             store.clone(),
             opts.clock.clone(),
+            config.store.journal_retention,
             cancel.clone(),
         ));
         let api = Arc::new(super::http::Api {
@@ -203,17 +207,35 @@ impl Daemon {
     }
 }
 
-/// Periodic jobs: drops link sessions that expired unused, once an hour.
-async fn housekeeping(store: Store, clock: Clock, cancel: CancellationToken) {
+/// Periodic jobs, once an hour: drops link sessions that expired unused
+/// and journal entries older than the retention, so the store does not
+/// grow without bound.
+async fn housekeeping(
+    store: Store,
+    clock: Clock,
+    journal_retention: Duration,
+    cancel: CancellationToken,
+) {
+    let retention =
+        chrono::TimeDelta::from_std(journal_retention).unwrap_or(chrono::TimeDelta::MAX);
     loop {
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = clock.sleep(Duration::from_secs(3600)) => {}
         }
-        match store.purge_link_sessions(clock.now()) {
+        let now = clock.now();
+        match store.purge_link_sessions(now) {
             Ok(0) => {}
             Ok(n) => info!(sessions = n, "expired link sessions removed"),
             Err(e) => warn!(error = %e, "cannot purge link sessions"),
+        }
+        let horizon = now
+            .checked_sub_signed(retention)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        match store.prune_journal(horizon) {
+            Ok(0) => {}
+            Ok(n) => info!(entries = n, before = %horizon, "old journal entries removed"),
+            Err(e) => warn!(error = %e, "cannot prune the journal"),
         }
     }
 }

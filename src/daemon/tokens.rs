@@ -26,7 +26,9 @@ use tracing::{debug, info, warn, Instrument};
 
 use crate::config::TokenConfig;
 use crate::enode::{AuthError, Client};
+use crate::limits;
 use crate::model::TokenSet;
+use crate::outage::Outages;
 use crate::retry::Policy;
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
@@ -73,6 +75,8 @@ struct Slot {
     lifetime: RwLock<Duration>,
     /// Set once the user needs relinking; its loop ends.
     dead: RwLock<bool>,
+    /// When the tokens were last obtained, for the refresh floor.
+    obtained_at: RwLock<DateTime<Utc>>,
 }
 
 /// Keeps the access tokens of all linked users fresh; hands them out.
@@ -93,6 +97,8 @@ pub struct TokenKeeper {
     added: tokio::sync::mpsc::UnboundedSender<UserId>,
     /// Receiving end, taken by [`TokenKeeper::run`].
     added_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<UserId>>>,
+    /// Failing refreshes, logged once per episode rather than per retry.
+    outages: Outages,
 }
 
 impl TokenKeeper {
@@ -108,6 +114,7 @@ impl TokenKeeper {
             inflight: TaskTracker::new(),
             added,
             added_rx: Mutex::new(Some(added_rx)),
+            outages: Outages::new("token refresh"),
         })
     }
 
@@ -127,20 +134,38 @@ impl TokenKeeper {
     }
 
     /// Starts keeping a newly linked user (whose tokens are already stored).
-    pub fn add_user(&self, user: UserId, tokens: TokenSet) {
+    /// A user the keeper already keeps (linked again while active) gets the
+    /// new tokens in its existing slot, under its refresh mutex, and its
+    /// loop goes on: a second loop would refresh the old grant beside the
+    /// new one. A refresh of the old grant that finished meanwhile may have
+    /// overwritten the stored tokens, so the new ones are stored again.
+    pub async fn add_user(&self, user: UserId, tokens: TokenSet) -> Result<(), StoreError> {
+        let existing = self.slots.lock().expect("slots lock").get(&user).cloned();
+        if let Some(slot) = existing.filter(|s| !*s.dead.read().expect("dead lock")) {
+            let _guard = slot.refresh.lock().await;
+            self.store.rotate_tokens_grouped(&user, &tokens).await?;
+            let now = self.clock.now();
+            *slot.lifetime.write().expect("lifetime lock") = lifetime(&tokens, now);
+            *slot.obtained_at.write().expect("obtained lock") = now;
+            *slot.current.write().expect("tokens lock") = tokens;
+            return Ok(());
+        }
         self.insert(user.clone(), tokens);
         let _ = self.added.send(user);
+        Ok(())
     }
 
     fn insert(&self, user: UserId, tokens: TokenSet) {
-        let lifetime = (tokens.expires_at - self.clock.now())
-            .to_std()
-            .unwrap_or(Duration::ZERO);
+        let now = self.clock.now();
         let slot = Arc::new(Slot {
             refresh: Arc::new(tokio::sync::Mutex::new(())),
+            lifetime: RwLock::new(lifetime(&tokens, now)),
             current: RwLock::new(tokens),
-            lifetime: RwLock::new(lifetime),
             dead: RwLock::new(false),
+            // Loaded tokens may be refreshed at once if they are due.
+            obtained_at: RwLock::new(
+                now - TimeDelta::from_std(limits::REFRESH_FLOOR).unwrap_or_default(),
+            ),
         });
         self.slots.lock().expect("slots lock").insert(user, slot);
     }
@@ -225,9 +250,8 @@ impl TokenKeeper {
                     .rotate_tokens_grouped(&id, &fresh)
                     .await
                     .map_err(Section::Store)?;
-                *slot2.lifetime.write().expect("lifetime lock") = (fresh.expires_at - started)
-                    .to_std()
-                    .unwrap_or(Duration::ZERO);
+                *slot2.lifetime.write().expect("lifetime lock") = lifetime(&fresh, started);
+                *slot2.obtained_at.write().expect("obtained lock") = started;
                 *slot2.current.write().expect("tokens lock") = fresh.clone();
                 Ok::<_, Section>(fresh)
             }
@@ -278,7 +302,11 @@ impl TokenKeeper {
 
     /// When `user`'s next refresh is due: before expiry by the lead time
     /// plus a random jitter, each at most an eighth of the token lifetime,
-    /// rounded down to a whole second.
+    /// and never within [`REFRESH_FLOOR`](limits::REFRESH_FLOOR) of the
+    /// last refresh. The jitter has millisecond resolution, so users linked
+    /// together refresh at different instants: one crash inside the
+    /// rotation window can then cost at most the few refreshes that happen
+    /// to share it (group commit still lets those share one flush).
     fn due(&self, slot: &Slot) -> DateTime<Utc> {
         let expires = slot.current.read().expect("tokens lock").expires_at;
         let life = *slot.lifetime.read().expect("lifetime lock");
@@ -286,9 +314,12 @@ impl TokenKeeper {
         let jitter = self.config.refresh_jitter.min(life / LIFETIME_SHARE);
         let jitter = jitter.mul_f64(rand::thread_rng().gen::<f64>());
         let due = expires - TimeDelta::from_std(lead + jitter).unwrap_or(TimeDelta::zero());
-        // Whole seconds: refreshes due in the same second run together and
-        // share one flush (group commit in the store).
-        due.duration_trunc(TimeDelta::seconds(1)).unwrap_or(due)
+        let due = due
+            .duration_trunc(TimeDelta::milliseconds(1))
+            .unwrap_or(due);
+        let floor = *slot.obtained_at.read().expect("obtained lock")
+            + TimeDelta::from_std(limits::REFRESH_FLOOR).unwrap_or_default();
+        due.max(floor)
     }
 
     /// Runs the refresh loops of all users until `cancel` fires, then waits
@@ -351,6 +382,7 @@ impl TokenKeeper {
                 }
                 match self.refresh(&user, Some(&planned)).await {
                     Ok(fresh) => {
+                        self.outages.succeeded(self.clock.now());
                         retry = Policy::DEFAULT.start();
                         planned = fresh.access_token;
                         wake = self.due(&slot);
@@ -366,7 +398,12 @@ impl TokenKeeper {
                         };
                         let now = self.clock.now();
                         let wait = retry.next_wait(now, not_before);
-                        warn!(error = %e, retry_in_s = wait.as_secs_f64(), "token refresh failed; retrying");
+                        let kind = match &e {
+                            TokenError::Refresh { source, .. } => source.kind(),
+                            _ => "store",
+                        };
+                        self.outages.failed(kind, now, &e);
+                        debug!(error = %e, retry_in_s = wait.as_secs_f64(), "token refresh failed; retrying");
                         wake = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::zero());
                     }
                 }
@@ -375,6 +412,11 @@ impl TokenKeeper {
         .instrument(span)
         .await
     }
+}
+
+/// How long `tokens` last from `now`, for capping lead time and jitter.
+fn lifetime(tokens: &TokenSet, now: DateTime<Utc>) -> Duration {
+    (tokens.expires_at - now).to_std().unwrap_or(Duration::ZERO)
 }
 
 /// How the uncancellable refresh section failed.

@@ -92,6 +92,20 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// A short name of the kind of failure, for grouping failures into
+    /// episodes in the log (see [`crate::outage`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuthError::InvalidGrant { .. } => "invalid grant",
+            AuthError::RateLimited { .. } => "rate limited",
+            AuthError::Transient(_) => "unavailable",
+            AuthError::InvalidClient { .. } => "invalid client",
+            AuthError::Refused { .. } => "refused",
+            AuthError::Protocol(_) => "malformed response",
+            AuthError::NoRefreshToken => "no refresh token",
+        }
+    }
+
     /// Whether the same request can succeed later without user or operator action.
     pub fn is_retryable(&self) -> bool {
         matches!(

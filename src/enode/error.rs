@@ -73,6 +73,24 @@ impl Error {
         }
     }
 
+    /// A short name of the kind of failure, for grouping failures into
+    /// episodes in the log (see [`crate::outage`]).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Unauthorized(_) => "unauthorized",
+            Error::Forbidden(_) => "forbidden",
+            Error::NotFound(_) => "not found",
+            Error::RateLimited { .. } => "rate limited",
+            Error::Transient(Transient::Server(_)) => "server error",
+            Error::Transient(Transient::Timeout) => "timeout",
+            Error::Transient(Transient::Network(_)) => "network",
+            Error::Rejected(_) => "rejected",
+            Error::Decode { .. } => "malformed response",
+            Error::ClientToken(_) => "client token",
+            Error::Setup(_) => "setup",
+        }
+    }
+
     /// The server's Retry-After, when it sent one.
     pub fn retry_after(&self) -> Option<RetryAfter> {
         match self {
@@ -238,8 +256,8 @@ impl RetryAfter {
 
     /// `" (retry after 30s)"`, for error messages.
     #[cfg(test)]
-    fn to_string_suffix(&self) -> String {
-        Self::suffix(&Some(*self))
+    fn message_suffix(self) -> String {
+        Self::suffix(&Some(self))
     }
 
     /// `" (retry after 30s)"` for error messages, or nothing.
@@ -328,7 +346,7 @@ mod tests {
         assert_eq!(
             RetryAfter::parse("Fri, 31 Dec 9999 23:59:59 GMT", now())
                 .unwrap()
-                .to_string_suffix(),
+                .message_suffix(),
             " (retry after 3600s)"
         );
     }

@@ -94,7 +94,10 @@ mod tests {
         assert_eq!(super::vendor("tesla"), Ok("TESLA"));
         assert_eq!(super::vendor(" Volkswagen "), Ok("VOLKSWAGEN"));
         let e = super::vendor("FORD").unwrap_err();
-        assert!(e.contains("unknown vendor `FORD`") && e.contains("TESLA, BMW"), "{e}");
+        assert!(
+            e.contains("unknown vendor `FORD`") && e.contains("TESLA, BMW"),
+            "{e}"
+        );
         assert!(super::language("nb-NO").is_ok());
         assert!(super::language("x").is_err());
         assert!(super::language("de\nX").is_err());

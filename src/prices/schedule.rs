@@ -73,6 +73,8 @@ pub struct PriceFeed {
     poll_at: Option<DateTime<Utc>>,
     /// The date whose missing tomorrow has been warned about.
     warned_on: Option<NaiveDate>,
+    /// Failing fetches, logged once per episode rather than per retry.
+    outages: crate::outage::Outages,
 }
 
 impl PriceFeed {
@@ -106,6 +108,7 @@ impl PriceFeed {
             retry_at: None,
             poll_at: None,
             warned_on: None,
+            outages: crate::outage::Outages::new("price fetch"),
         };
         (feed, rx)
     }
@@ -178,6 +181,7 @@ impl PriceFeed {
         debug!(source = %id, reason, "fetching prices");
         match self.source.fetch(today, end).await {
             Ok(fresh) => {
+                self.outages.succeeded(now);
                 let keep_after = now - TimeDelta::days(1);
                 let merged = match &self.quote {
                     Some(old) => old.merged_with(&fresh, keep_after),
@@ -205,11 +209,21 @@ impl PriceFeed {
                 }
             }
             Err(e) if e.is_transient() || self.quote.is_none() => {
-                warn!(source = %id, error = %e, reason, "price fetch failed; keeping the prices known so far");
+                self.outages.failed(
+                    "fetch",
+                    now,
+                    &format_args!("{id}: {e}; keeping the prices known so far"),
+                );
+                debug!(source = %id, error = %e, reason, "price fetch failed; retrying with backoff");
                 self.schedule_retry(now);
             }
             Err(e) => {
-                warn!(source = %id, error = %e, reason, "price fetch failed; trying again at the next tick");
+                self.outages.failed(
+                    "fetch",
+                    now,
+                    &format_args!("{id}: {e}; trying again at the next tick"),
+                );
+                debug!(source = %id, error = %e, reason, "price fetch failed");
                 self.retry_at = None;
             }
         }

@@ -70,6 +70,24 @@ impl Store {
         self.commit().await
     }
 
+    /// Removes journal entries from before `before` (the retention horizon)
+    /// and flushes; returns how many. Keys start with the entry's time, so
+    /// this is one range scan from the oldest.
+    pub fn prune_journal(&self, before: DateTime<Utc>) -> Result<usize> {
+        let tree = self.tree("journal")?;
+        let end = before.timestamp_nanos_opt().unwrap_or(i64::MAX).max(0);
+        let mut n = 0;
+        for kv in tree.range(..end.to_be_bytes().to_vec()) {
+            let (k, _) = kv?;
+            tree.remove(k)?;
+            n += 1;
+        }
+        if n > 0 {
+            self.flush()?;
+        }
+        Ok(n)
+    }
+
     /// The whole journal, oldest first.
     pub fn journal_entries(&self) -> Result<Vec<JournalEntry>> {
         self.tree("journal")?

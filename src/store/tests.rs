@@ -228,7 +228,10 @@ async fn grouped_rotations_are_durable_and_share_flushes() {
         "rt-9"
     );
     for i in 1..8u32 {
-        let t = s.tokens(&UserId::new(format!("u{i}")).unwrap()).unwrap().unwrap();
+        let t = s
+            .tokens(&UserId::new(format!("u{i}")).unwrap())
+            .unwrap()
+            .unwrap();
         assert_eq!(t.refresh_token.unwrap().expose(), format!("rt-{}", i + 1));
     }
 }
@@ -250,4 +253,31 @@ fn a_stored_user_with_an_invalid_id_is_skipped_not_fatal() {
     let users = s.users().unwrap();
     assert_eq!(users.len(), 1);
     assert_eq!(users[0].id.as_str(), "good");
+}
+
+#[tokio::test]
+async fn the_journal_is_pruned_to_its_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    let t0 = Utc.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
+    for h in 0..10 {
+        let entry = crate::store::JournalEntry {
+            at: t0 + chrono::TimeDelta::hours(h),
+            user: "u".into(),
+            vehicle: "v".into(),
+            action: "START".into(),
+            reason: "block starts".into(),
+            price: None,
+            result: "ok".into(),
+        };
+        s.journal(&entry).await.unwrap();
+    }
+    assert_eq!(
+        s.prune_journal(t0 + chrono::TimeDelta::hours(4)).unwrap(),
+        4
+    );
+    let left = s.journal_entries().unwrap();
+    assert_eq!(left.len(), 6);
+    assert_eq!(left[0].at, t0 + chrono::TimeDelta::hours(4));
+    assert_eq!(s.prune_journal(t0).unwrap(), 0);
 }
