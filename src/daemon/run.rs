@@ -170,6 +170,12 @@ impl Daemon {
             .spawn(super::http::serve(listener, self.api.clone()));
     }
 
+    /// The daemon's store (for its own commands and for tests that count
+    /// what it writes).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// A token that fires when shutdown starts (for the caller's own tasks).
     pub fn cancelled(&self) -> CancellationToken {
         self.cancel.clone()

@@ -33,7 +33,7 @@ pub const VENDORS: [&str; 7] = [
 /// The spec's spelling of a vendor given in any case, or an error that
 /// lists the known ones (sending an unknown one is a spec violation).
 pub fn vendor(given: &str) -> Result<&'static str, String> {
-    let t = given.trim();
+    let t = given.trim_matches(' ');
     VENDORS
         .iter()
         .find(|v| v.eq_ignore_ascii_case(t))
@@ -50,7 +50,7 @@ pub fn vendor(given: &str) -> Result<&'static str, String> {
 /// Checks a BCP 47 language tag's shape (`nb-NO`, `de`): 2 to 35 letters,
 /// digits and hyphens, starting with letters.
 pub fn language(given: &str) -> Result<&str, String> {
-    let t = given.trim();
+    let t = given.trim_matches(' ');
     let ok = (2..=35).contains(&t.len())
         && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
         && t.bytes().take(2).all(|b| b.is_ascii_alphabetic());
