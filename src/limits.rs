@@ -17,6 +17,8 @@ pub const TOKEN_BODY_MAX: usize = 64 << 10;
 /// Largest price API response body read (a week of ENTSO-E quarter-hours
 /// as XML is about 300 KiB).
 pub const PRICE_BODY_MAX: usize = 8 << 20;
+/// Largest price file read (three years of hourly prices are < 1 MiB).
+pub const PRICE_FILE_MAX: u64 = 32 << 20;
 /// Of an error answer (4xx/5xx), only this much is read for its problem
 /// body; the rest is dropped unread.
 pub const ERROR_BODY_MAX: usize = 64 << 10;

@@ -117,3 +117,49 @@ fn store_in_use_names_the_holder() {
         "{stderr}"
     );
 }
+
+/// Ids and vendors are checked before anything is sent: a user id outside
+/// the grammar and a vendor outside the spec's list are usage errors, and
+/// a vendor in any case is sent as the spec spells it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_ids_and_vendors_are_refused_before_anything_is_sent() {
+    let sim = enode_sim::spawn(Scenario::default(), Clock::system())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sim);
+    for (args, needle) in [
+        (vec!["link", "..", "--paste"], "invalid user id `..`"),
+        (vec!["link", "a/b", "--paste"], "invalid user id"),
+        (vec!["link", "a\nb", "--paste"], "invalid user id"),
+        (vec!["unlink", "a b"], "invalid user id"),
+        (
+            vec!["link", "carol", "--paste", "--vendor", "FORD"],
+            "unknown vendor `FORD`",
+        ),
+        (
+            vec!["link", "carol", "--paste", "--language", "x"],
+            "is not a language tag",
+        ),
+    ] {
+        let out = tokio::task::block_in_place(|| smartcharged(&config, &args).output()).unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    assert_eq!(sim.handle.stats().total_requests, 0);
+
+    let p = common::link_paste(smartcharged(
+        &config,
+        &["link", "carol", "--paste", "--vendor", "tesla"],
+    ))
+    .await;
+    assert!(p.status.success(), "{}", p.stderr);
+    let stats = sim.handle.stats();
+    assert_eq!(
+        stats.count("POST /users/{userId}/link", 200),
+        1,
+        "{:?}",
+        stats.requests
+    );
+}

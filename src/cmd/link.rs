@@ -21,11 +21,12 @@ use crate::users::UserId;
 pub struct LinkArgs {
     /// The id the user gets at Enode: 1-128 of A-Z a-z 0-9 . _ @ - (e.g. your own user key).
     pub user_id: UserId,
-    /// Preselect a vendor in Enode Link (e.g. TESLA).
-    #[arg(long)]
+    /// Preselect a vendor in Enode Link (TESLA, BMW, AUDI, VOLKSWAGEN,
+    /// HYUNDAI, PEUGEOT or NISSAN, in any case).
+    #[arg(long, value_parser = |s: &str| crate::enode::vendor(s).map(str::to_owned))]
     pub vendor: Option<String>,
-    /// Force the language of Enode Link (e.g. nb-NO).
-    #[arg(long)]
+    /// Force the language of Enode Link (a BCP 47 tag, e.g. nb-NO).
+    #[arg(long, value_parser = |s: &str| crate::enode::language(s).map(str::to_owned))]
     pub language: Option<String>,
     /// Read the redirected URL from stdin instead of listening for the
     /// browser (for a headless host: open the URL elsewhere, paste the
@@ -95,7 +96,10 @@ pub fn run_link(args: LinkArgs) -> CmdResult {
             },
         )
         .await
-        .map_err(|e| Failure::new(exit::UNAVAILABLE, e))?;
+        .map_err(|e| match e {
+            LinkError::BadRequest(_) => Failure::new(exit::DATAERR, e),
+            e => Failure::new(exit::UNAVAILABLE, e),
+        })?;
         println!("{}", started.authorize_url);
         std::io::stdout().flush()?;
         let callback = match listener {

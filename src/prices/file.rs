@@ -144,6 +144,12 @@ impl FileSource {
                 return Ok(q.clone());
             }
         }
+        if meta.len() > crate::limits::PRICE_FILE_MAX {
+            return Err(malformed(
+                &self.path,
+                format!("larger than {} bytes", crate::limits::PRICE_FILE_MAX),
+            ));
+        }
         let text = std::fs::read_to_string(&self.path).map_err(io)?;
         let quote = parse(&self.path, &text, &self.currency)?;
         *last = Some((stamp, quote.clone()));

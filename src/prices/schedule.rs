@@ -75,6 +75,8 @@ pub struct PriceFeed {
     warned_on: Option<NaiveDate>,
     /// Failing fetches, logged once per episode rather than per retry.
     outages: crate::outage::Outages,
+    /// A curve without future prices (a stale price file), logged once.
+    stale: crate::outage::Outages,
 }
 
 impl PriceFeed {
@@ -109,6 +111,7 @@ impl PriceFeed {
             poll_at: None,
             warned_on: None,
             outages: crate::outage::Outages::new("price fetch"),
+            stale: crate::outage::Outages::new("price curve"),
         };
         (feed, rx)
     }
@@ -188,6 +191,17 @@ impl PriceFeed {
                     None => fresh,
                 };
                 let changed = self.quote.as_ref() != Some(&merged);
+                if merged.end().is_none_or(|e| e <= now) {
+                    self.stale.failed(
+                        "no future prices",
+                        now,
+                        &format_args!(
+                            "{id} has no prices from now on; plans use forecasts from past prices"
+                        ),
+                    );
+                } else {
+                    self.stale.succeeded(now);
+                }
                 self.quote = Some(merged);
                 if changed {
                     if let Err(e) = self.cache.save(&id, self.quote.as_ref().expect("just set")) {
