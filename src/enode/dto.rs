@@ -12,6 +12,8 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use serde::Serialize;
+
+use crate::limits;
 use serde_json::{Map, Value};
 
 use crate::model::{
@@ -22,18 +24,22 @@ use crate::model::{
 /// A JSON object, read field by field.
 type Object = Map<String, Value>;
 
-/// Reads one vehicle object. `None` when it is not an object or has no id:
-/// a vehicle without an id cannot be addressed, so it is skipped.
+/// Of a string array (e.g. `isChargingReasons`), at most this many are kept.
+const MAX_STRINGS: usize = 32;
+
+/// Reads one vehicle object. `None` when it is not an object or has no
+/// usable id (see [`limits::enode_id_ok`]): a vehicle without one cannot be
+/// addressed, so it is skipped.
 pub fn vehicle(v: &Value) -> Option<Vehicle> {
     let o = v.as_object()?;
     Some(Vehicle {
-        id: string(o, "id")?,
+        id: id(o, "id")?,
         information: object(o, "information").map(information),
         charge_state: object(o, "chargeState").map(charge_state),
         smart_charging_policy: object(o, "smartChargingPolicy").map(smart_charging_policy),
         location: object(o, "location").map(location),
         odometer: object(o, "odometer").map(odometer),
-        charging_location_id: string(o, "chargingLocationId"),
+        charging_location_id: id(o, "chargingLocationId"),
         is_reachable: boolean(o, "isReachable"),
         last_seen: date_time(o, "lastSeen"),
     })
@@ -109,7 +115,7 @@ pub fn charging_locations(v: &Value) -> Option<Vec<ChargingLocation>> {
 pub fn charging_location(v: &Value) -> Option<ChargingLocation> {
     let o = v.as_object()?;
     Some(ChargingLocation {
-        id: string(o, "id")?,
+        id: id(o, "id")?,
         name: string(o, "name"),
         latitude: number(o, "latitude"),
         longitude: number(o, "longitude"),
@@ -143,6 +149,7 @@ pub fn user_info(v: &Value) -> Option<UserInfo> {
 /// Reads `POST /users/{id}/link`: the `linkState`.
 pub fn link_state(v: &Value) -> Option<String> {
     string(v.as_object()?, "linkState")
+        .filter(|s| s.len() < limits::TEXT_MAX && !s.chars().any(char::is_control))
 }
 
 /// Body of `POST /users/{userId}/link` (`Link_User_Options`).
@@ -216,10 +223,22 @@ pub fn parse_deadline(s: &str) -> Option<NaiveTime> {
         .ok()
 }
 
-/// A field as a string; numbers are accepted and printed (ids sometimes are).
+/// A field as a string; numbers are accepted and printed (ids sometimes
+/// are). Clipped to [`limits::TEXT_MAX`] bytes.
 fn string(o: &Object, key: &str) -> Option<String> {
     match o.get(key)? {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::String(s) if !s.is_empty() => Some(limits::clip(s)),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A field as an id: as [`string`], but an id that is too long or holds
+/// control characters reads as absent rather than clipped (a clipped id
+/// would name another object).
+fn id(o: &Object, key: &str) -> Option<String> {
+    match o.get(key)? {
+        Value::String(s) if limits::enode_id_ok(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
@@ -262,9 +281,10 @@ fn strings(o: &Object, key: &str) -> Vec<String> {
             .iter()
             .filter_map(Value::as_str)
             .filter(|s| !s.is_empty())
-            .map(str::to_string)
+            .take(MAX_STRINGS)
+            .map(limits::clip)
             .collect(),
-        Some(Value::String(s)) if !s.is_empty() => vec![s.clone()],
+        Some(Value::String(s)) if !s.is_empty() => vec![limits::clip(s)],
         _ => Vec::new(),
     }
 }
@@ -408,6 +428,30 @@ mod tests {
         assert!(p.is_enabled);
         assert_eq!(p.deadline_utc, None);
         assert_eq!(got.charge_state.unwrap().battery_level, Some(38.0));
+    }
+
+    #[test]
+    fn hostile_ids_and_strings_are_refused_or_clipped() {
+        let long = "x".repeat(10 << 20);
+        let list = json!([
+            {"id": "a\nb"},
+            {"id": long},
+            {"id": "   "},
+            {"id": "ok", "chargingLocationId": "evil\r\nline",
+             "information": {"brand": long},
+             "chargeState": {"isChargingReasons": vec!["R"; 10_000]}},
+        ]);
+        let vs = vehicles(&list).unwrap();
+        assert_eq!(vs.len(), 1);
+        assert_eq!(vs[0].id, "ok");
+        assert_eq!(vs[0].charging_location_id, None);
+        let brand = vs[0].information.as_ref().unwrap().brand.clone().unwrap();
+        assert!(brand.len() <= limits::TEXT_MAX + 3, "{}", brand.len());
+        assert_eq!(
+            vs[0].charge_state.as_ref().unwrap().reasons.len(),
+            MAX_STRINGS
+        );
+        assert_eq!(link_state(&json!({"linkState": long})), None);
     }
 
     #[test]
