@@ -36,6 +36,9 @@ const VENDOR_WINDOW: TimeDelta = TimeDelta::seconds(60);
 /// After a 429, requests count as scarce for this long: commands due at a
 /// block edge then go out before the poll.
 const SCARCE_FOR: TimeDelta = TimeDelta::minutes(30);
+/// Idle planners kept for reuse (plans are made one at a time per worker
+/// thread, so a few suffice).
+const PLANNER_POOL: usize = 4;
 /// Charge power assumed for a first plan when neither the policy nor an
 /// observation gives one (a common wallbox); the plan is redone once the
 /// vehicle charges and reports its real rate.
@@ -85,6 +88,8 @@ pub struct Fleet {
     pub running: Mutex<HashSet<UserId>>,
     /// Failing Enode requests, logged once per episode rather than per request.
     pub outages: Outages,
+    /// Idle planners, reused across users (see [`Fleet::plan`]).
+    pub planners: Mutex<Vec<planner::Planner>>,
     /// The newest control state of every vehicle seen since start, by
     /// vehicle id: what `/status` shows (the store holds only what must
     /// survive a crash, written when that changes).
@@ -133,8 +138,6 @@ struct UserTask {
     not_before: Option<DateTime<Utc>>,
     /// Backoff for failures without Retry-After.
     retry: Retry,
-    /// A reusable planner.
-    planner: planner::Planner,
     /// The last observation of each vehicle, and when it was made.
     last: HashMap<String, (DateTime<Utc>, Vehicle)>,
     /// When the user was last rate limited.
@@ -177,7 +180,6 @@ impl Fleet {
             stored: HashMap::new(),
             not_before: None,
             retry: RetryPolicy::DEFAULT.start(),
-            planner: planner::Planner::new(),
             last: HashMap::new(),
             limited_at: None,
         };
@@ -186,6 +188,25 @@ impl Fleet {
             Stop::Relink => span
                 .in_scope(|| warn!("user must link again; its vehicles are no longer controlled")),
         }
+    }
+
+    /// Plans with a planner from the shared pool: its scratch buffers are
+    /// reused, and there are only as many as plans made at once, not one
+    /// per user (with 100,000 users, per-user planners held their buffers
+    /// for good).
+    fn plan(&self, req: &planner::PlanRequest) -> Result<planner::Plan, String> {
+        let mut p = self
+            .planners
+            .lock()
+            .expect("planners lock")
+            .pop()
+            .unwrap_or_default();
+        let r = p.plan(req).map_err(|e| e.to_string());
+        let mut pool = self.planners.lock().expect("planners lock");
+        if pool.len() < PLANNER_POOL {
+            pool.push(p);
+        }
+        r
     }
 
     /// Makes `state` the one `/status` shows for `vehicle`.
@@ -240,7 +261,9 @@ impl UserTask {
             if self.blocked_until(now).is_some() {
                 continue;
             }
-            match self.round(now).await {
+            // Boxed: the round's state (requests in flight) exists only
+            // while it runs, so an idle user's task stays small.
+            match Box::pin(self.round(now)).await {
                 Ok(any_session) => {
                     fleet.outages.succeeded(fleet.clock.now());
                     self.retry = RetryPolicy::DEFAULT.start();
@@ -591,7 +614,7 @@ impl UserTask {
                 .map_err(|e| e.to_string())?;
         let req =
             policy::plan_request(now, policy, deadline, &obs, curve).map_err(|e| e.to_string())?;
-        let plan = self.planner.plan(&req).map_err(|e| e.to_string())?;
+        let plan = self.fleet.plan(&req)?;
         Ok(ActivePlan {
             plan,
             made_at: now,

@@ -110,6 +110,7 @@ impl Daemon {
             running: Mutex::new(Default::default()),
             outages: crate::outage::Outages::new("enode requests"),
             view: Mutex::new(Default::default()),
+            planners: Mutex::new(Vec::new()),
         });
         let mut controlled = 0;
         for user in store.users()? {
