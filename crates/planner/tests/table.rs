@@ -54,6 +54,9 @@ fn request(
         charge_limit_percent: None,
         opportunistic_price: None,
         tie_break: TieBreak::Later,
+        charging_now: false,
+        min_pause_minutes: None,
+        finish_by_departure_minutes: None,
         prices,
     }
 }
@@ -309,7 +312,7 @@ fn min_block_minutes_forbids_short_blocks_but_the_last() {
     assert!(close(plan(&req).unwrap().cost, 2.0));
     req.max_blocks = None;
     // a minimum longer than the whole charge allows one block only
-    req.min_block_minutes = Some(1_000_000);
+    req.min_block_minutes = Some(planner::MAX_MINUTES);
     let p = plan(&req).unwrap();
     assert_eq!(p.blocks.len(), 1);
     assert!(close(p.cost, 2.0));

@@ -17,9 +17,19 @@
 //! cheapest price still ahead exceeds the best single block (a plan that is
 //! always allowed), which never drops an optimal plan.
 //!
-//! With `min_block_minutes` the runs are cut into single minutes, blocks
-//! start with a jump of `min_block` minutes, and a last block may be
-//! shorter; no partial runs are needed there.
+//! With `min_block_minutes` or `min_pause_minutes` the runs are cut into
+//! single minutes, blocks start with a jump of `min_block` minutes, a last
+//! block may be shorter, and a stop before the plan is done jumps
+//! `min_pause` minutes ahead to the layer where the next start is allowed
+//! (a waiting state arriving there later than it was entered, so arrivals
+//! are held back until their layer comes); no partial runs are needed
+//! there. Edges that a constraint pins to one another do not move freely,
+//! which is why those constraints need minutes rather than runs.
+//!
+//! With the vehicle charging now, the first layer also holds a charging
+//! state with no block counted: the running session. The latest end of the
+//! last block (`finish_by_departure_minutes`) is a run boundary (the runs
+//! are split there) and a condition on the stop that completes the plan.
 
 mod layout;
 mod step;
@@ -52,6 +62,7 @@ pub(crate) struct Dp {
     units: Vec<Seg>,
     steps: Vec<(u32, u32)>,
     parts: Vec<Part>,
+    arrivals: Vec<Vec<Arrival>>,
 }
 
 impl Dp {
@@ -59,7 +70,7 @@ impl Dp {
     /// satisfies the constraints.
     pub fn solve(&mut self, p: &Problem, out: &mut Vec<(u32, u32)>) -> Result<bool, PlanError> {
         out.clear();
-        let unit = p.min_block > 1;
+        let unit = p.min_block > 1 || p.pause > 1;
         let mut units = std::mem::take(&mut self.units);
         let segs: &[Seg] = if unit {
             units.clear();
@@ -105,7 +116,9 @@ impl Dp {
                 let edge = i == 0
                     || i + 1 == ns
                     || s.forced
-                    || segs.get(i + 1).is_some_and(|n| n.forced != s.forced);
+                    || segs.get(i + 1).is_some_and(|n| n.forced != s.forced)
+                    // runs cut for the latest end of the last block
+                    || (p.finish > 0 && s.start + s.len + 1 >= p.finish);
                 if !edge {
                     g = gcd(g, s.len);
                 }
@@ -225,8 +238,36 @@ impl Dp {
         for a in &mut self.offlist[..offs] {
             a.clear();
         }
-        self.offv[0] = 0;
-        self.offlist[0].push(pack(0, 0));
+        let pause = if unit { p.pause.max(1) } else { 1 };
+        let ring = pause as usize + 1;
+        if self.arrivals.len() < ring {
+            self.arrivals.resize_with(ring, Vec::new);
+        }
+        for a in &mut self.arrivals[..ring] {
+            a.clear();
+        }
+        if p.running && pause > 1 {
+            // a session stopped at minute 0 may start again after a pause,
+            // unless minute 0 is forced
+            if (pause as usize) < ns && !segs[0].forced {
+                self.arrivals[pause as usize % ring].push(Arrival {
+                    k: 0,
+                    j: 0,
+                    v: 0,
+                    code: from_off(encode(0, PAUSE, pause), 0),
+                });
+            }
+        } else {
+            self.offv[0] = 0;
+            self.offlist[0].push(pack(0, 0));
+        }
+        if p.running {
+            // the session charging now: a block without a start
+            let t = self.target(&shape, 0);
+            let st = shape.state(0, 0, 1);
+            self.vals[t.vbase[0] + t.offset(&shape, 0, 1, 0, 0)] = 0;
+            self.active[t.slot * shape.states + st].push(pack(0, 0));
+        }
 
         self.cost_prefix.clear();
         self.cost_prefix.push(0);
@@ -237,7 +278,7 @@ impl Dp {
         }
         self.bounds(p, segs);
         for s in 0..ns {
-            self.step(p, segs, &shape, s, unit, m);
+            self.step(p, segs, &shape, s, unit, m, pause);
         }
 
         // best final state
@@ -329,14 +370,30 @@ impl Dp {
             }
         };
         let l = p.l;
-        let mut ub = cost_to(l);
-        if !segs.first().is_some_and(|s| s.forced) {
-            for s in segs {
-                for a in [s.start, (s.start + s.len).saturating_sub(l)] {
-                    if a + l <= p.n && a + l >= l {
-                        ub = ub.min(cost_to(a + l) - cost_to(a));
-                    }
-                }
+        // single blocks [a, a + l) the constraints allow: from minute 0
+        // (with a forced part, only there), ending at `finish` or later,
+        // and a restart after a stopped session only after the pause
+        let forced = segs.first().is_some_and(|s| s.forced);
+        let allowed = |a: u32| {
+            a + l <= p.n
+                && a + l >= p.finish
+                && (a == 0 || (!forced && (!p.running || p.pause <= 1 || a >= p.pause)))
+        };
+        // the cost is linear in `a` between run edges: its minimum over
+        // the allowed starts is at an edge or an end of the allowed range
+        let mut ub = i128::MAX / 4;
+        let ends = [
+            0,
+            p.pause,
+            p.finish.saturating_sub(l),
+            p.n.saturating_sub(l),
+        ];
+        let edges = segs
+            .iter()
+            .flat_map(|s| [s.start, (s.start + s.len).saturating_sub(l)]);
+        for a in ends.into_iter().chain(edges) {
+            if allowed(a) {
+                ub = ub.min(cost_to(a + l) - cost_to(a));
             }
         }
         self.ub = ub;
@@ -382,6 +439,7 @@ impl Dp {
                     let s = segs[layer - m as usize];
                     (layer - m as usize, m, s.start, s.start + m)
                 }
+                PAUSE => (layer - t as usize, 0, 0, 0),
                 _ => {
                     debug_assert_eq!(kind, FINAL);
                     let s = segs[layer - t as usize];

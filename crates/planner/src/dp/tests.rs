@@ -56,7 +56,7 @@ proptest! {
     fn dp_agrees_with_the_fast_path((segs, n, forced) in segs(), frac in 0.0f64..1.0, later in any::<bool>()) {
         let l = forced.max((f64::from(n) * frac) as u32).min(n);
         prop_assume!(l > 0);
-        let p = Problem { segs: &segs, n, l, max_blocks: None, min_block: 1, later };
+        let p = Problem { segs: &segs, n, l, max_blocks: None, min_block: 1, later, running: false, pause: 0, finish: 0 };
         let (mut fast, mut exact) = (Vec::new(), Vec::new());
         let answered = Greedy::default().solve(&p, &mut fast);
         prop_assert!(Dp::default().solve(&p, &mut exact).unwrap());
