@@ -28,6 +28,7 @@ pub struct Planner {
     gaps: Vec<Gap>,
     segs: Vec<Seg>,
     chosen: Vec<(u32, u32)>,
+    hint: Vec<(u32, u32)>,
     head: Vec<Piece>,
     head_gaps: Vec<Gap>,
     greedy: Greedy,
@@ -142,7 +143,13 @@ impl Planner {
                 pause: req.min_pause_minutes.unwrap_or(0).min(n),
                 finish,
             };
-            if !solve(&mut self.greedy, &mut self.dp, &problem, &mut self.chosen)? {
+            if !solve(
+                &mut self.greedy,
+                &mut self.dp,
+                &problem,
+                &mut self.hint,
+                &mut self.chosen,
+            )? {
                 // only the latest end can conflict with the rest: one block
                 // from the planning start is always allowed without it
                 warnings.push(format!(
@@ -150,7 +157,13 @@ impl Planner {
                     req.finish_by_departure_minutes.unwrap_or(0)
                 ));
                 problem.finish = 0;
-                if !solve(&mut self.greedy, &mut self.dp, &problem, &mut self.chosen)? {
+                if !solve(
+                    &mut self.greedy,
+                    &mut self.dp,
+                    &problem,
+                    &mut self.hint,
+                    &mut self.chosen,
+                )? {
                     // unreachable: one block from now on is always allowed
                     self.chosen.clear();
                     self.chosen.push((0, l));
@@ -343,17 +356,26 @@ fn solve(
     greedy: &mut Greedy,
     dp: &mut Dp,
     p: &Problem,
+    hint: &mut Vec<(u32, u32)>,
     out: &mut Vec<(u32, u32)>,
 ) -> Result<bool, PlanError> {
-    if greedy.solve(p, out) && p.allows(out) {
-        return Ok(true);
+    hint.clear();
+    if greedy.solve(p, out) {
+        if p.allows(out) {
+            return Ok(true);
+        }
+        hint.extend_from_slice(out);
     }
     if p.pause > 1 && p.min_block == 1 {
         // over price runs, much faster than minute by minute
         let relaxed = Problem { pause: 0, ..*p };
-        if dp.solve(&relaxed, out)? && p.allows(out) {
-            return Ok(true);
+        if dp.solve(&relaxed, hint, out)? {
+            if p.allows(out) {
+                return Ok(true);
+            }
+            hint.clear();
+            hint.extend_from_slice(out);
         }
     }
-    dp.solve(p, out)
+    dp.solve(p, hint, out)
 }

@@ -89,7 +89,14 @@ impl Dp {
         let partial_ok = !unit && !seg.forced && len >= 2;
         let src = self.target(sh, s);
         let next = self.target(sh, s + 1);
-        let cmin = self.cmin[s];
+        let w = l as usize + 1;
+        let run = self.lbi[s] as usize;
+        let (tight, cmin) = (self.tight, self.cmin.get(run).copied().unwrap_or(0));
+        let lb = if tight {
+            &self.lb[run * w..(run + 1) * w]
+        } else {
+            &[][..]
+        };
         let ns = segs.len();
         let jump = (unit && s + m as usize <= ns).then(|| self.target(sh, s + m as usize));
         // partial runs this segment offers from each live residue of flag 0
@@ -152,8 +159,14 @@ impl Dp {
             offo: &mut offo,
             offlist: &mut offlist,
         };
+        let ub = self.ub;
         let (lo, prune) = (src.lo, |v: i128, j: u32| {
-            (v >> 64) + i128::from(l - j) * cmin > self.ub
+            let rest = if tight {
+                lb[(l - j) as usize]
+            } else {
+                i128::from(l - j) * cmin
+            };
+            (v >> 64) + rest > ub
         });
         // stops that complete the plan must not be before `finish`
         let (finish, stop_here) = (p.finish, seg.start >= p.finish);
