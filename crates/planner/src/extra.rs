@@ -2,9 +2,13 @@
 //! minutes whose known price is at or below a threshold, cheapest first.
 //!
 //! Extra minutes never break the plan's constraints: with `max_blocks` a
-//! minute is only added while the block count stays within the limit, and
+//! minute is only added while the number of starts stays within the limit;
 //! with `min_block_minutes` only minutes that extend or join existing
-//! blocks are added (a new block would start shorter than allowed).
+//! blocks are added (a new block would start shorter than allowed); with
+//! `min_pause_minutes` a minute that shortens a pause is only added when
+//! the pause closes or stays long enough. A session charging now counts as
+//! a charged minute before the first. Minutes are only added, so the last
+//! block never ends earlier.
 
 use crate::curve::Piece;
 use crate::problem::{lateness, push_interval, quantise, Problem};
@@ -46,19 +50,20 @@ impl Extra {
             }
         }
         self.candidates.sort_unstable();
-        let mut blocks = chosen.len() as u32;
+        let cont = chosen.first().is_some_and(|&b| p.continues(b));
+        let mut starts = chosen.len() as u32 - u32::from(cont);
         let mut added = 0;
         for &(_, _, i) in &self.candidates {
             if added == more {
                 break;
             }
             let i = i as usize;
-            let left = i > 0 && self.on[i - 1];
+            let left = if i == 0 { p.running } else { self.on[i - 1] };
             let right = i + 1 < self.on.len() && self.on[i + 1];
             let after = match (left, right) {
-                (true, true) => blocks - 1,
-                (false, false) => blocks + 1,
-                _ => blocks,
+                (true, true) => starts - 1,
+                (false, false) => starts + 1,
+                _ => starts,
             };
             if p.max_blocks.is_some_and(|k| after > k) {
                 continue;
@@ -66,8 +71,11 @@ impl Extra {
             if p.min_block > 1 && !left && !right {
                 continue;
             }
+            if p.pause > 1 && !(left && right) && !self.pauses_ok(p, i, left, right) {
+                continue;
+            }
             self.on[i] = true;
-            blocks = after;
+            starts = after;
             added += 1;
         }
         chosen.clear();
@@ -76,5 +84,21 @@ impl Extra {
                 push_interval(chosen, i as u32, i as u32 + 1);
             }
         }
+    }
+
+    /// Whether charging minute `i` (off now, not joining two blocks)
+    /// leaves every pause next to it either closed or at least `p.pause`.
+    fn pauses_ok(&self, p: &Problem, i: usize, left: bool, right: bool) -> bool {
+        let need = p.pause as usize;
+        // the off minutes right of `i` up to the next charged one; none
+        // charged further on is no pause at all
+        let gap_right = || !self.on[i + 1..].iter().take(need).any(|&on| on);
+        // the off minutes left of `i`, down to the previous charged one or
+        // the session charging now (a charged minute before the first)
+        let gap_left = || {
+            let near = self.on[..i].iter().rev().take(need).any(|&on| on);
+            !near && (!p.running || i >= need)
+        };
+        (right || gap_right()) && (left || gap_left())
     }
 }

@@ -74,7 +74,12 @@ impl Greedy {
                 break;
             }
             let i = first as usize;
-            let left = i > 0 && self.taken[i - 1] == Take::All;
+            // a session charging now is a charged neighbour of the first run
+            let left = if i == 0 {
+                p.running
+            } else {
+                self.taken[i - 1] == Take::All
+            };
             let right = i + 1 < segs.len() && self.taken[i + 1] == Take::All;
             // attach to a charged neighbour (no extra block); with both or
             // neither, the preferred direction decides

@@ -21,7 +21,8 @@
 //!     target_percent: 60.0, max_power_kw: 10.0, efficiency: 1.0,
 //!     min_soc_percent: 0.0, max_blocks: None, min_block_minutes: None,
 //!     charge_limit_percent: None, opportunistic_price: None,
-//!     tie_break: TieBreak::Later, prices,
+//!     tie_break: TieBreak::Later, charging_now: false, min_pause_minutes: None,
+//!     finish_by_departure_minutes: None, prices,
 //! };
 //! let plan = plan(&req).unwrap();
 //! assert_eq!(plan.blocks.len(), 1);
@@ -46,7 +47,8 @@ pub use crate::error::PlanError;
 pub use crate::plan::{Block, Plan};
 pub use crate::planner::{charge_minutes, Planner};
 pub use crate::request::{
-    PlanRequest, PriceSlot, TieBreak, MAX_ABS_PRICE, MAX_BLOCKS_LIMIT, MAX_HORIZON,
+    PlanRequest, PriceSlot, TieBreak, MAX_ABS_PRICE, MAX_BATTERY_KWH, MAX_BLOCKS_LIMIT,
+    MAX_HORIZON, MAX_MINUTES, MAX_POWER_KW, MIN_EFFICIENCY,
 };
 
 /// Plans one request with fresh buffers. Callers planning many requests

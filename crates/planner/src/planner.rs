@@ -28,6 +28,9 @@ pub struct Planner {
     gaps: Vec<Gap>,
     segs: Vec<Seg>,
     chosen: Vec<(u32, u32)>,
+    hint: Vec<(u32, u32)>,
+    head: Vec<Piece>,
+    head_gaps: Vec<Gap>,
     greedy: Greedy,
     dp: Dp,
     extra: Extra,
@@ -98,12 +101,20 @@ impl Planner {
             ));
         }
 
+        // a running session charges on through the seconds before the
+        // planning start when the plan continues it
+        let lead_secs = if req.charging_now {
+            (t0 * 60 - req.now.timestamp()) as f64
+                - f64::from(req.now.timestamp_subsec_nanos()) / 1e9
+        } else {
+            0.0
+        };
         let feasible = l <= f64::from(n);
         let mut shortfall = 0.0;
         self.chosen.clear();
         if !feasible {
-            let got = f64::from(n) * power / 60.0;
-            shortfall = energy - got;
+            let got = f64::from(n) * power / 60.0 + lead_secs * power / 3600.0;
+            shortfall = (energy - got).max(0.0);
             warnings.push(format!(
                 "the deadline cannot be met: charging from now on until the deadline is {shortfall:.2} kWh short"
             ));
@@ -112,8 +123,13 @@ impl Planner {
             }
         } else if l > 0.0 {
             let l = l as u32;
-            self.build_segs(forced as u32);
-            let problem = Problem {
+            // minutes before the deadline the last block may end; beyond the
+            // horizon it cannot bind
+            let finish = req
+                .finish_by_departure_minutes
+                .map_or(0, |f| n.saturating_sub(f));
+            self.build_segs(forced as u32, finish);
+            let mut problem = Problem {
                 segs: &self.segs,
                 n,
                 l,
@@ -122,13 +138,36 @@ impl Planner {
                 // anything above l + 1 means the same
                 min_block: req.min_block_minutes.unwrap_or(1).min(l + 1),
                 later: req.tie_break == TieBreak::Later,
+                running: req.charging_now,
+                // no pause is as long as the horizon
+                pause: req.min_pause_minutes.unwrap_or(0).min(n),
+                finish,
             };
-            let fast =
-                self.greedy.solve(&problem, &mut self.chosen) && satisfies(&problem, &self.chosen);
-            if !fast && !self.dp.solve(&problem, &mut self.chosen)? {
-                // unreachable: one block from now on is always allowed
-                self.chosen.clear();
-                self.chosen.push((0, l));
+            if !solve(
+                &mut self.greedy,
+                &mut self.dp,
+                &problem,
+                &mut self.hint,
+                &mut self.chosen,
+            )? {
+                // only the latest end can conflict with the rest: one block
+                // from the planning start is always allowed without it
+                warnings.push(format!(
+                    "no plan ends within {} minutes of the deadline with the other constraints; planned without finish_by_departure_minutes",
+                    req.finish_by_departure_minutes.unwrap_or(0)
+                ));
+                problem.finish = 0;
+                if !solve(
+                    &mut self.greedy,
+                    &mut self.dp,
+                    &problem,
+                    &mut self.hint,
+                    &mut self.chosen,
+                )? {
+                    // unreachable: one block from now on is always allowed
+                    self.chosen.clear();
+                    self.chosen.push((0, l));
+                }
             }
             if let Some(price) = req.opportunistic_price {
                 let to_cap = charge_minutes(grid(cap), power).min(f64::from(n)) as u32;
@@ -143,25 +182,53 @@ impl Planner {
                     );
                 }
             }
+        } else if req.finish_by_departure_minutes.is_some() {
+            warnings.push(
+                "nothing to charge: no block ends near the deadline (finish_by_departure_minutes)"
+                    .to_string(),
+            );
         }
 
+        // with charging_now, a block from the planning start continues the
+        // session: it starts at `now`, and the seconds before the first whole
+        // minute are charged (and priced) too
+        let head_secs = if self.chosen.first().is_some_and(|b| b.0 == 0) {
+            lead_secs
+        } else {
+            0.0
+        };
+        let head = if head_secs > 0.0 {
+            CurveBuilder::build(&self.slots, t0 - 1, 1, &mut self.head, &mut self.head_gaps);
+            self.head.first().map_or((0.0, false), |p| {
+                (p.price * power * head_secs / 3600.0, p.tentative)
+            })
+        } else {
+            (0.0, false)
+        };
         let mut blocks = Vec::with_capacity(self.chosen.len());
         let (mut total_cost, mut total_energy, mut minutes) = (0.0, 0.0, 0u32);
-        for &(a, b) in &self.chosen {
-            let (cost, tentative) = self.cost(a, b, power);
-            let e = f64::from(b - a) * power / 60.0;
+        for (i, &(a, b)) in self.chosen.iter().enumerate() {
+            let (mut cost, mut tentative) = self.cost(a, b, power);
+            let mut e = f64::from(b - a) * power / 60.0;
+            let mut start = minute_time(t0 + i64::from(a));
+            if i == 0 && head_secs > 0.0 {
+                start = req.now;
+                cost += head.0;
+                tentative |= head.1;
+                e += power * head_secs / 3600.0;
+            }
             total_cost += cost;
             total_energy += e;
             minutes += b - a;
             blocks.push(Block {
-                start: minute_time(t0 + i64::from(a)),
+                start,
                 end: minute_time(t0 + i64::from(b)),
                 energy_kwh: e,
                 cost,
                 tentative,
             });
         }
-        let asap_cost = self.cost(0, minutes, power).0;
+        let asap_cost = self.cost(0, minutes, power).0 + head.0;
         Ok(Plan {
             feasible,
             charge_minutes: minutes,
@@ -175,8 +242,11 @@ impl Planner {
     }
 
     /// Price runs for the solvers: equal quantised prices joined, split
-    /// where the forced part ends.
-    fn build_segs(&mut self, forced: u32) {
+    /// where the forced part ends and where the last block may end at the
+    /// earliest (`finish`), so both are run boundaries for the exact solver;
+    /// with `finish`, runs ending there or later have their first and last
+    /// minutes cut off as runs of their own.
+    fn build_segs(&mut self, forced: u32, finish: u32) {
         self.segs.clear();
         for p in &self.pieces {
             let c = quantise(p.price);
@@ -186,7 +256,11 @@ impl Planner {
                 }
                 let is_forced = end <= forced;
                 if let Some(last) = self.segs.last_mut() {
-                    if last.c == c && last.forced == is_forced && last.start + last.len == start {
+                    if last.c == c
+                        && last.forced == is_forced
+                        && last.start + last.len == start
+                        && start != finish
+                    {
                         last.len += end - start;
                         return;
                     }
@@ -198,11 +272,59 @@ impl Planner {
                     forced: is_forced,
                 });
             };
-            if p.start < forced && forced < p.end() {
-                push(p.start, forced);
-                push(forced, p.end());
-            } else {
-                push(p.start, p.end());
+            let mut at = p.start;
+            for cut in [forced.min(finish), forced.max(finish)] {
+                if at < cut && cut < p.end() {
+                    push(at, cut);
+                    at = cut;
+                }
+            }
+            push(at, p.end());
+        }
+        if finish > 0 {
+            // the last block may be a single minute at the start or the end
+            // of a run that ends at `finish` or later: the latest end keeps
+            // it from vanishing, so its other edge is a run edge too
+            let from = self.segs.partition_point(|s| s.start + s.len < finish);
+            let mut i = from;
+            while i < self.segs.len() {
+                let s = self.segs[i];
+                let mut cuts = [s.start + 1, s.start + s.len - 1];
+                if s.start < finish {
+                    // the run ends at `finish`: only its last minute
+                    cuts[0] = cuts[1];
+                }
+                let mut at = s.start;
+                let mut first = true;
+                for cut in cuts {
+                    if at < cut && cut < s.start + s.len {
+                        let piece = Seg {
+                            start: at,
+                            len: cut - at,
+                            ..s
+                        };
+                        if first {
+                            self.segs[i] = piece;
+                            first = false;
+                        } else {
+                            i += 1;
+                            self.segs.insert(i, piece);
+                        }
+                        at = cut;
+                    }
+                }
+                if !first {
+                    i += 1;
+                    self.segs.insert(
+                        i,
+                        Seg {
+                            start: at,
+                            len: s.start + s.len - at,
+                            ..s
+                        },
+                    );
+                }
+                i += 1;
             }
         }
     }
@@ -226,15 +348,34 @@ impl Planner {
     }
 }
 
-/// Whether a plan respects the block limit and the shortest block.
-fn satisfies(p: &Problem, blocks: &[(u32, u32)]) -> bool {
-    if let Some(k) = p.max_blocks {
-        if blocks.len() > k as usize {
-            return false;
+/// Solves `p` into `out`: the fast path when its answer is allowed, else
+/// the exact programme (first without the pause limit, whose answer is
+/// optimal too when it happens to respect it). Ok(false) when no plan
+/// satisfies the constraints.
+fn solve(
+    greedy: &mut Greedy,
+    dp: &mut Dp,
+    p: &Problem,
+    hint: &mut Vec<(u32, u32)>,
+    out: &mut Vec<(u32, u32)>,
+) -> Result<bool, PlanError> {
+    hint.clear();
+    if greedy.solve(p, out) {
+        if p.allows(out) {
+            return Ok(true);
+        }
+        hint.extend_from_slice(out);
+    }
+    if p.pause > 1 && p.min_block == 1 {
+        // over price runs, much faster than minute by minute
+        let relaxed = Problem { pause: 0, ..*p };
+        if dp.solve(&relaxed, hint, out)? {
+            if p.allows(out) {
+                return Ok(true);
+            }
+            hint.clear();
+            hint.extend_from_slice(out);
         }
     }
-    let but_last = blocks.len().saturating_sub(1);
-    blocks[..but_last]
-        .iter()
-        .all(|&(a, b)| b - a >= p.min_block)
+    dp.solve(p, hint, out)
 }

@@ -28,8 +28,15 @@ pub(crate) struct Seg {
 }
 
 /// The problem the solvers answer: choose exactly `l` minutes of `[0, n)`,
-/// all forced minutes included, in at most `max_blocks` blocks, every
-/// block but the last at least `min_block` long, with the smallest key.
+/// all forced minutes included, with at most `max_blocks` starts, every
+/// block but the last at least `min_block` long, no pause shorter than
+/// `pause`, the last block ending at `finish` or later, with the smallest
+/// key.
+///
+/// With `running`, a block from minute 0 continues the session charging
+/// now: it is no start (no block in the key, not counted, no minimum
+/// length), and a plan that does not charge minute 0 stops the session
+/// there, so its first block is a restart after a pause from minute 0.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Problem<'a> {
     /// Consecutive runs tiling `[0, n)`.
@@ -44,6 +51,49 @@ pub(crate) struct Problem<'a> {
     pub min_block: u32,
     /// Prefer later plans on ties (else earlier).
     pub later: bool,
+    /// The vehicle charges at minute 0 already.
+    pub running: bool,
+    /// Shortest pause between blocks (0 or 1 = no constraint).
+    pub pause: u32,
+    /// The earliest end of the last block (0 = no constraint).
+    pub finish: u32,
+}
+
+impl Problem<'_> {
+    /// Whether block `b`, the first of a plan, continues the running session.
+    pub fn continues(&self, b: (u32, u32)) -> bool {
+        self.running && b.0 == 0
+    }
+
+    /// Whether a plan respects every constraint but the minutes to charge:
+    /// starts, shortest block, shortest pause and the latest end.
+    pub fn allows(&self, blocks: &[(u32, u32)]) -> bool {
+        let cont = blocks.first().is_some_and(|&b| self.continues(b));
+        let starts = blocks.len() - usize::from(cont);
+        if self.max_blocks.is_some_and(|k| starts > k as usize) {
+            return false;
+        }
+        let but_last = blocks.len().saturating_sub(1);
+        let skip = usize::from(cont);
+        if !blocks[..but_last]
+            .iter()
+            .skip(skip)
+            .all(|&(a, b)| b - a >= self.min_block)
+        {
+            return false;
+        }
+        if self.pause > 1 {
+            // a session stopped at minute 0 pauses from there
+            let stopped = self.running && !cont;
+            if stopped && blocks.first().is_some_and(|b| b.0 < self.pause) {
+                return false;
+            }
+            if blocks.windows(2).any(|w| w[1].0 - w[0].1 < self.pause) {
+                return false;
+            }
+        }
+        blocks.last().is_none_or(|b| b.1 >= self.finish)
+    }
 }
 
 /// A price per kWh as the integer the solvers compare.
@@ -91,8 +141,10 @@ pub(crate) fn push_interval(out: &mut Vec<(u32, u32)>, a: u32, b: u32) {
 #[cfg(test)]
 pub(crate) fn plan_key(p: &Problem, blocks: &[(u32, u32)]) -> i128 {
     let mut key = 0i128;
-    for &(a, b) in blocks {
-        key += BLOCK;
+    for (i, &(a, b)) in blocks.iter().enumerate() {
+        if !(i == 0 && p.continues((a, b))) {
+            key += BLOCK;
+        }
         for s in p.segs {
             let lo = a.max(s.start);
             let hi = b.min(s.start + s.len);

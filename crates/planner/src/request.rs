@@ -14,12 +14,34 @@ use crate::error::PlanError;
 /// exact dynamic programme's tables bounded.
 pub const MAX_HORIZON: TimeDelta = TimeDelta::days(7);
 
+/// [`MAX_HORIZON`] in minutes: the bound of every field counted in minutes
+/// (`min_block_minutes`, `min_pause_minutes`, `finish_by_departure_minutes`).
+/// It is not tied to the request's own horizon, so a fixed policy stays
+/// valid as the deadline draws near and the horizon shrinks.
+pub const MAX_MINUTES: u32 = 7 * 24 * 60;
+
 /// The most blocks `max_blocks` may ask for; leave it out for no limit.
 pub const MAX_BLOCKS_LIMIT: u32 = 16;
 
 /// Prices beyond ±this per kWh are refused: they are certainly a unit error,
-/// and the bound keeps the exact integer arithmetic far from overflow.
+/// and the bound keeps the exact integer arithmetic far from overflow. It
+/// bounds `opportunistic_price` too.
 pub const MAX_ABS_PRICE: f64 = 10_000.0;
+
+/// Largest usable battery accepted, kWh: `battery_kwh` is in (0, this].
+/// Ten times the largest car battery; the bound keeps every energy and
+/// cost in a plan finite.
+pub const MAX_BATTERY_KWH: f64 = 1_000.0;
+
+/// Largest charge power accepted, kW: `max_power_kw` is in (0, this],
+/// beyond any vehicle charger.
+pub const MAX_POWER_KW: f64 = 1_000.0;
+
+/// Smallest charging efficiency accepted: `efficiency` is in [this, 1].
+/// Real chargers lose 5-25%; a value below this is a unit error (a
+/// percentage read as a fraction), and dividing by it would blow energies
+/// up towards infinity.
+pub const MIN_EFFICIENCY: f64 = 0.05;
 
 /// One price interval `[start, end)` with its price per kWh drawn from the
 /// grid. Slots may have any length (15, 30, 60 minutes, mixed) and gaps.
@@ -50,44 +72,84 @@ pub enum TieBreak {
 
 /// Everything the planner needs; `now` is an input because the planner
 /// never reads a clock (invariant 1).
+///
+/// Every number has a documented range (the constants of this module);
+/// [`PlanRequest::validate`] refuses anything outside it, naming the field,
+/// so every number of the resulting [`crate::Plan`] is finite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlanRequest {
-    /// The current instant; planning starts at the next whole minute.
+    /// The current instant; planning starts at the next whole minute (the
+    /// planning start).
     #[serde(with = "crate::time")]
     pub now: DateTime<Utc>,
-    /// Charging must be done before this instant.
+    /// Charging must be done before this instant, at most [`MAX_HORIZON`]
+    /// after `now`.
     #[serde(with = "crate::time")]
     pub deadline: DateTime<Utc>,
-    /// Usable battery capacity in kWh.
+    /// Usable battery capacity in kWh, in (0, [`MAX_BATTERY_KWH`]].
     pub battery_kwh: f64,
-    /// State of charge now, in percent.
+    /// State of charge now, in percent, in [0, 100].
     pub soc_percent: f64,
-    /// Wanted state of charge at the deadline, in percent.
+    /// Wanted state of charge at the deadline, in percent, in [0, 100].
     pub target_percent: f64,
-    /// Power drawn from the grid while charging, in kW.
+    /// Power drawn from the grid while charging, in kW, in
+    /// (0, [`MAX_POWER_KW`]].
     pub max_power_kw: f64,
-    /// Battery energy gained per unit of grid energy, in (0, 1].
+    /// Battery energy gained per unit of grid energy, in
+    /// [[`MIN_EFFICIENCY`], 1].
     pub efficiency: f64,
-    /// Charge up to this state of charge at once, whatever it costs.
+    /// Charge up to this state of charge at once, whatever it costs; in
+    /// percent, in [0, 100].
     #[serde(default)]
     pub min_soc_percent: f64,
-    /// The most separate charging blocks (start/stop cycles); none = no limit.
+    /// The most START commands the plan may send, in 1..=[`MAX_BLOCKS_LIMIT`];
+    /// none = no limit. A block that continues the running session
+    /// (`charging_now`) sends none and is not counted.
     #[serde(default)]
     pub max_blocks: Option<u32>,
     /// No block shorter than this, except the last one (which reaches the
-    /// target or ends at the deadline).
+    /// target or ends at the deadline) and one that continues the running
+    /// session (it has already run for an unknown time); in
+    /// 1..=[`MAX_MINUTES`].
     #[serde(default)]
     pub min_block_minutes: Option<u32>,
-    /// The vehicle's own charge limit in percent; it caps the target.
+    /// The vehicle's own charge limit in percent, in [0, 100]; it caps the
+    /// target.
     #[serde(default)]
     pub charge_limit_percent: Option<f64>,
     /// Also charge beyond the target, up to the charge limit, in minutes
-    /// whose known price is at or below this.
+    /// whose known price is at or below this; |price| at most
+    /// [`MAX_ABS_PRICE`].
     #[serde(default)]
     pub opportunistic_price: Option<f64>,
     /// How ties between equally good plans are broken.
     #[serde(default)]
     pub tie_break: TieBreak,
+    /// The vehicle is charging at `now`. A block that starts at the planning
+    /// start then continues the running session: it starts at `now` (so the
+    /// controller never stops for the partial minute before the planning
+    /// start), sends no START, is not counted against `max_blocks` and is
+    /// exempt from `min_block_minutes`; on equal cost, continuing wins over
+    /// stopping and starting again. A plan that does not charge at the
+    /// planning start stops the session there.
+    #[serde(default)]
+    pub charging_now: bool,
+    /// No pause between two blocks shorter than this many minutes, in
+    /// 0..=[`MAX_MINUTES`]; none, 0 or 1 = no limit (blocks never touch).
+    /// The wait before the first block is not a pause, unless the vehicle
+    /// is charging now and the plan stops it at the planning start: then
+    /// the first block starts this long after the planning start at the
+    /// earliest.
+    #[serde(default)]
+    pub min_pause_minutes: Option<u32>,
+    /// The last block ends no earlier than this many minutes before the
+    /// deadline (a battery warm at departure), in 0..=[`MAX_MINUTES`]; 0 =
+    /// the last block ends at the deadline. When no plan meets it together
+    /// with the other constraints (a forced `min_soc_percent` block and one
+    /// block at most, say) it is dropped and the plan says so in a warning:
+    /// reaching the target by the deadline comes first.
+    #[serde(default)]
+    pub finish_by_departure_minutes: Option<u32>,
     /// The price curve, sorted by start, not overlapping. Slots before `now`
     /// serve as history for forecasting unknown prices.
     pub prices: Vec<PriceSlot>,
@@ -128,14 +190,27 @@ fn percent(field: &str, v: f64) -> Result<f64, PlanError> {
     }
 }
 
-fn positive(field: &str, v: f64) -> Result<f64, PlanError> {
+/// `v` in `(0, max]`.
+fn positive(field: &str, v: f64, max: f64) -> Result<f64, PlanError> {
     finite(field, v)?;
-    if v > 0.0 {
+    if v > 0.0 && v <= max {
         Ok(v)
     } else {
         Err(PlanError::invalid(
             field,
-            format!("must be positive, got {v}"),
+            format!("must be above 0 and at most {max}, got {v}"),
+        ))
+    }
+}
+
+/// `v` in `lo..=MAX_MINUTES`.
+fn minutes(field: &str, v: u32, lo: u32) -> Result<u32, PlanError> {
+    if (lo..=MAX_MINUTES).contains(&v) {
+        Ok(v)
+    } else {
+        Err(PlanError::invalid(
+            field,
+            format!("must be between {lo} and {MAX_MINUTES} minutes, got {v}"),
         ))
     }
 }
@@ -206,16 +281,19 @@ impl PlanRequest {
 
     /// Checks everything but the price slots.
     pub(crate) fn check_scalars(&self) -> Result<(), PlanError> {
-        positive("battery_kwh", self.battery_kwh)?;
+        positive("battery_kwh", self.battery_kwh, MAX_BATTERY_KWH)?;
         percent("soc_percent", self.soc_percent)?;
         percent("target_percent", self.target_percent)?;
         percent("min_soc_percent", self.min_soc_percent)?;
-        positive("max_power_kw", self.max_power_kw)?;
-        positive("efficiency", self.efficiency)?;
-        if self.efficiency > 1.0 {
+        positive("max_power_kw", self.max_power_kw, MAX_POWER_KW)?;
+        finite("efficiency", self.efficiency)?;
+        if !(MIN_EFFICIENCY..=1.0).contains(&self.efficiency) {
             return Err(PlanError::invalid(
                 "efficiency",
-                format!("must be at most 1, got {}", self.efficiency),
+                format!(
+                    "must be between {MIN_EFFICIENCY} and 1, got {}",
+                    self.efficiency
+                ),
             ));
         }
         if let Some(limit) = self.charge_limit_percent {
@@ -223,22 +301,31 @@ impl PlanRequest {
         }
         if let Some(p) = self.opportunistic_price {
             finite("opportunistic_price", p)?;
+            if p.abs() > MAX_ABS_PRICE {
+                return Err(PlanError::invalid(
+                    "opportunistic_price",
+                    format!("must be between -{MAX_ABS_PRICE} and {MAX_ABS_PRICE}, got {p}"),
+                ));
+            }
         }
-        match self.max_blocks {
-            Some(0) => return Err(PlanError::invalid("max_blocks", "must be at least 1")),
-            Some(k) if k > MAX_BLOCKS_LIMIT => {
+        if let Some(k) = self.max_blocks {
+            if !(1..=MAX_BLOCKS_LIMIT).contains(&k) {
                 return Err(PlanError::invalid(
                     "max_blocks",
-                    format!("must be at most {MAX_BLOCKS_LIMIT} (leave it out for no limit)"),
-                ))
+                    format!(
+                        "must be between 1 and {MAX_BLOCKS_LIMIT} (leave it out for no limit), got {k}"
+                    ),
+                ));
             }
-            _ => {}
         }
-        if self.min_block_minutes == Some(0) {
-            return Err(PlanError::invalid(
-                "min_block_minutes",
-                "must be at least 1",
-            ));
+        if let Some(m) = self.min_block_minutes {
+            minutes("min_block_minutes", m, 1)?;
+        }
+        if let Some(m) = self.min_pause_minutes {
+            minutes("min_pause_minutes", m, 0)?;
+        }
+        if let Some(m) = self.finish_by_departure_minutes {
+            minutes("finish_by_departure_minutes", m, 0)?;
         }
         if self.deadline <= self.now {
             return Err(PlanError::invalid(

@@ -1,6 +1,15 @@
 //! The planner against a brute-force oracle that tries every allowed plan
 //! on small minute grids: the plan must be allowed and have the oracle's
-//! best key (cost, then blocks, then lateness), exactly.
+//! best key (cost, then starts, then lateness), exactly.
+//!
+//! The oracle's rules are written from the request's documentation, not
+//! from the solvers: with `charging_now` a block from the planning start
+//! continues the session (no start, no minimum length) and a plan that does
+//! not charge then stops the session, so its first block is a restart after
+//! at least `min_pause_minutes`; between blocks no pause is shorter than
+//! that; the last block ends `finish_by_departure_minutes` or less before
+//! the deadline, unless no plan can, and then the plan drops that rule and
+//! says so.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use planner::{Plan, PlanRequest, PriceSlot, TieBreak};
@@ -23,6 +32,9 @@ struct Case {
     max_blocks: Option<u32>,
     min_block: Option<u32>,
     later: bool,
+    running: bool,
+    pause: Option<u32>,
+    finish: Option<u32>,
 }
 
 impl Case {
@@ -75,6 +87,9 @@ impl Case {
             } else {
                 TieBreak::Earlier
             },
+            charging_now: self.running,
+            min_pause_minutes: self.pause,
+            finish_by_departure_minutes: self.finish,
             prices,
         }
     }
@@ -92,7 +107,12 @@ impl Case {
         out
     }
 
-    fn allowed(&self, blocks: &[(u32, u32)]) -> bool {
+    /// Whether the first block continues the session charging now.
+    fn continues(&self, blocks: &[(u32, u32)]) -> bool {
+        self.running && blocks.first().is_some_and(|b| b.0 == 0)
+    }
+
+    fn allowed(&self, blocks: &[(u32, u32)], finish: bool) -> bool {
         let minutes: u32 = blocks.iter().map(|b| b.1 - b.0).sum();
         if minutes != self.l {
             return false;
@@ -104,13 +124,34 @@ impl Case {
         {
             return false;
         }
-        if self.max_blocks.is_some_and(|k| blocks.len() > k as usize) {
+        let cont = self.continues(blocks);
+        let starts = blocks.len() - usize::from(cont);
+        if self.max_blocks.is_some_and(|k| starts > k as usize) {
             return false;
         }
         let m = self.min_block.unwrap_or(1);
-        blocks[..blocks.len().saturating_sub(1)]
-            .iter()
-            .all(|b| b.1 - b.0 >= m)
+        for (i, b) in blocks.iter().enumerate() {
+            let exempt = i + 1 == blocks.len() || (i == 0 && cont);
+            if !exempt && b.1 - b.0 < m {
+                return false;
+            }
+        }
+        let p = self.pause.unwrap_or(0);
+        for w in blocks.windows(2) {
+            if w[1].0 - w[0].1 < p {
+                return false;
+            }
+        }
+        if self.running && !cont && blocks.first().is_some_and(|b| b.0 < p) {
+            return false;
+        }
+        if let (true, Some(f)) = (finish, self.finish) {
+            let earliest = self.n().saturating_sub(f);
+            if blocks.last().is_some_and(|b| b.1 < earliest) {
+                return false;
+            }
+        }
+        true
     }
 
     fn key(&self, blocks: &[(u32, u32)]) -> (i64, usize, i64) {
@@ -128,16 +169,26 @@ impl Case {
                 };
             }
         }
-        (cost, blocks.len(), late)
+        let starts = blocks.len() - usize::from(self.continues(blocks));
+        (cost, starts, late)
     }
 
-    fn oracle(&self) -> (i64, usize, i64) {
-        (0u32..1 << self.n())
-            .map(|mask| Self::blocks(mask, self.n()))
-            .filter(|b| self.allowed(b))
-            .map(|b| self.key(&b))
-            .min()
-            .expect("one block from now on is always allowed")
+    /// The best key, and whether the latest end had to be dropped.
+    fn oracle(&self) -> ((i64, usize, i64), bool) {
+        let best = |finish: bool| {
+            (0u32..1 << self.n())
+                .map(|mask| Self::blocks(mask, self.n()))
+                .filter(|b| self.allowed(b, finish))
+                .map(|b| self.key(&b))
+                .min()
+        };
+        match best(true) {
+            Some(k) => (k, false),
+            None => (
+                best(false).expect("one block from now on is always allowed"),
+                true,
+            ),
+        }
     }
 }
 
@@ -183,6 +234,9 @@ fn case(
                 max_blocks,
                 min_block,
                 later,
+                running: false,
+                pause: None,
+                finish: None,
             }
         })
 }
@@ -219,7 +273,29 @@ fn slotted(max_blocks: impl Strategy<Value = Option<u32>>) -> impl Strategy<Valu
                 max_blocks,
                 min_block: None,
                 later,
+                running: false,
+                pause: None,
+                finish: None,
             }
+        })
+}
+
+/// Adds the session, pause and latest-end rules to cases of `base`.
+fn with_rules(
+    base: impl Strategy<Value = Case>,
+    pause: impl Strategy<Value = Option<u32>>,
+) -> impl Strategy<Value = Case> {
+    (
+        base,
+        any::<bool>(),
+        pause,
+        prop_oneof![Just(None), (0u32..=13).prop_map(Some)],
+    )
+        .prop_map(|(c, running, pause, finish)| Case {
+            running,
+            pause,
+            finish,
+            ..c
         })
 }
 
@@ -227,8 +303,18 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
     let plan = planner::plan(&c.request()).map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert!(plan.feasible);
     let blocks = minutes(&plan);
-    prop_assert!(c.allowed(&blocks), "plan not allowed: {:?}", blocks);
-    prop_assert_eq!(c.key(&blocks), c.oracle(), "blocks {:?}", blocks);
+    let (best, dropped) = c.oracle();
+    prop_assert!(
+        c.allowed(&blocks, !dropped),
+        "plan not allowed: {:?}",
+        blocks
+    );
+    prop_assert_eq!(c.key(&blocks), best, "blocks {:?}", blocks);
+    let warned = plan
+        .warnings
+        .iter()
+        .any(|w| w.contains("planned without finish_by_departure_minutes"));
+    prop_assert_eq!(warned, dropped && c.l > 0, "warnings {:?}", plan.warnings);
     Ok(())
 }
 
@@ -247,6 +333,26 @@ proptest! {
 
     #[test]
     fn slotted_curves_match_the_oracle(c in slotted(prop_oneof![Just(None), (1u32..=3).prop_map(Some)])) {
+        check(&c)?;
+    }
+
+    #[test]
+    fn session_pause_and_latest_end_match_the_oracle(
+        c in with_rules(
+            case(prop_oneof![Just(None), (1u32..=3).prop_map(Some)], prop_oneof![Just(None), (2u32..=3).prop_map(Some)]),
+            prop_oneof![Just(None), (0u32..=5).prop_map(Some)],
+        )
+    ) {
+        check(&c)?;
+    }
+
+    #[test]
+    fn slotted_curves_with_a_session_and_a_latest_end_match_the_oracle(
+        c in with_rules(
+            slotted(prop_oneof![Just(None), (1u32..=3).prop_map(Some)]),
+            prop_oneof![Just(None), (0u32..=5).prop_map(Some)],
+        )
+    ) {
         check(&c)?;
     }
 

@@ -54,6 +54,9 @@ fn request(
         charge_limit_percent: None,
         opportunistic_price: None,
         tie_break: TieBreak::Later,
+        charging_now: false,
+        min_pause_minutes: None,
+        finish_by_departure_minutes: None,
         prices,
     }
 }
@@ -309,7 +312,7 @@ fn min_block_minutes_forbids_short_blocks_but_the_last() {
     assert!(close(plan(&req).unwrap().cost, 2.0));
     req.max_blocks = None;
     // a minimum longer than the whole charge allows one block only
-    req.min_block_minutes = Some(1_000_000);
+    req.min_block_minutes = Some(planner::MAX_MINUTES);
     let p = plan(&req).unwrap();
     assert_eq!(p.blocks.len(), 1);
     assert!(close(p.cost, 2.0));
@@ -528,4 +531,314 @@ fn opportunistic_minutes_respect_the_block_limit() {
         blocks(&p),
         pairs(&[("2024-05-01T21:00Z", "2024-05-01T22:00Z")])
     );
+}
+
+#[test]
+fn numbers_out_of_range_name_their_field() {
+    let now = utc("2024-05-01T18:00:00Z");
+    let good = request(
+        now,
+        now + TimeDelta::hours(2),
+        30,
+        slots(now, &[(60, 0.1), (60, 0.2)]),
+    );
+    let field = |req: PlanRequest| match plan(&req) {
+        Err(PlanError::Invalid { field, .. }) => field,
+        other => panic!("expected invalid, got {other:?}"),
+    };
+    // these planned before, with infinite energies or a null shortfall
+    let cases: Vec<(PlanRequest, &str)> = vec![
+        (
+            PlanRequest {
+                efficiency: 5e-324,
+                ..good.clone()
+            },
+            "efficiency",
+        ),
+        (
+            PlanRequest {
+                efficiency: 0.04,
+                ..good.clone()
+            },
+            "efficiency",
+        ),
+        (
+            PlanRequest {
+                battery_kwh: 1e308,
+                ..good.clone()
+            },
+            "battery_kwh",
+        ),
+        (
+            PlanRequest {
+                battery_kwh: planner::MAX_BATTERY_KWH * 1.001,
+                ..good.clone()
+            },
+            "battery_kwh",
+        ),
+        (
+            PlanRequest {
+                max_power_kw: 1e308,
+                ..good.clone()
+            },
+            "max_power_kw",
+        ),
+        (
+            PlanRequest {
+                opportunistic_price: Some(1e300),
+                ..good.clone()
+            },
+            "opportunistic_price",
+        ),
+        (
+            PlanRequest {
+                min_block_minutes: Some(planner::MAX_MINUTES + 1),
+                ..good.clone()
+            },
+            "min_block_minutes",
+        ),
+        (
+            PlanRequest {
+                min_pause_minutes: Some(u32::MAX),
+                ..good.clone()
+            },
+            "min_pause_minutes",
+        ),
+        (
+            PlanRequest {
+                finish_by_departure_minutes: Some(planner::MAX_MINUTES + 1),
+                ..good.clone()
+            },
+            "finish_by_departure_minutes",
+        ),
+        (
+            PlanRequest {
+                max_blocks: Some(planner::MAX_BLOCKS_LIMIT + 1),
+                ..good.clone()
+            },
+            "max_blocks",
+        ),
+    ];
+    for (req, want) in cases {
+        assert_eq!(field(req), want);
+    }
+}
+
+#[test]
+fn every_number_of_a_plan_is_finite_at_the_ends_of_the_ranges() {
+    let now = utc("2024-05-01T18:00:30Z");
+    let deadline = now + planner::MAX_HORIZON;
+    let prices = slots(utc("2024-05-01T18:00:00Z"), &[(7 * 24 * 60 + 1, 10_000.0)]);
+    let base = PlanRequest {
+        battery_kwh: planner::MAX_BATTERY_KWH,
+        soc_percent: 0.0,
+        target_percent: 100.0,
+        efficiency: planner::MIN_EFFICIENCY,
+        charging_now: true,
+        ..request(now, deadline, 0, prices)
+    };
+    for power in [5e-324, 1e-9, planner::MAX_POWER_KW] {
+        let p = plan(&PlanRequest {
+            max_power_kw: power,
+            ..base.clone()
+        })
+        .unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(!json.contains("null"), "{json}");
+        for x in [p.energy_kwh, p.cost, p.asap_cost, p.shortfall_kwh] {
+            assert!(x.is_finite(), "{json}");
+        }
+        assert!(p
+            .blocks
+            .iter()
+            .all(|b| b.cost.is_finite() && b.energy_kwh.is_finite()));
+    }
+}
+
+#[test]
+fn charging_now_continues_the_running_block_from_now() {
+    let from = utc("2024-05-01T17:00:00Z");
+    let spec = [(60, 0.10), (60, 0.30)];
+    let now = utc("2024-05-01T17:23:30Z");
+    let mut req = request(now, from + TimeDelta::hours(2), 36, slots(from, &spec));
+    req.charging_now = true;
+    let p = plan(&req).unwrap();
+    // the block starts at now, not at 17:24: no STOP for half a minute
+    assert_eq!(p.blocks.len(), 1);
+    assert_eq!(p.blocks[0].start, now);
+    assert_eq!(p.blocks[0].end, utc("2024-05-01T18:00:00Z"));
+    assert!(p.is_charging_at(now));
+    // 36 planned minutes plus the 30 s before 17:24, at 0.10
+    assert_eq!(p.charge_minutes, 36);
+    assert!(close(p.energy_kwh, 36.5));
+    assert!(close(p.cost, 3.65));
+    assert!(close(p.asap_cost, 3.65));
+}
+
+#[test]
+fn charging_now_does_not_count_the_running_block() {
+    let now = utc("2024-05-01T18:00:00Z");
+    let spec = [(30, 0.05), (30, 0.50), (60, 0.10)];
+    let mut req = request(now, now + TimeDelta::hours(2), 60, slots(now, &spec));
+    req.max_blocks = Some(1);
+    // one block: the 0.10 hour (6.0) beats 18:00-19:00 (16.5)
+    assert_eq!(
+        blocks(&plan(&req).unwrap()),
+        pairs(&[("2024-05-01T19:00Z", "2024-05-01T20:00Z")])
+    );
+    // charging now: the cheap half hour continues the session, and the one
+    // START left goes to the last half hour: 1.5 + 3.0
+    req.charging_now = true;
+    let p = plan(&req).unwrap();
+    assert_eq!(
+        blocks(&p),
+        pairs(&[
+            ("2024-05-01T18:00Z", "2024-05-01T18:30Z"),
+            ("2024-05-01T19:30Z", "2024-05-01T20:00Z")
+        ])
+    );
+    assert!(close(p.cost, 4.5));
+}
+
+#[test]
+fn charging_now_keeps_charging_on_equal_prices_and_skips_min_block() {
+    let now = utc("2024-05-01T18:00:00Z");
+    let mut req = request(
+        now,
+        now + TimeDelta::hours(6),
+        45,
+        slots(now, &[(60, 0.20); 6]),
+    );
+    req.charging_now = true;
+    // as cheap as the latest 45 minutes, and no STOP and START
+    assert_eq!(
+        blocks(&plan(&req).unwrap()),
+        pairs(&[("2024-05-01T18:00Z", "2024-05-01T18:45Z")])
+    );
+    // a 10-minute dip now: too short for a first block of 30 minutes, but
+    // the running session may take it
+    let spec = [(10, 0.01), (50, 0.50), (60, 0.10)];
+    let mut req = request(now, now + TimeDelta::hours(2), 40, slots(now, &spec));
+    req.min_block_minutes = Some(30);
+    assert_eq!(
+        blocks(&plan(&req).unwrap()),
+        pairs(&[("2024-05-01T19:20Z", "2024-05-01T20:00Z")])
+    );
+    req.charging_now = true;
+    let p = plan(&req).unwrap();
+    assert_eq!(
+        blocks(&p),
+        pairs(&[
+            ("2024-05-01T18:00Z", "2024-05-01T18:10Z"),
+            ("2024-05-01T19:30Z", "2024-05-01T20:00Z")
+        ])
+    );
+    assert!(close(p.cost, 0.1 + 3.0));
+}
+
+#[test]
+fn min_pause_minutes_keeps_blocks_apart() {
+    let now = utc("2024-05-01T18:00:00Z");
+    let spec = [(15, 0.10), (15, 0.40), (15, 0.10), (75, 0.30)];
+    let mut req = request(now, now + TimeDelta::hours(2), 30, slots(now, &spec));
+    // both cheap quarters, 15 minutes apart
+    assert!(close(plan(&req).unwrap().cost, 3.0));
+    // a pause of 20: 10 minutes, 20 off, then the second cheap quarter and
+    // 5 minutes at 0.30 (1.0 + 1.5 + 1.5); stopping at 18:15 and starting
+    // at 18:35 costs the same but charges earlier
+    req.min_pause_minutes = Some(20);
+    let p = plan(&req).unwrap();
+    assert_eq!(
+        blocks(&p),
+        pairs(&[
+            ("2024-05-01T18:00Z", "2024-05-01T18:10Z"),
+            ("2024-05-01T18:30Z", "2024-05-01T18:50Z")
+        ])
+    );
+    assert!(close(p.cost, 4.0));
+    // 0 and 1 are no limit
+    req.min_pause_minutes = Some(1);
+    assert!(close(plan(&req).unwrap().cost, 3.0));
+}
+
+#[test]
+fn min_pause_minutes_after_stopping_a_running_session() {
+    let now = utc("2024-05-01T18:00:00Z");
+    let spec = [(5, 0.50), (55, 0.10), (60, 0.20)];
+    let mut req = request(now, now + TimeDelta::hours(2), 45, slots(now, &spec));
+    req.min_pause_minutes = Some(20);
+    // not charging: waiting until the first block is no pause
+    assert_eq!(
+        blocks(&plan(&req).unwrap()),
+        pairs(&[("2024-05-01T18:15Z", "2024-05-01T19:00Z")])
+    );
+    // charging: stopping now and starting at 18:15 would be a 15-minute
+    // pause; restarting at 18:20 and running 5 minutes into the 0.20 hour
+    // (4.0 + 1.0) beats going on at 0.50 for 5 minutes (2.5 + 4.0)
+    req.charging_now = true;
+    let p = plan(&req).unwrap();
+    assert_eq!(
+        blocks(&p),
+        pairs(&[("2024-05-01T18:20Z", "2024-05-01T19:05Z")])
+    );
+    assert!(close(p.cost, 5.0));
+}
+
+#[test]
+fn finish_by_departure_minutes_puts_the_last_block_near_the_deadline() {
+    let now = utc("2024-05-01T18:00:00Z");
+    let spec = [(60, 0.10), (180, 0.30)];
+    let mut req = request(now, now + TimeDelta::hours(4), 30, slots(now, &spec));
+    assert_eq!(
+        blocks(&plan(&req).unwrap()),
+        pairs(&[("2024-05-01T18:30Z", "2024-05-01T19:00Z")])
+    );
+    // the last block must end at 21:00 or later: one minute at 0.30 is
+    // enough, as late as possible, and the earliest cheap minute goes
+    req.finish_by_departure_minutes = Some(60);
+    let p = plan(&req).unwrap();
+    assert_eq!(
+        blocks(&p),
+        pairs(&[
+            ("2024-05-01T18:31Z", "2024-05-01T19:00Z"),
+            ("2024-05-01T21:59Z", "2024-05-01T22:00Z")
+        ])
+    );
+    assert!(close(p.cost, 2.9 + 0.3));
+    assert!(p.warnings.is_empty());
+    // with one block only, all 30 minutes go to the end of the window
+    req.max_blocks = Some(1);
+    let p = plan(&req).unwrap();
+    assert_eq!(
+        blocks(&p),
+        pairs(&[("2024-05-01T21:30Z", "2024-05-01T22:00Z")])
+    );
+}
+
+#[test]
+fn finish_by_departure_minutes_gives_way_when_nothing_meets_it() {
+    let now = utc("2024-05-01T18:00:00Z");
+    let spec = [(60, 0.10), (180, 0.30)];
+    let mut req = request(now, now + TimeDelta::hours(4), 30, slots(now, &spec));
+    req.finish_by_departure_minutes = Some(60);
+    // 10 minutes forced now and one block at most: the block starts now
+    // and cannot reach 21:00; the target still comes first
+    req.min_soc_percent = 1.0;
+    req.max_blocks = Some(1);
+    let p = plan(&req).unwrap();
+    assert!(p.feasible);
+    assert_eq!(
+        blocks(&p),
+        pairs(&[("2024-05-01T18:00Z", "2024-05-01T18:30Z")])
+    );
+    assert!(p
+        .warnings
+        .iter()
+        .any(|w| w.contains("planned without finish_by_departure_minutes")));
+    // nothing to charge: nothing to place near the deadline, and it says so
+    req.target_percent = 0.0;
+    req.min_soc_percent = 0.0;
+    let p = plan(&req).unwrap();
+    assert!(p.blocks.is_empty());
+    assert!(p.warnings.iter().any(|w| w.contains("nothing to charge")));
 }

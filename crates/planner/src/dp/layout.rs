@@ -17,6 +17,23 @@ pub(super) const PREFIX: u32 = 2;
 pub(super) const SUFFIX: u32 = 3;
 pub(super) const JUMP: u32 = 4;
 pub(super) const FINAL: u32 = 5;
+/// A stop before the plan is done, waiting `t` layers (the shortest pause)
+/// before the next start is allowed.
+pub(super) const PAUSE: u32 = 6;
+
+/// A waiting state that reaches its layer later than it was created: a
+/// stop followed by the shortest pause.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Arrival {
+    /// Blocks started.
+    pub(super) k: u32,
+    /// Minutes charged.
+    pub(super) j: u32,
+    /// Key so far.
+    pub(super) v: i128,
+    /// Back pointer.
+    pub(super) code: u64,
+}
 
 /// A back pointer: the previous state, the transition and its length;
 /// when the previous state is off, the layer it was entered at.

@@ -17,11 +17,22 @@
 //! cheapest price still ahead exceeds the best single block (a plan that is
 //! always allowed), which never drops an optimal plan.
 //!
-//! With `min_block_minutes` the runs are cut into single minutes, blocks
-//! start with a jump of `min_block` minutes, and a last block may be
-//! shorter; no partial runs are needed there.
+//! With `min_block_minutes` or `min_pause_minutes` the runs are cut into
+//! single minutes, blocks start with a jump of `min_block` minutes, a last
+//! block may be shorter, and a stop before the plan is done jumps
+//! `min_pause` minutes ahead to the layer where the next start is allowed
+//! (a waiting state arriving there later than it was entered, so arrivals
+//! are held back until their layer comes); no partial runs are needed
+//! there. Edges that a constraint pins to one another do not move freely,
+//! which is why those constraints need minutes rather than runs.
+//!
+//! With the vehicle charging now, the first layer also holds a charging
+//! state with no block counted: the running session. The latest end of the
+//! last block (`finish_by_departure_minutes`) is a run boundary (the runs
+//! are split there) and a condition on the stop that completes the plan.
 
 mod layout;
+mod repair;
 mod step;
 #[cfg(test)]
 mod tests;
@@ -45,26 +56,39 @@ pub(crate) struct Dp {
     m1: Vec<u64>,
     suf: Vec<u64>,
     prefix: Vec<i128>,
+    lb: Vec<i128>,
     cmin: Vec<i128>,
+    tight: bool,
+    lbi: Vec<u32>,
+    sorted: Vec<(i64, u32)>,
     active: Vec<Vec<u32>>,
     cost_prefix: Vec<i128>,
     ub: i128,
     units: Vec<Seg>,
     steps: Vec<(u32, u32)>,
     parts: Vec<Part>,
+    arrivals: Vec<Vec<Arrival>>,
 }
 
 impl Dp {
     /// Fills `out` with an optimal plan; returns Ok(false) when no plan
-    /// satisfies the constraints.
-    pub fn solve(&mut self, p: &Problem, out: &mut Vec<(u32, u32)>) -> Result<bool, PlanError> {
+    /// satisfies the constraints. `hint` is an optimal plan of a relaxed
+    /// problem (or empty): an allowed plan built from it bounds the search.
+    pub fn solve(
+        &mut self,
+        p: &Problem,
+        hint: &[(u32, u32)],
+        out: &mut Vec<(u32, u32)>,
+    ) -> Result<bool, PlanError> {
         out.clear();
-        let unit = p.min_block > 1;
+        let unit = p.min_block > 1 || p.pause > 1;
         let mut units = std::mem::take(&mut self.units);
+        self.lbi.clear();
         let segs: &[Seg] = if unit {
             units.clear();
-            for s in p.segs {
+            for (k, s) in p.segs.iter().enumerate() {
                 for i in 0..s.len {
+                    self.lbi.push(k as u32);
                     units.push(Seg {
                         start: s.start + i,
                         len: 1,
@@ -75,9 +99,13 @@ impl Dp {
             }
             &units
         } else {
+            self.lbi.extend(0..p.segs.len() as u32);
             p.segs
         };
-        let r = self.run(p, segs, unit, out);
+        let mut work = std::mem::take(&mut self.steps);
+        let repaired = repair::repair(p, hint, &mut work);
+        self.steps = work;
+        let r = self.run(p, segs, unit, repaired, out);
         self.units = units;
         r
     }
@@ -87,6 +115,7 @@ impl Dp {
         p: &Problem,
         segs: &[Seg],
         unit: bool,
+        repaired: Option<i128>,
         out: &mut Vec<(u32, u32)>,
     ) -> Result<bool, PlanError> {
         let l = p.l;
@@ -105,7 +134,9 @@ impl Dp {
                 let edge = i == 0
                     || i + 1 == ns
                     || s.forced
-                    || segs.get(i + 1).is_some_and(|n| n.forced != s.forced);
+                    || segs.get(i + 1).is_some_and(|n| n.forced != s.forced)
+                    // runs cut for the latest end of the last block
+                    || (p.finish > 0 && s.start + s.len + 1 >= p.finish);
                 if !edge {
                     g = gcd(g, s.len);
                 }
@@ -206,6 +237,57 @@ impl Dp {
             }
         }
 
+        self.cost_prefix.clear();
+        self.cost_prefix.push(0);
+        let mut acc = 0i128;
+        for s in segs {
+            acc += i128::from(s.c) * i128::from(s.len);
+            self.cost_prefix.push(acc);
+        }
+        self.bounds(p, segs);
+        self.lower_bounds(p);
+        // an allowed plan's cost: a tighter bound drops more states
+        if let Some(c) = repaired {
+            self.ub = self.ub.min(c);
+        }
+        // with a pause or a latest end the optimum is often much closer to
+        // the cheapest conceivable cost than any known plan: try bounds
+        // from there up; a plan found within the bound tried is optimal (no
+        // state of a plan that cheap was dropped)
+        let known = self.ub;
+        let floor = if self.tight { self.lb[l as usize] } else { 0 };
+        let mut step = if self.tight {
+            ((known - floor) / 16).max(1)
+        } else {
+            i128::MAX
+        };
+        loop {
+            let tried = floor.saturating_add(step).min(known);
+            self.ub = tried;
+            let (best, best_state) = self.attempt(p, segs, &shape, unit, m);
+            if tried == known || (best != INF && best >> 64 <= tried) {
+                if best == INF {
+                    return Ok(false);
+                }
+                self.backtrack(segs, &shape, best_state.0, best_state.1, m, out);
+                return Ok(true);
+            }
+            step = step.saturating_mul(4);
+        }
+    }
+
+    /// One pass of the programme with the pruning bound `self.ub`: the
+    /// best final value and its state, INF when none is reached.
+    fn attempt(
+        &mut self,
+        p: &Problem,
+        segs: &[Seg],
+        shape: &Shape,
+        unit: bool,
+        m: u32,
+    ) -> (i128, (usize, usize)) {
+        let (l, g, ns, ks, nf) = (p.l, shape.g, segs.len(), shape.ks, shape.flags());
+        let vals_len = shape.ring * shape.slot_size;
         self.vals[..vals_len].fill(INF);
         let lists = shape.ring * shape.states;
         if self.active.len() < lists {
@@ -225,25 +307,45 @@ impl Dp {
         for a in &mut self.offlist[..offs] {
             a.clear();
         }
-        self.offv[0] = 0;
-        self.offlist[0].push(pack(0, 0));
-
-        self.cost_prefix.clear();
-        self.cost_prefix.push(0);
-        let mut acc = 0i128;
-        for s in segs {
-            acc += i128::from(s.c) * i128::from(s.len);
-            self.cost_prefix.push(acc);
+        let pause = if unit { p.pause.max(1) } else { 1 };
+        let ring = pause as usize + 1;
+        if self.arrivals.len() < ring {
+            self.arrivals.resize_with(ring, Vec::new);
         }
-        self.bounds(p, segs);
+        for a in &mut self.arrivals[..ring] {
+            a.clear();
+        }
+        if p.running && pause > 1 {
+            // a session stopped at minute 0 may start again after a pause,
+            // unless minute 0 is forced
+            if (pause as usize) < ns && !segs[0].forced {
+                self.arrivals[pause as usize % ring].push(Arrival {
+                    k: 0,
+                    j: 0,
+                    v: 0,
+                    code: from_off(encode(0, PAUSE, pause), 0),
+                });
+            }
+        } else {
+            self.offv[0] = 0;
+            self.offlist[0].push(pack(0, 0));
+        }
+        if p.running {
+            // the session charging now: a block without a start
+            let t = self.target(shape, 0);
+            let st = shape.state(0, 0, 1);
+            self.vals[t.vbase[0] + t.offset(shape, 0, 1, 0, 0)] = 0;
+            self.active[t.slot * shape.states + st].push(pack(0, 0));
+        }
+
         for s in 0..ns {
-            self.step(p, segs, &shape, s, unit, m);
+            self.step(p, segs, shape, s, unit, m, pause);
         }
 
         // best final state
         let mut best = INF;
         let mut best_state = (usize::MAX, 0);
-        let last = self.target(&shape, ns);
+        let last = self.target(shape, ns);
         for f in 0..shape.flags() {
             if l < last.lo || l > last.hi || last.mask[f] & (1 << (l % g)) == 0 {
                 continue;
@@ -255,7 +357,7 @@ impl Dp {
                         let idx = (f * shape.ks + k) * shape.width + l as usize;
                         (self.offv[idx], self.offo[idx] as usize)
                     } else {
-                        let off = last.offset(&shape, f, k * 2 + on, l % g, l / g);
+                        let off = last.offset(shape, f, k * 2 + on, l % g, l / g);
                         (self.vals[last.vbase[f] + off], ns)
                     };
                     if v < best {
@@ -265,12 +367,7 @@ impl Dp {
                 }
             }
         }
-        if best == INF {
-            return Ok(false);
-        }
-
-        self.backtrack(segs, &shape, best_state.0, best_state.1, m, out);
-        Ok(true)
+        (best, best_state)
     }
 
     fn mask(&self, layer: usize, f: usize) -> u64 {
@@ -309,16 +406,11 @@ impl Dp {
         }
     }
 
-    /// Bounds for pruning: `cmin[s]`, the cheapest price from run `s` on,
-    /// and `ub`, the cost of the best single block (always allowed). A
-    /// state whose cost plus its remaining minutes at `cmin` exceeds `ub`
-    /// cannot lead to an optimal plan.
+    /// The bound for pruning: `ub`, the cost of the best single block the
+    /// constraints allow (none: no bound). A state whose cost plus the
+    /// cheapest completion ([`Dp::lower_bounds`]) exceeds the cost of an
+    /// allowed plan cannot lead to an optimal plan.
     fn bounds(&mut self, p: &Problem, segs: &[Seg]) {
-        self.cmin.clear();
-        self.cmin.resize(segs.len() + 1, i128::MAX);
-        for s in (0..segs.len()).rev() {
-            self.cmin[s] = self.cmin[s + 1].min(i128::from(segs[s].c));
-        }
         // cost of minutes [0, x)
         let cost_to = |x: u32| -> i128 {
             let i = segs.partition_point(|s| s.start + s.len <= x);
@@ -329,17 +421,78 @@ impl Dp {
             }
         };
         let l = p.l;
-        let mut ub = cost_to(l);
-        if !segs.first().is_some_and(|s| s.forced) {
-            for s in segs {
-                for a in [s.start, (s.start + s.len).saturating_sub(l)] {
-                    if a + l <= p.n && a + l >= l {
-                        ub = ub.min(cost_to(a + l) - cost_to(a));
-                    }
-                }
+        // single blocks [a, a + l) the constraints allow: from minute 0
+        // (with a forced part, only there), ending at `finish` or later,
+        // and a restart after a stopped session only after the pause
+        let forced = segs.first().is_some_and(|s| s.forced);
+        let allowed = |a: u32| {
+            a + l <= p.n
+                && a + l >= p.finish
+                && (a == 0 || (!forced && (!p.running || p.pause <= 1 || a >= p.pause)))
+        };
+        // the cost is linear in `a` between run edges: its minimum over
+        // the allowed starts is at an edge or an end of the allowed range
+        let mut ub = i128::MAX / 4;
+        let ends = [
+            0,
+            p.pause,
+            p.finish.saturating_sub(l),
+            p.n.saturating_sub(l),
+        ];
+        let edges = segs
+            .iter()
+            .flat_map(|s| [s.start, (s.start + s.len).saturating_sub(l)]);
+        for a in ends.into_iter().chain(edges) {
+            if allowed(a) {
+                ub = ub.min(cost_to(a + l) - cost_to(a));
             }
         }
         self.ub = ub;
+    }
+
+    /// `lb[i * (l + 1) + r]`: the cost of the `r` cheapest minutes from
+    /// price run `i` of the problem on, whatever the constraints; a lower
+    /// bound of any completion from a layer inside that run (`lbi` maps
+    /// layers to runs). Unreachable counts get a huge value.
+    ///
+    /// Without a pause or a latest end (`tight` false) the weaker
+    /// `cmin[i]`, the cheapest price from run `i` on, times the minutes
+    /// left, is enough and much cheaper to set up.
+    fn lower_bounds(&mut self, p: &Problem) {
+        let w = p.l as usize + 1;
+        let runs = p.segs;
+        self.tight = p.pause > 1 || p.finish > 0;
+        if !self.tight {
+            self.cmin.clear();
+            self.cmin.resize(runs.len() + 1, i128::MAX / 4);
+            for i in (0..runs.len()).rev() {
+                self.cmin[i] = self.cmin[i + 1].min(i128::from(runs[i].c));
+            }
+            return;
+        }
+        self.lb.clear();
+        self.lb.resize(runs.len() * w, i128::MAX / 4);
+        self.sorted.clear();
+        for (i, run) in runs.iter().enumerate().rev() {
+            let at = self.sorted.partition_point(|&(c, _)| c < run.c);
+            match self.sorted.get_mut(at) {
+                Some(e) if e.0 == run.c => e.1 += run.len,
+                _ => self.sorted.insert(at, (run.c, run.len)),
+            }
+            let row = &mut self.lb[i * w..(i + 1) * w];
+            row[0] = 0;
+            let (mut r, mut acc) = (0usize, 0i128);
+            'fill: for &(c, len) in &self.sorted {
+                for _ in 0..len {
+                    if r + 1 == w {
+                        break 'fill;
+                    }
+                    acc += i128::from(c);
+                    r += 1;
+                    row[r] = acc;
+                }
+            }
+        }
     }
 
     fn prefix_cost(&self, i: usize) -> i128 {
@@ -382,6 +535,7 @@ impl Dp {
                     let s = segs[layer - m as usize];
                     (layer - m as usize, m, s.start, s.start + m)
                 }
+                PAUSE => (layer - t as usize, 0, 0, 0),
                 _ => {
                     debug_assert_eq!(kind, FINAL);
                     let s = segs[layer - t as usize];

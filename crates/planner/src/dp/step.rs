@@ -71,6 +71,7 @@ impl Tables<'_> {
 }
 
 impl Dp {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn step(
         &mut self,
         p: &Problem,
@@ -79,6 +80,7 @@ impl Dp {
         s: usize,
         unit: bool,
         m: u32,
+        pause: u32,
     ) {
         let seg = segs[s];
         let (l, g, len) = (p.l, sh.g, seg.len);
@@ -87,7 +89,14 @@ impl Dp {
         let partial_ok = !unit && !seg.forced && len >= 2;
         let src = self.target(sh, s);
         let next = self.target(sh, s + 1);
-        let cmin = self.cmin[s];
+        let w = l as usize + 1;
+        let run = self.lbi[s] as usize;
+        let (tight, cmin) = (self.tight, self.cmin.get(run).copied().unwrap_or(0));
+        let lb = if tight {
+            &self.lb[run * w..(run + 1) * w]
+        } else {
+            &[][..]
+        };
         let ns = segs.len();
         let jump = (unit && s + m as usize <= ns).then(|| self.target(sh, s + m as usize));
         // partial runs this segment offers from each live residue of flag 0
@@ -150,9 +159,24 @@ impl Dp {
             offo: &mut offo,
             offlist: &mut offlist,
         };
+        let ub = self.ub;
         let (lo, prune) = (src.lo, |v: i128, j: u32| {
-            (v >> 64) + i128::from(l - j) * cmin > self.ub
+            let rest = if tight {
+                lb[(l - j) as usize]
+            } else {
+                i128::from(l - j) * cmin
+            };
+            (v >> 64) + rest > ub
         });
+        // stops that complete the plan must not be before `finish`
+        let (finish, stop_here) = (p.finish, seg.start >= p.finish);
+        // waiting states whose pause ends here join the others first
+        let ring = pause as usize + 1;
+        let mut arrivals = std::mem::take(&mut self.arrivals);
+        for a in arrivals[s % ring].drain(..) {
+            let local = a.k as usize * 2;
+            tb.relax(sh, &src, 0, local, a.j, 0, a.j, a.v, a.code);
+        }
 
         // off states first, flag 1 before flag 0 (whose partial runs enter
         // flag 1 off states at the next layer); entries entered at the next
@@ -235,9 +259,11 @@ impl Dp {
                         }
                         let (j2, q2) = (j + pt.t, q + pt.dq);
                         // a block from the run's start, stopping inside it
-                        let code = from_off(encode(st, PREFIX, pt.t), origin);
-                        let w = v + pt.pre + BLOCK;
-                        tb.relax(sh, &next, 1, nk * 2, j2, pt.r, q2, w, code);
+                        if j2 < l || seg.start + pt.t >= finish {
+                            let code = from_off(encode(st, PREFIX, pt.t), origin);
+                            let w = v + pt.pre + BLOCK;
+                            tb.relax(sh, &next, 1, nk * 2, j2, pt.r, q2, w, code);
+                        }
                         // a block from inside the run, running on
                         let code = from_off(encode(st, SUFFIX, pt.t), origin);
                         let w = v + pt.suf + BLOCK;
@@ -269,7 +295,22 @@ impl Dp {
                     }
                     if !seg.forced {
                         // the block ends where the run starts
-                        tb.relax(sh, &next, f, k * 2, j, r, q, v, encode(st, NONE, 0));
+                        if j == l {
+                            if stop_here {
+                                tb.relax(sh, &next, f, k * 2, j, r, q, v, encode(st, NONE, 0));
+                            }
+                        } else if pause <= 1 {
+                            tb.relax(sh, &next, f, k * 2, j, r, q, v, encode(st, NONE, 0));
+                        } else if s + (pause as usize) < ns {
+                            // the next start comes a pause later at the earliest
+                            let at = s + pause as usize;
+                            arrivals[at % ring].push(Arrival {
+                                k: k as u32,
+                                j,
+                                v,
+                                code: encode(st, PAUSE, pause),
+                            });
+                        }
                     }
                     if j + len <= l {
                         let (r2, dq) = fulls[r as usize];
@@ -286,8 +327,10 @@ impl Dp {
                         }
                         let (j2, q2) = (j + pt.t, q + pt.dq);
                         // continue into the run, stop inside it
-                        let code = encode(st, PREFIX, pt.t);
-                        tb.relax(sh, &next, 1, k * 2, j2, pt.r, q2, v + pt.pre, code);
+                        if j2 < l || seg.start + pt.t >= finish {
+                            let code = encode(st, PREFIX, pt.t);
+                            tb.relax(sh, &next, 1, k * 2, j2, pt.r, q2, v + pt.pre, code);
+                        }
                         if can_start {
                             // stop at the run's start, start again inside it
                             let code = encode(st, SUFFIX, pt.t);
@@ -301,6 +344,7 @@ impl Dp {
                 tb.active[src.slot * sh.states + st] = list;
             }
         }
+        self.arrivals = arrivals;
         self.offv = offv;
         self.offo = offo;
         self.offlist = offlist;

@@ -56,10 +56,10 @@ proptest! {
     fn dp_agrees_with_the_fast_path((segs, n, forced) in segs(), frac in 0.0f64..1.0, later in any::<bool>()) {
         let l = forced.max((f64::from(n) * frac) as u32).min(n);
         prop_assume!(l > 0);
-        let p = Problem { segs: &segs, n, l, max_blocks: None, min_block: 1, later };
+        let p = Problem { segs: &segs, n, l, max_blocks: None, min_block: 1, later, running: false, pause: 0, finish: 0 };
         let (mut fast, mut exact) = (Vec::new(), Vec::new());
         let answered = Greedy::default().solve(&p, &mut fast);
-        prop_assert!(Dp::default().solve(&p, &mut exact).unwrap());
+        prop_assert!(Dp::default().solve(&p, &[], &mut exact).unwrap());
         let minutes: u32 = exact.iter().map(|b| b.1 - b.0).sum();
         prop_assert_eq!(minutes, l);
         if answered {
@@ -68,7 +68,7 @@ proptest! {
         // a block limit can only make the key worse or equal
         let limited = Problem { max_blocks: Some(2), ..p };
         let mut two = Vec::new();
-        prop_assert!(Dp::default().solve(&limited, &mut two).unwrap());
+        prop_assert!(Dp::default().solve(&limited, &fast, &mut two).unwrap());
         prop_assert!(two.len() <= 2);
         prop_assert!(plan_key(&p, &two) >= plan_key(&p, &exact));
     }

@@ -82,6 +82,9 @@ pub fn forty_kwh(
         charge_limit_percent: None,
         opportunistic_price: None,
         tie_break: TieBreak::Later,
+        charging_now: false,
+        min_pause_minutes: None,
+        finish_by_departure_minutes: None,
         prices,
     }
 }
