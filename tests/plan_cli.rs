@@ -152,7 +152,15 @@ fn bad_requests_exit_65_naming_the_field() {
         ),
         (
             base.replace("\"efficiency\":0.9", "\"efficiency\":NaN"),
-            "request",
+            "efficiency",
+        ),
+        (
+            base.replace("\"battery_kwh\":75.0", "\"battery_kwh\":1e309"),
+            "battery_kwh",
+        ),
+        (
+            base.replace("\"efficiency\":0.9", "\"efficiency\":5e-324"),
+            "efficiency",
         ),
         (
             base.replace("\"soc_percent\":30.0", "\"soc_percent\":\"thirty\""),

@@ -142,6 +142,9 @@ struct UserTask {
     last: HashMap<String, (DateTime<Utc>, Vehicle)>,
     /// When the user was last rate limited.
     limited_at: Option<DateTime<Utc>>,
+    /// Why each vehicle could not be planned, while it cannot: logged
+    /// when the reason changes.
+    plan_errors: HashMap<String, String>,
 }
 
 impl Fleet {
@@ -182,6 +185,7 @@ impl Fleet {
             retry: RetryPolicy::DEFAULT.start(),
             last: HashMap::new(),
             limited_at: None,
+            plan_errors: HashMap::new(),
         };
         match task.run(cancel).instrument(span.clone()).await {
             Stop::Cancelled => {}
@@ -561,6 +565,7 @@ impl UserTask {
                             }
                         }
                         Ok(p) => {
+                            self.plan_errors.remove(&v.id);
                             info!(
                                 vehicle.id = %v.id, reason, blocks = p.plan.blocks.len(),
                                 energy_kwh = p.plan.energy_kwh, cost = p.plan.cost,
@@ -576,7 +581,13 @@ impl UserTask {
                             state.plan = Some(p);
                         }
                         Err(why) => {
-                            warn!(vehicle.id = %v.id, reason = %why, "cannot plan");
+                            // Once per reason, not at every poll.
+                            if self.plan_errors.get(&v.id) != Some(&why) {
+                                warn!(vehicle.id = %v.id, reason = %why, "cannot plan; trying again at each poll");
+                                self.plan_errors.insert(v.id.clone(), why);
+                            } else {
+                                debug!(vehicle.id = %v.id, reason = %why, "cannot plan");
+                            }
                             break;
                         }
                     }

@@ -60,6 +60,10 @@ pub struct VehiclePolicy {
     pub max_blocks: Option<u32>,
     /// No block shorter than this many minutes, except the last one.
     pub min_block_minutes: Option<u32>,
+    /// No pause between two blocks shorter than this many minutes.
+    pub min_pause_minutes: Option<u32>,
+    /// The last block ends at most this many minutes before the deadline.
+    pub finish_by_departure_minutes: Option<u32>,
     /// Charge beyond the target, up to the charge limit, in minutes priced
     /// at or below this (per kWh, the curve's currency).
     pub opportunistic_price: Option<f64>,
@@ -101,6 +105,8 @@ impl VehiclePolicy {
             min_soc_percent: 0.0,
             max_blocks: None,
             min_block_minutes: None,
+            min_pause_minutes: None,
+            finish_by_departure_minutes: None,
             opportunistic_price: None,
             efficiency: DEFAULT_EFFICIENCY,
             max_power_kw: None,
@@ -156,6 +162,12 @@ impl VehiclePolicy {
         }
         if layer.min_block_minutes.is_some() {
             self.min_block_minutes = layer.min_block_minutes;
+        }
+        if layer.min_pause_minutes.is_some() {
+            self.min_pause_minutes = layer.min_pause_minutes;
+        }
+        if layer.finish_by_departure_minutes.is_some() {
+            self.finish_by_departure_minutes = layer.finish_by_departure_minutes;
         }
         if layer.opportunistic_price.is_some() {
             self.opportunistic_price = layer.opportunistic_price;
@@ -257,6 +269,10 @@ struct Layer {
     max_blocks: Option<u32>,
     /// `min_block_minutes`.
     min_block_minutes: Option<u32>,
+    /// `min_pause_minutes`.
+    min_pause_minutes: Option<u32>,
+    /// `finish_by_departure_minutes`.
+    finish_by_departure_minutes: Option<u32>,
     /// `opportunistic_price`.
     opportunistic_price: Option<f64>,
     /// `efficiency`.

@@ -43,6 +43,10 @@ macro_rules! settings_struct {
             pub max_blocks: S<u32>,
             /// No block shorter than this many minutes (except the last).
             pub min_block_minutes: S<u32>,
+            /// No pause between two blocks shorter than this many minutes.
+            pub min_pause_minutes: S<u32>,
+            /// The last block ends at most this many minutes before the deadline.
+            pub finish_by_departure_minutes: S<u32>,
             /// Charge beyond the target, up to the charge limit, at or below this price.
             pub opportunistic_price: S<f64>,
             /// Battery energy per grid energy, in (0, 1].
@@ -81,6 +85,8 @@ macro_rules! settings_struct {
                     min_soc_percent: opt(&self.min_soc_percent, |s| percent(s, "min_soc_percent"))?,
                     max_blocks: opt(&self.max_blocks, max_blocks)?,
                     min_block_minutes: opt(&self.min_block_minutes, min_block_minutes)?,
+                    min_pause_minutes: opt(&self.min_pause_minutes, |s| minutes(s, "min_pause_minutes", 0))?,
+                    finish_by_departure_minutes: opt(&self.finish_by_departure_minutes, |s| minutes(s, "finish_by_departure_minutes", 0))?,
                     opportunistic_price: opt(&self.opportunistic_price, price)?,
                     efficiency: opt(&self.efficiency, efficiency)?,
                     max_power_kw: opt(&self.max_power_kw, power)?,
@@ -281,7 +287,24 @@ fn min_block_minutes(s: &Spanned<u32>) -> Result<u32, FieldError> {
             "min_block_minutes is zero",
             "leave it out for no minimum, or write e.g. 30",
         )),
-        v => Ok(v),
+        _ => minutes(s, "min_block_minutes", 1),
+    }
+}
+
+/// A number of minutes from `min` to a week (the planner's horizon).
+fn minutes(s: &Spanned<u32>, key: &str, min: u32) -> Result<u32, FieldError> {
+    let v = *s.get_ref();
+    if (min..=planner::MAX_MINUTES).contains(&v) {
+        Ok(v)
+    } else {
+        Err(err(
+            s,
+            format!(
+                "{key} {v} is not between {min} and {}",
+                planner::MAX_MINUTES
+            ),
+            "write minutes, e.g. 30",
+        ))
     }
 }
 
@@ -300,12 +323,12 @@ fn price(s: &Spanned<f64>) -> Result<f64, FieldError> {
 
 fn efficiency(s: &Spanned<f64>) -> Result<f64, FieldError> {
     let v = *s.get_ref();
-    if v > 0.0 && v <= 1.0 {
+    if (planner::MIN_EFFICIENCY..=1.0).contains(&v) {
         Ok(v)
     } else {
         Err(err(
             s,
-            format!("efficiency {v} is not in (0, 1]"),
+            format!("efficiency {v} is not in [{}, 1]", planner::MIN_EFFICIENCY),
             "write the share of grid energy that reaches the battery, e.g. 0.9",
         ))
     }
@@ -313,12 +336,12 @@ fn efficiency(s: &Spanned<f64>) -> Result<f64, FieldError> {
 
 fn power(s: &Spanned<f64>) -> Result<f64, FieldError> {
     let v = *s.get_ref();
-    if v > 0.0 && v <= 1000.0 {
+    if v > 0.0 && v <= planner::MAX_POWER_KW {
         Ok(v)
     } else {
         Err(err(
             s,
-            format!("max_power_kw {v} is not in (0, 1000]"),
+            format!("max_power_kw {v} is not in (0, {}]", planner::MAX_POWER_KW),
             "write the charger's power in kW, e.g. 11, or leave it out to use the observed rate",
         ))
     }

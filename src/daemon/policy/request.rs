@@ -26,6 +26,9 @@ pub struct Observation {
     pub charge_limit_percent: Option<f64>,
     /// Grid power while charging, kW (positive).
     pub power_kw: f64,
+    /// Charging at the observation: a plan may continue the running block
+    /// from now rather than stop and start it again.
+    pub charging: bool,
 }
 
 /// Why no plan can be made for a vehicle now; the caller logs it and tries
@@ -76,23 +79,26 @@ impl Observation {
             .filter(|v| v.is_finite())
             .ok_or(NotPlannable::NoSoc)?
             .clamp(0.0, 100.0);
+        // Absurd readings (beyond the planner's ranges) count as unknown.
         let battery_kwh = cs
             .battery_capacity_kwh
-            .filter(|&v| positive(v))
+            .filter(|&v| positive(v) && v <= planner::MAX_BATTERY_KWH)
             .ok_or(NotPlannable::NoCapacity)?;
+        let power = |v: f64| positive(v) && v <= planner::MAX_POWER_KW;
         let observed = cs
             .charge_rate_kw
-            .filter(|&v| cs.is_charging == Some(true) && positive(v));
+            .filter(|&v| cs.is_charging == Some(true) && power(v));
         let power_kw = policy
             .max_power_kw
             .or(observed)
-            .or(power_estimate_kw.filter(|&v| positive(v)))
+            .or(power_estimate_kw.filter(|&v| power(v)))
             .ok_or(NotPlannable::NoPower)?;
         Ok(Observation {
             soc_percent: soc,
             battery_kwh,
             charge_limit_percent: cs.charge_limit.filter(|&v| positive(v) && v <= 100.0),
             power_kw,
+            charging: cs.is_charging == Some(true),
         })
     }
 }
@@ -138,6 +144,9 @@ pub fn plan_request(
         min_soc_percent: policy.min_soc_percent,
         max_blocks: policy.max_blocks,
         min_block_minutes: policy.min_block_minutes,
+        min_pause_minutes: policy.min_pause_minutes,
+        finish_by_departure_minutes: policy.finish_by_departure_minutes,
+        charging_now: obs.charging,
         charge_limit_percent: obs.charge_limit_percent,
         opportunistic_price: policy.opportunistic_price,
         tie_break: policy.tie_break,

@@ -204,6 +204,8 @@ time_zone = "America/New_York"
 min_soc_percent = 20
 max_blocks = 3
 min_block_minutes = 30
+min_pause_minutes = 20
+finish_by_departure_minutes = 45
 opportunistic_price = -0.01
 efficiency = 1
 max_power_kw = 7.4
@@ -225,6 +227,8 @@ tie_break = "earlier"
         min_soc_percent: 20.0,
         max_blocks: Some(3),
         min_block_minutes: Some(30),
+        min_pause_minutes: Some(20),
+        finish_by_departure_minutes: Some(45),
         opportunistic_price: Some(-0.01),
         efficiency: 1.0,
         max_power_kw: Some(7.4),
@@ -284,12 +288,12 @@ fn bad_values_are_located() {
         (
             "[policy]\nefficiency = 0\n",
             (5, 14),
-            "efficiency 0 is not in (0, 1]",
+            "efficiency 0 is not in [0.05, 1]",
         ),
         (
             "[policy]\nefficiency = 1.2\n",
             (5, 14),
-            "efficiency 1.2 is not in (0, 1]",
+            "efficiency 1.2 is not in [0.05, 1]",
         ),
         (
             "[policy]\ntarget_percent = 101\n",
@@ -369,7 +373,7 @@ fn bad_values_are_located() {
         (
             "[[policy.vehicles]]\nid = \"v1\"\nefficiency = 0\n",
             (6, 14),
-            "efficiency 0 is not in (0, 1]",
+            "efficiency 0 is not in [0.05, 1]",
         ),
         (
             "[[policy.users]]\nid = \"u\"\ndeadlines = { mon = \"noon\" }\n",
@@ -652,6 +656,7 @@ fn observation_takes_power_from_policy_then_vehicle_then_estimate() {
             battery_kwh: 60.0,
             charge_limit_percent: Some(90.0),
             power_kw: 7.2,
+            charging: false,
         }
     );
     let charging = vehicle(ChargeState {
@@ -834,6 +839,7 @@ fn requests_that_cannot_plan_say_why() {
         battery_kwh: 50.0,
         charge_limit_percent: None,
         power_kw: 11.0,
+        charging: false,
     };
     // more than a week after the last price: nothing to forecast from
     let late = utc(2024, 10, 20, 12, 0);
