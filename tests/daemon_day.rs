@@ -41,17 +41,36 @@ async fn a_day_of_twenty_vehicles() {
     // it plugged in with.
     let mut first_plan: HashMap<String, ActivePlan> = HashMap::new();
     let mut commands = 0;
+    let mut last: HashMap<String, smartcharged::store::JournalEntry> = HashMap::new();
+    let mut replans = 0;
     while let Ok(e) = rx.try_recv() {
         match e {
             FleetEvent::Planned { vehicle, plan, .. } => {
+                replans += usize::from(first_plan.contains_key(&vehicle));
                 first_plan.entry(vehicle).or_insert(plan);
             }
             FleetEvent::Command(c) => {
                 assert_eq!(c.result, "ok", "{c:?}");
                 commands += 1;
+                // No needless cycle: a STOP followed by a START of the
+                // same vehicle within minutes (a replan in a running block
+                // once stopped the car for the minute up to the new block).
+                if let Some(prev) = last.get(&c.vehicle) {
+                    assert!(
+                        !(prev.action == "STOP"
+                            && c.action == "START"
+                            && c.at - prev.at < chrono::TimeDelta::minutes(10)),
+                        "needless STOP/START: {prev:?} then {c:?}"
+                    );
+                }
+                last.insert(c.vehicle.clone(), c);
             }
         }
     }
+    assert!(
+        replans > 0,
+        "no vehicle was replanned: the check above saw no replan"
+    );
     let stats = sim.handle.stats();
     assert_eq!(
         stats.violations.command_unplugged, 0,
