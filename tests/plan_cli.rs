@@ -103,6 +103,38 @@ fn chart_shows_blocks_and_savings() {
     );
     assert!(text.contains("saving"), "{text}");
     assert!(text.contains("at once"), "{text}");
+    assert!(text.contains("(UTC)"), "{text}");
+}
+
+/// People read local times: the chart shows them in the zone it names;
+/// JSON stays UTC.
+#[test]
+fn chart_times_are_local_in_the_zone_given() {
+    let utc = smartcharged(&["plan", "--request", "-"], REQUEST);
+    let local = smartcharged(
+        &["plan", "--request", "-", "--time-zone", "Europe/Berlin"],
+        REQUEST,
+    );
+    assert!(
+        local.status.success(),
+        "{}",
+        String::from_utf8_lossy(&local.stderr)
+    );
+    let (utc, local) = (
+        String::from_utf8(utc.stdout).unwrap(),
+        String::from_utf8(local.stdout).unwrap(),
+    );
+    assert!(local.contains("(Europe/Berlin)"), "{local}");
+    // Winter: Berlin is UTC+1, so the first slot row moves one hour on.
+    let first_row = |t: &str| t.lines().nth(2).unwrap().to_string();
+    let (u, l) = (first_row(&utc), first_row(&local));
+    let hour = |row: &str| row[6..8].parse::<u32>().unwrap();
+    assert_eq!((hour(&u) + 1) % 24, hour(&l), "{u} / {l}");
+    let bad = smartcharged(
+        &["plan", "--request", "-", "--time-zone", "Mars/Olympus"],
+        REQUEST,
+    );
+    assert_eq!(bad.status.code(), Some(2));
 }
 
 #[test]

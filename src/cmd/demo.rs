@@ -21,6 +21,9 @@ use crate::demo;
 use crate::store::Store;
 use crate::users::{User, UserId, UserStatus};
 
+/// The demo's market zone (DE-LU): its output shows local times here.
+const TZ: chrono_tz::Tz = chrono_tz::Europe::Berlin;
+
 /// Arguments of `demo`.
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
@@ -95,11 +98,11 @@ async fn demo_main(args: DemoArgs) -> CmdResult {
     let config =
         Config::parse(&text, &dir.path().join("demo.toml"), &env).context("demo config")?;
     println!(
-        "smartcharged demo: {} users, {} vehicles, {} h from {} (UTC), {}x speed; prices: DE-LU day-ahead",
+        "smartcharged demo: {} users, {} vehicles, {} h from {} ({TZ}), {}x speed; prices: DE-LU day-ahead; times in {TZ}",
         args.users,
         args.vehicles,
         args.hours,
-        demo::day_start().format("%Y-%m-%d %H:%M"),
+        demo::day_start().with_timezone(&TZ).format("%Y-%m-%d %H:%M"),
         args.speed
     );
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -124,16 +127,16 @@ async fn demo_main(args: DemoArgs) -> CmdResult {
                 FleetEvent::Planned { vehicle, reason, plan, .. } => {
                     let slots = plan_slots(&spot, &plan);
                     writeln!(out, "\n── {} plan for {vehicle} ({reason}), soc {:.0} %, deadline {} ──",
-                        clock.now().format("%H:%M"), plan.soc_at_plan, plan.deadline.format("%m-%d %H:%M UTC"))?;
+                        clock.now().with_timezone(&TZ).format("%H:%M"), plan.soc_at_plan, plan.deadline.with_timezone(&TZ).format("%m-%d %H:%M"))?;
                     if plan.plan.blocks.is_empty() {
                         writeln!(out, "nothing to charge")?;
                     } else if !slots.is_empty() {
-                        write!(out, "{}", super::plan::chart(&slots, plan.made_at, plan.deadline, &plan.plan))?;
+                        write!(out, "{}", super::plan::chart(&slots, plan.made_at, plan.deadline, &plan.plan, TZ))?;
                     }
                     first.entry(vehicle).or_insert(plan);
                 }
                 FleetEvent::Command(c) => {
-                    writeln!(out, "{} {:<5} {} ({}){}{}", c.at.format("%m-%d %H:%M"), c.action, c.vehicle, c.reason,
+                    writeln!(out, "{} {:<5} {} ({}){}{}", c.at.with_timezone(&TZ).format("%m-%d %H:%M"), c.action, c.vehicle, c.reason,
                         c.price.map(|p| format!(", {p:.4} EUR/kWh")).unwrap_or_default(),
                         if c.result == "ok" { String::new() } else { format!(": {}", c.result) })?;
                 }

@@ -28,13 +28,16 @@ pub struct PlanArgs {
     /// and print one JSON plan per line.
     #[arg(long, value_name = "FILE.jsonl", conflicts_with_all = ["request", "json"])]
     pub batch: Option<PathBuf>,
+    /// IANA time zone of the chart's times (e.g. Europe/Berlin); JSON is UTC.
+    #[arg(long, value_name = "ZONE", default_value = "UTC")]
+    pub time_zone: chrono_tz::Tz,
 }
 
 /// Runs `smartcharged plan`.
 pub fn run(args: PlanArgs) -> CmdResult {
     match (&args.request, &args.batch) {
         (_, Some(batch)) => run_batch(batch),
-        (Some(request), None) => run_one(request, args.json),
+        (Some(request), None) => run_one(request, args.json, args.time_zone),
         (None, None) => Err(Failure::new(
             exit::DATAERR,
             anyhow::anyhow!("give --request FILE or --batch FILE.jsonl"),
@@ -52,7 +55,7 @@ fn open(path: &Path) -> Result<Box<dyn Read>, Failure> {
     Ok(Box::new(file))
 }
 
-fn run_one(path: &Path, json: bool) -> CmdResult {
+fn run_one(path: &Path, json: bool, tz: chrono_tz::Tz) -> CmdResult {
     let mut text = String::new();
     open(path)?
         .read_to_string(&mut text)
@@ -68,7 +71,11 @@ fn run_one(path: &Path, json: bool) -> CmdResult {
         serde_json::to_writer(&mut out, &plan).context("cannot write the plan")?;
         writeln!(out)?;
     } else {
-        write!(out, "{}", chart(&req.prices, req.now, req.deadline, &plan))?;
+        write!(
+            out,
+            "{}",
+            chart(&req.prices, req.now, req.deadline, &plan, tz)
+        )?;
     }
     out.flush()?;
     Ok(())
@@ -109,16 +116,22 @@ fn run_batch(path: &Path) -> CmdResult {
 const BAR: f64 = 32.0;
 
 /// The terminal chart: one row per price slot inside the horizon, its
-/// price as a bar, the minutes charged in it, then a summary.
+/// price as a bar, the minutes charged in it, then a summary. Times are
+/// local times in `tz`, which the first line names (people read local
+/// time; JSON and logs stay UTC).
 pub(crate) fn chart(
     prices: &[planner::PriceSlot],
     now: chrono::DateTime<chrono::Utc>,
     deadline: chrono::DateTime<chrono::Utc>,
     plan: &Plan,
+    tz: chrono_tz::Tz,
 ) -> String {
     use std::fmt::Write as _;
     let mut s = String::new();
     let fmt = "%m-%d %H:%M";
+    let now = now.with_timezone(&tz);
+    let deadline = deadline.with_timezone(&tz);
+    let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz);
     let rows: Vec<_> = prices
         .iter()
         .filter(|p| p.end > now && p.start < deadline)
@@ -128,7 +141,7 @@ pub(crate) fn chart(
     let span = if hi > lo { hi - lo } else { 1.0 };
     let _ = writeln!(
         s,
-        "plan from {} to {} (UTC), {} block{}",
+        "plan from {} to {} ({tz}), {} block{}",
         now.format(fmt),
         deadline.format(fmt),
         plan.blocks.len(),
@@ -154,8 +167,8 @@ pub(crate) fn chart(
         let _ = writeln!(
             s,
             "{} – {} {:>9.4} {}{}",
-            p.start.format(fmt),
-            p.end.format("%H:%M"),
+            local(p.start).format(fmt),
+            local(p.end).format("%H:%M"),
             p.price_per_kwh,
             fill.to_string().repeat(len),
             mark
@@ -166,8 +179,8 @@ pub(crate) fn chart(
         let _ = writeln!(
             s,
             "charge {} – {}  {:>6.2} kWh  {:>8.4}{}",
-            b.start.format(fmt),
-            b.end.format(fmt),
+            local(b.start).format(fmt),
+            local(b.end).format(fmt),
             b.energy_kwh,
             b.cost,
             if b.tentative {

@@ -54,7 +54,7 @@ pub fn render(curve: &PriceCurve, tz: Tz, from: DateTime<Utc>, width: usize) -> 
         ));
     }
     out.push_str(&format!(
-        "prices in {}/kWh; * cheapest quarter",
+        "prices in {}/kWh, times in {tz}; * cheapest quarter",
         curve.currency
     ));
     if let Some((start, mean)) = window {
