@@ -64,14 +64,7 @@ async fn manual_override_is_respected_until_unplug() {
     ];
     let id = car.id.clone();
     // This test's log lines (the runtime runs on this thread).
-    let logs = common::Capture::default();
-    let writer = logs.clone();
-    let _log = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish(),
-    );
+    let (logs, _log) = common::Capture::this_thread();
     let mut r = fleet::start(
         scenario,
         "\n[[policy.users]]\nid = \"user-0\"\ntarget_percent = 90\n",

@@ -12,7 +12,6 @@ use std::time::Duration;
 use clock::Clock;
 use common::fleet;
 use enode_sim::{Scenario, Target, UserSpec};
-use smartcharged::config::TokenConfig;
 use smartcharged::daemon::tokens::TokenKeeper;
 use smartcharged::enode::Client;
 use smartcharged::store::Store;
@@ -25,14 +24,6 @@ fn users_scenario(n: usize, lifetime: Duration) -> Scenario {
         access_token_lifetime_secs: lifetime.as_secs(),
         users: (0..n).map(|i| UserSpec::new(format!("u{i:03}"))).collect(),
         ..Scenario::default()
-    }
-}
-
-fn token_config() -> TokenConfig {
-    TokenConfig {
-        refresh_lead: Duration::from_secs(300),
-        refresh_jitter: Duration::from_secs(60),
-        link_timeout: Duration::from_secs(1800),
     }
 }
 
@@ -72,7 +63,7 @@ async fn keeper_with(
             id
         })
         .collect();
-    let keeper = TokenKeeper::new(store.clone(), client, clock.clone(), token_config());
+    let keeper = TokenKeeper::new(store.clone(), client, clock.clone(), common::token_config());
     keeper.load().unwrap();
     (sim, keeper, store, ids, clock, dir)
 }
@@ -175,27 +166,8 @@ async fn raw_status(addr: std::net::SocketAddr, method: &str, path: &str) -> u16
 async fn daemon_with_http(scenario: Scenario) -> (fleet::Running, std::net::SocketAddr) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let clock = Clock::starting_at(fleet::day_start());
-    let policy = fleet::wallboxes(&scenario);
-    let sim = enode_sim::spawn(scenario, clock.clone()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    fleet::link_all(&sim, &store, clock.now());
-    let config_text = format!(
-        "{}\n[http]\nlisten = \"{addr}\"\n",
-        fleet::config_text(&sim, &store, &policy)
-    );
-    let (daemon, events) = fleet::restart(&config_text, dir.path(), &clock).await;
-    daemon.serve_http(listener);
-    let r = fleet::Running {
-        sim,
-        daemon,
-        events,
-        clock,
-        store,
-        config_text,
-        dir,
-    };
+    let r = fleet::start_with(scenario, "", &format!("\n[http]\nlisten = \"{addr}\"\n")).await;
+    r.daemon.serve_http(listener);
     (r, addr)
 }
 
@@ -316,14 +288,7 @@ async fn relinking_an_active_user_does_not_double_its_polling() {
 async fn a_take_over_that_does_not_stick_is_bounded() {
     let mut scenario = fleet::scenario(1, 1);
     scenario.users[0].vehicles[0].smart_charging.enabled = true;
-    let logs = common::Capture::default();
-    let writer = logs.clone();
-    let _log = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish(),
-    );
+    let (logs, _log) = common::Capture::this_thread();
     let r = fleet::start(scenario, "take_over_enode_smart_charging = true\n").await;
     let car = r.sim.handle.vehicle_ids()[0].clone();
     // The vendor turns it back on at once, every time.
@@ -380,14 +345,7 @@ async fn polls_of_a_charging_vehicle_do_not_rewrite_the_store() {
 /// when it is over, not one per failed request.
 #[tokio::test(start_paused = true)]
 async fn an_outage_is_logged_once_not_per_request() {
-    let logs = common::Capture::default();
-    let writer = logs.clone();
-    let _log = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
-            .with_ansi(false)
-            .finish(),
-    );
+    let (logs, _log) = common::Capture::this_thread();
     let r = fleet::start(fleet::scenario(4, 4), "poll_slow = \"1m\"\n").await;
     r.clock.sleep(Duration::from_secs(300)).await;
     let rule = r.sim.handle.add_fault(enode_sim::Fault {

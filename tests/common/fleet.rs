@@ -97,13 +97,18 @@ pub struct Running {
 /// Starts a simulator for `scenario` and a daemon linked to all its users,
 /// on a paused clock at [`day_start`]; `policy_extra` goes into `[policy]`.
 pub async fn start(scenario: Scenario, policy_extra: &str) -> Running {
+    start_with(scenario, policy_extra, "").await
+}
+
+/// [`start`], with `config_extra` (whole sections) after the config.
+pub async fn start_with(scenario: Scenario, policy_extra: &str, config_extra: &str) -> Running {
     let clock = clock::Clock::starting_at(day_start());
     let policy = format!("{policy_extra}{}", wallboxes(&scenario));
     let sim = enode_sim::spawn(scenario, clock.clone()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("store");
     link_all(&sim, &store, clock.now());
-    let config_text = config_text(&sim, &store, &policy);
+    let config_text = format!("{}{config_extra}", config_text(&sim, &store, &policy));
     let (daemon, events) = restart(&config_text, dir.path(), &clock).await;
     Running {
         sim,

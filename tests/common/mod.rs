@@ -41,6 +41,15 @@ pub fn enode_config(sim: &Sim) -> EnodeConfig {
     }
 }
 
+/// The token keeper's settings the tests use: the defaults of the config.
+pub fn token_config() -> smartcharged::config::TokenConfig {
+    smartcharged::config::TokenConfig {
+        refresh_lead: Duration::from_secs(300),
+        refresh_jitter: Duration::from_secs(60),
+        link_timeout: Duration::from_secs(1800),
+    }
+}
+
 /// Tokens granted by the simulator's handle, as the daemon's type.
 pub fn granted(sim: &Sim, user: &str, now: DateTime<Utc>) -> TokenSet {
     let t = sim
@@ -117,6 +126,20 @@ impl Capture {
     /// Everything written so far.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+
+    /// Captures this thread's log lines (plain text, INFO and up) until the
+    /// guard is dropped; paused-time tests run the runtime on their thread.
+    pub fn this_thread() -> (Capture, tracing::subscriber::DefaultGuard) {
+        let logs = Capture::default();
+        let writer = logs.clone();
+        let guard = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_writer(move || writer.clone())
+                .with_ansi(false)
+                .finish(),
+        );
+        (logs, guard)
     }
 }
 
