@@ -232,3 +232,22 @@ async fn grouped_rotations_are_durable_and_share_flushes() {
         assert_eq!(t.refresh_token.unwrap().expose(), format!("rt-{}", i + 1));
     }
 }
+
+#[test]
+fn many_users_are_saved_with_one_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = Store::open(dir.path()).unwrap();
+        let users: Vec<(User, TokenSet)> = (0..50)
+            .map(|n| (user(&format!("u{n}")), tokens(n)))
+            .collect();
+        let before = s.flush_count();
+        s.save_linked_users(users.iter().map(|(u, t)| (u, t)))
+            .unwrap();
+        assert_eq!(s.flush_count(), before + 1);
+    }
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.users().unwrap().len(), 50);
+    let t = s.tokens(&"u49".into()).unwrap().unwrap();
+    assert_eq!(t.access_token.expose(), "at-49");
+}
