@@ -497,7 +497,8 @@ impl UserTask {
                         Ok(p) => {
                             info!(
                                 vehicle.id = %v.id, reason, blocks = p.plan.blocks.len(),
-                                schedule = %Schedule(&p.plan.blocks), made_at = %now,
+                                schedule = %Schedule(&p.plan.blocks),
+                                made_at = %now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
                                 energy_kwh = p.plan.energy_kwh, cost = p.plan.cost,
                                 asap_cost = p.plan.asap_cost, feasible = p.plan.feasible,
                                 deadline = %p.deadline, "plan made"
