@@ -58,6 +58,10 @@ struct Args {
     /// measure spawn to READY and the memory at READY.
     #[arg(long, value_name = "USERS")]
     startup_users: Option<usize>,
+    /// Simulated latency of every Enode API answer, in milliseconds of
+    /// clock time (real Enode answers take a few hundred).
+    #[arg(long, default_value_t = 0)]
+    enode_latency_ms: u64,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -152,6 +156,20 @@ impl SimProc {
         let r = self.http.get(format!("{}{path}", self.base)).send().await?;
         let r = r.error_for_status()?;
         Ok(r.json().await?)
+    }
+
+    async fn add_latency(&self, millis: u64) -> anyhow::Result<()> {
+        self.http
+            .post(format!("{}/_sim/faults", self.base))
+            .json(&serde_json::json!({
+                "kind": {"type": "latency", "millis": millis},
+                "target": "api",
+                "trigger": {"type": "always"},
+            }))
+            .send()
+            .await?
+            .error_for_status()?;
+        Ok(())
     }
 
     async fn grant_all(&self) -> anyhow::Result<Vec<UserTokens>> {
@@ -316,6 +334,9 @@ async fn day(bins: &Bins, dir: &Path, args: &Args) -> anyhow::Result<DayReport> 
     let granted = sim.grant_all().await?;
     fleet::seed_store(&dir.join("store"), &granted, clock.now())?;
     drop(granted);
+    if args.enode_latency_ms > 0 {
+        sim.add_latency(args.enode_latency_ms).await?;
+    }
     let policy = fleet::policy_lines(&scenario, &commutes);
     let mut d = start_daemon(bins, dir, &sim, &policy, &spec)?;
     let (pid, sim_pid) = (d.proc.pid(), sim.proc.pid());
@@ -358,6 +379,17 @@ async fn day(bins: &Bins, dir: &Path, args: &Args) -> anyhow::Result<DayReport> 
     let stats: Stats = sim.get("/_sim/stats").await?;
     let commands: Vec<Arrival> = sim.get("/_sim/commands").await?;
     let vehicles: Vec<VehicleSnapshot> = sim.get("/_sim/vehicles").await?;
+    if args.keep.is_some() {
+        // For a closer look at a run.
+        procs::write(
+            &dir.join("commands.json"),
+            &serde_json::to_string(&commands)?,
+        )?;
+        procs::write(
+            &dir.join("vehicles.json"),
+            &serde_json::to_string(&vehicles)?,
+        )?;
+    }
     let status = d.proc.terminate()?;
     let (plans, log) = d
         .log
@@ -412,6 +444,7 @@ async fn day(bins: &Bins, dir: &Path, args: &Args) -> anyhow::Result<DayReport> 
         commuters: commutes.iter().filter(|c| c.plug_in.is_some()).count(),
         sim_hours,
         speed: args.speed,
+        enode_latency_ms: args.enode_latency_ms,
         wall_s,
         daemon,
         simulator,
@@ -488,6 +521,9 @@ fn outcomes(
             dl.met += 1;
         } else if last.feasible {
             dl.missed_feasible += 1;
+            if dl.missed_sample.len() < 10 {
+                dl.missed_sample.push(c.vehicle.clone());
+            }
         } else {
             dl.missed_infeasible += 1;
         }

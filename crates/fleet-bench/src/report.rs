@@ -30,6 +30,8 @@ pub struct DayReport {
     pub sim_hours: f64,
     /// Clock speed: simulated seconds per real second.
     pub speed: f64,
+    /// Simulated latency of every Enode API answer, ms of clock time.
+    pub enode_latency_ms: u64,
     /// Real seconds the measured part took.
     pub wall_s: f64,
     /// The daemon process.
@@ -122,6 +124,8 @@ pub struct Deadlines {
     pub missed_feasible: usize,
     /// Missed with a plan that said it could not be done in time.
     pub missed_infeasible: usize,
+    /// Up to 10 of the vehicles in `missed_feasible`, to look into.
+    pub missed_sample: Vec<String>,
 }
 
 /// Costs in EUR at the day-ahead spot price (the config's tariff).
@@ -198,8 +202,8 @@ impl DayReport {
         let d = &self.daemon;
         let _ = writeln!(
             o,
-            "fleet-bench: {} vehicles ({} users, {} commuting), {:.1} simulated h at {}x in {:.0} s",
-            self.vehicles, self.users, self.commuters, self.sim_hours, self.speed, self.wall_s
+            "fleet-bench: {} vehicles ({} users, {} commuting), {:.1} simulated h at {}x in {:.0} s, Enode latency {} ms",
+            self.vehicles, self.users, self.commuters, self.sim_hours, self.speed, self.wall_s, self.enode_latency_ms
         );
         let _ = writeln!(o, "\n{:<44} {:>14}  {:<18}", "metric", "value", "target");
         let row = |o: &mut String, k: &str, v: String, t: String| {
@@ -335,6 +339,13 @@ impl DayReport {
             format!("{} / {}", self.log.warnings, self.log.errors),
             String::new(),
         );
+        if !dl.missed_sample.is_empty() {
+            let _ = writeln!(
+                o,
+                "\nmissed with a feasible plan, e.g.: {}",
+                dl.missed_sample.join(", ")
+            );
+        }
         let _ = writeln!(o, "\nEnode requests by route (whole run):");
         for (route, n) in &self.enode.by_route {
             let _ = writeln!(o, "  {n:>10}  {route}");
