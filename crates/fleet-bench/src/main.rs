@@ -510,7 +510,11 @@ fn outcomes(
         let Some(ps) = plans.get(c.vehicle.as_str()) else {
             continue;
         };
-        let before: Vec<&&analysis::PlanLine> = ps.iter().filter(|p| p.made_at < leave).collect();
+        // Plans for this departure: made before its deadline (5 to 10
+        // minutes before it), not the replan for the next day's.
+        let deadline = leave - TimeDelta::minutes(10);
+        let before: Vec<&&analysis::PlanLine> =
+            ps.iter().filter(|p| p.made_at < deadline).collect();
         let (Some(first), Some(last)) = (before.first(), before.last()) else {
             continue;
         };
