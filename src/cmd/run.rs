@@ -3,7 +3,7 @@
 //! waits for SIGTERM/SIGINT (drain and exit 0) or SIGHUP (reload; a bad new
 //! config keeps the old one running and says why).
 
-use clock::Clock;
+use clock::{Clock, VirtualClockSpec};
 use tracing::{error, info};
 
 use super::common::{self, ConfigArg};
@@ -18,6 +18,12 @@ use crate::daemon::signals::{Signal, Signals};
 pub struct RunArgs {
     #[command(flatten)]
     pub config: ConfigArg,
+    /// Benchmarks only: run on a virtual clock shared with enode-sim,
+    /// `ORIGIN@ANCHOR_MS*SPEED` (see `clock::VirtualClockSpec`). Turns the
+    /// cron tick of the price feed off, since the cron scheduler reads the
+    /// host's clock. Never set in production.
+    #[arg(long, value_name = "SPEC", hide = true)]
+    pub virtual_clock: Option<VirtualClockSpec>,
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -36,7 +42,13 @@ pub fn run(args: RunArgs) -> CmdResult {
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let clock = Clock::system();
+        let clock = match &args.virtual_clock {
+            Some(spec) => {
+                info!(clock = %spec, "running on a virtual clock (benchmark mode)");
+                Clock::from_spec(spec)
+            }
+            None => Clock::system(),
+        };
         let mut signals = Signals::new()?;
         let path = args.config.config.clone();
         let listen = config.http.listen;
@@ -44,7 +56,7 @@ pub fn run(args: RunArgs) -> CmdResult {
             config,
             Options {
                 clock: clock.clone(),
-                cron: true,
+                cron: args.virtual_clock.is_none(),
                 events: None,
             },
         )

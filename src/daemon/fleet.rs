@@ -63,6 +63,28 @@ pub enum FleetEvent {
     Command(JournalEntry),
 }
 
+/// A plan's blocks for the log, as ISO 8601 intervals
+/// (`2024-03-04T23:00:00Z/2024-03-05T01:30:00Z`, space-separated): the
+/// block edges a reader (an operator, the fleet benchmark) can check the
+/// commands against.
+struct Schedule<'a>(&'a [planner::Block]);
+
+impl std::fmt::Display for Schedule<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use chrono::SecondsFormat::Secs;
+        for (i, b) in self.0.iter().enumerate() {
+            let sep = if i == 0 { "" } else { " " };
+            write!(
+                f,
+                "{sep}{}/{}",
+                b.start.to_rfc3339_opts(Secs, true),
+                b.end.to_rfc3339_opts(Secs, true)
+            )?;
+        }
+        Ok(())
+    }
+}
+
 /// Everything the user tasks share.
 pub struct Fleet {
     /// The store (control states, journal).
@@ -568,6 +590,8 @@ impl UserTask {
                             self.plan_errors.remove(&v.id);
                             info!(
                                 vehicle.id = %v.id, reason, blocks = p.plan.blocks.len(),
+                                schedule = %Schedule(&p.plan.blocks),
+                                made_at = %now.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
                                 energy_kwh = p.plan.energy_kwh, cost = p.plan.cost,
                                 asap_cost = p.plan.asap_cost, feasible = p.plan.feasible,
                                 deadline = %p.deadline, "plan made"
@@ -742,4 +766,29 @@ enum RoundError {
     Relink,
     /// Try again at this instant.
     Wait(DateTime<Utc>),
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn schedules_log_as_iso_intervals() {
+        let t = |h, m| Utc.with_ymd_and_hms(2024, 3, 4, h, m, 0).unwrap();
+        let block = |start, end| planner::Block {
+            start,
+            end,
+            energy_kwh: 1.0,
+            cost: 0.1,
+            tentative: false,
+        };
+        let blocks = [block(t(1, 0), t(2, 30)), block(t(4, 15), t(5, 0))];
+        assert_eq!(
+            Schedule(&blocks).to_string(),
+            "2024-03-04T01:00:00Z/2024-03-04T02:30:00Z 2024-03-04T04:15:00Z/2024-03-04T05:00:00Z"
+        );
+        assert_eq!(Schedule(&[]).to_string(), "");
+    }
 }

@@ -281,3 +281,22 @@ async fn the_journal_is_pruned_to_its_retention() {
     assert_eq!(left[0].at, t0 + chrono::TimeDelta::hours(4));
     assert_eq!(s.prune_journal(t0).unwrap(), 0);
 }
+
+#[test]
+fn many_users_are_saved_with_one_flush() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = Store::open(dir.path()).unwrap();
+        let users: Vec<(User, TokenSet)> = (0..50)
+            .map(|n| (user(&format!("u{n}")), tokens(n)))
+            .collect();
+        let before = s.flush_count();
+        s.save_linked_users(users.iter().map(|(u, t)| (u, t)))
+            .unwrap();
+        assert_eq!(s.flush_count(), before + 1);
+    }
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.users().unwrap().len(), 50);
+    let t = s.tokens(&uid("u49")).unwrap().unwrap();
+    assert_eq!(t.access_token.expose(), "at-49");
+}

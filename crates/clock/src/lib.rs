@@ -1,7 +1,7 @@
 //! The one source of wall-clock time for smartcharged and enode-sim.
 //!
 //! Every component that needs "now" or needs to wait for a wall-clock instant
-//! asks a [`Clock`]. There are two kinds:
+//! asks a [`Clock`]. There are three kinds:
 //!
 //! - [`Clock::system`]: the real UTC clock of the host.
 //! - [`Clock::starting_at`] / [`Clock::scaled`]: a virtual clock that starts at
@@ -9,10 +9,16 @@
 //!   sped up. Under `tokio::time::pause()` it is fully virtual: a test can run
 //!   a simulated day in seconds and both the daemon and the simulator, holding
 //!   clones of one `Clock`, agree on the time.
+//! - [`Clock::scaled_from_system`]: a sped-up virtual clock anchored to the
+//!   host's clock, so that two *processes* (the daemon and enode-sim in the
+//!   fleet benchmark) given the same [`VirtualClockSpec`] show the same time.
+//!   It is a benchmark knob, never a production default.
 //!
 //! Because every wait goes through tokio timers, paused time drives the
 //! scaled clock too; nothing here reads `std::time::Instant`.
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +46,34 @@ enum Kind {
         /// How many simulated seconds pass per monotonic second.
         speed: f64,
     },
+    /// `origin_virtual + (system_now - origin_system) * speed`.
+    Anchored {
+        /// The virtual instant shown when the system clock reads `origin_system`.
+        origin_virtual: DateTime<Utc>,
+        /// The system instant the two clocks are anchored at.
+        origin_system: DateTime<Utc>,
+        /// How many simulated seconds pass per system second.
+        speed: f64,
+        /// Reads the system clock (replaced in tests).
+        system: SystemSource,
+    },
+}
+
+/// Where an anchored clock reads system time: the host's clock, or a test's
+/// stand-in (so the arithmetic is testable under paused tokio time).
+#[derive(Clone)]
+struct SystemSource(Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>);
+
+impl fmt::Debug for SystemSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SystemSource")
+    }
+}
+
+/// The host's UTC clock: the one sanctioned wall-clock read.
+#[allow(clippy::disallowed_methods)]
+fn host_now() -> DateTime<Utc> {
+    Utc::now()
 }
 
 /// The longest single timer a system clock arms before re-reading the wall
@@ -78,19 +112,60 @@ impl Clock {
         }
     }
 
+    /// A virtual clock shared by several processes: it shows
+    /// `origin_virtual + (system_now - origin_system) * speed`, so every
+    /// process built from the same three numbers agrees on the time without
+    /// talking to the others. For benchmarks only (`--virtual-clock`).
+    ///
+    /// # Panics
+    /// If `speed` is not a finite positive number (callers validate first).
+    pub fn scaled_from_system(
+        origin_virtual: DateTime<Utc>,
+        origin_system: DateTime<Utc>,
+        speed: f64,
+    ) -> Self {
+        Self::anchored(
+            origin_virtual,
+            origin_system,
+            speed,
+            SystemSource(Arc::new(host_now)),
+        )
+    }
+
+    /// The clock a [`VirtualClockSpec`] describes.
+    pub fn from_spec(spec: &VirtualClockSpec) -> Self {
+        Self::scaled_from_system(spec.origin, spec.anchor, spec.speed)
+    }
+
+    fn anchored(
+        origin_virtual: DateTime<Utc>,
+        origin_system: DateTime<Utc>,
+        speed: f64,
+        system: SystemSource,
+    ) -> Self {
+        assert!(speed.is_finite() && speed > 0.0, "clock speed must be > 0");
+        Clock {
+            inner: Arc::new(Kind::Anchored {
+                origin_virtual,
+                origin_system,
+                speed,
+                system,
+            }),
+        }
+    }
+
     /// How many simulated seconds pass per real second (1 for the system clock).
     pub fn speed(&self) -> f64 {
         match &*self.inner {
             Kind::System => 1.0,
-            Kind::Scaled { speed, .. } => *speed,
+            Kind::Scaled { speed, .. } | Kind::Anchored { speed, .. } => *speed,
         }
     }
 
     /// The current UTC time.
     pub fn now(&self) -> DateTime<Utc> {
         match &*self.inner {
-            #[allow(clippy::disallowed_methods)] // the one sanctioned wall-clock read
-            Kind::System => Utc::now(),
+            Kind::System => host_now(),
             Kind::Scaled {
                 origin_wall,
                 origin,
@@ -98,6 +173,17 @@ impl Clock {
             } => {
                 let real = origin.elapsed().as_secs_f64() * speed;
                 *origin_wall + TimeDelta::microseconds((real * 1e6) as i64)
+            }
+            Kind::Anchored {
+                origin_virtual,
+                origin_system,
+                speed,
+                system,
+            } => {
+                let real = (system.0() - *origin_system)
+                    .num_microseconds()
+                    .unwrap_or(i64::MAX) as f64;
+                *origin_virtual + TimeDelta::microseconds((real * speed) as i64)
             }
         }
     }
@@ -127,6 +213,13 @@ impl Clock {
             let left = (t - now).to_std().unwrap_or(Duration::ZERO);
             match &*self.inner {
                 Kind::System => tokio::time::sleep(left.min(SYSTEM_RECHECK)).await,
+                // Like the system clock it follows, re-read now and then,
+                // in real time, so a step of the host's clock cannot leave
+                // a timer far off.
+                Kind::Anchored { .. } => {
+                    let real = self.real_duration(left) + Duration::from_micros(1);
+                    tokio::time::sleep(real.min(SYSTEM_RECHECK)).await
+                }
                 Kind::Scaled { .. } => {
                     // Round up to the next microsecond of real time so the loop
                     // never spins on a sub-resolution remainder.
@@ -143,6 +236,60 @@ impl Clock {
     pub fn instant_at(&self, t: DateTime<Utc>) -> Instant {
         let left = (t - self.now()).to_std().unwrap_or(Duration::ZERO);
         Instant::now() + self.real_duration(left)
+    }
+}
+
+/// The three numbers two processes need to share one virtual clock, as one
+/// command-line value: `ORIGIN@ANCHOR_MS*SPEED`, e.g.
+/// `2024-03-04T12:00:00Z@1733000000000*120`: the clock shows `ORIGIN` when
+/// the host's clock reads `ANCHOR_MS` (Unix milliseconds) and runs `SPEED`
+/// times as fast. A benchmark knob: production runs on [`Clock::system`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VirtualClockSpec {
+    /// The virtual instant at the anchor.
+    pub origin: DateTime<Utc>,
+    /// The host instant of the anchor (millisecond precision on the wire).
+    pub anchor: DateTime<Utc>,
+    /// Simulated seconds per real second.
+    pub speed: f64,
+}
+
+impl FromStr for VirtualClockSpec {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!("virtual clock {s:?} is not ORIGIN@ANCHOR_MS*SPEED (e.g. 2024-03-04T12:00:00Z@1733000000000*120)")
+        };
+        let (origin, rest) = s.split_once('@').ok_or_else(bad)?;
+        let (anchor, speed) = rest.split_once('*').ok_or_else(bad)?;
+        let origin = DateTime::parse_from_rfc3339(origin.trim())
+            .map_err(|e| format!("virtual clock origin {origin:?}: {e}"))?
+            .to_utc();
+        let anchor: i64 = anchor.trim().parse().map_err(|_| bad())?;
+        let anchor = DateTime::from_timestamp_millis(anchor).ok_or_else(bad)?;
+        let speed: f64 = speed.trim().parse().map_err(|_| bad())?;
+        if !(speed.is_finite() && speed > 0.0 && speed <= 1e6) {
+            return Err(format!("virtual clock speed {speed} must be in (0, 1e6]"));
+        }
+        Ok(VirtualClockSpec {
+            origin,
+            anchor,
+            speed,
+        })
+    }
+}
+
+impl fmt::Display for VirtualClockSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}@{}*{}",
+            self.origin
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            self.anchor.timestamp_millis(),
+            self.speed
+        )
     }
 }
 
@@ -182,6 +329,95 @@ mod tests {
             let bound = TimeDelta::microseconds((speed * 1000.0) as i64 + 1);
             assert!(late >= TimeDelta::zero(), "woke early by {late}");
             assert!(late <= bound, "speed {speed}: overslept by {late}");
+        }
+    }
+
+    /// A stand-in for the host's clock that follows paused tokio time from
+    /// `at`, so an anchored clock can be tested without real waiting.
+    fn fake_system(at: DateTime<Utc>) -> SystemSource {
+        let start = Instant::now();
+        SystemSource(Arc::new(move || {
+            at + TimeDelta::from_std(start.elapsed()).expect("small")
+        }))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn anchored_clock_scales_system_time_from_its_anchor() {
+        let sys = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+        // Anchored 10 s in the system's past: 10 s * 60 = 10 min ahead of t0.
+        let c = Clock::anchored(t0(), sys - TimeDelta::seconds(10), 60.0, fake_system(sys));
+        assert_eq!(c.now(), t0() + TimeDelta::minutes(10));
+        tokio::time::advance(Duration::from_secs(60)).await;
+        assert_eq!(c.now(), t0() + TimeDelta::minutes(70));
+        assert_eq!(c.speed(), 60.0);
+        // An anchor in the future shows a time before the origin.
+        let early = Clock::anchored(t0(), sys + TimeDelta::seconds(2), 30.0, fake_system(sys));
+        assert_eq!(early.now(), t0() - TimeDelta::seconds(60));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn two_anchored_clocks_from_one_spec_agree() {
+        let sys = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+        let a = Clock::anchored(t0(), sys, 120.0, fake_system(sys));
+        tokio::time::advance(Duration::from_millis(1500)).await;
+        // A second process starting later computes the same time.
+        let b = Clock::anchored(
+            t0(),
+            sys,
+            120.0,
+            fake_system(sys + TimeDelta::milliseconds(1500)),
+        );
+        assert_eq!(a.now(), b.now());
+        assert_eq!(a.now(), t0() + TimeDelta::minutes(3));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn anchored_sleep_until_waits_the_scaled_duration() {
+        let sys = Utc.with_ymd_and_hms(2026, 11, 20, 9, 0, 0).unwrap();
+        let speed = 120.0;
+        let c = Clock::anchored(t0(), sys, speed, fake_system(sys));
+        let start = Instant::now();
+        // Two hours of clock time: one minute of real time, waited in
+        // SYSTEM_RECHECK slices.
+        let target = t0() + TimeDelta::hours(2) + TimeDelta::microseconds(7);
+        c.sleep_until(target).await;
+        let late = c.now() - target;
+        assert!(late >= TimeDelta::zero(), "woke early by {late}");
+        assert!(
+            late <= TimeDelta::microseconds((speed * 1000.0) as i64 + 1),
+            "overslept by {late}"
+        );
+        let real = start.elapsed();
+        assert!(
+            (real.as_secs_f64() - 60.0).abs() < 0.01,
+            "slept {real:?} of real time"
+        );
+        // instant_at agrees with the same scale.
+        let at = c.instant_at(c.now() + TimeDelta::minutes(2));
+        assert_eq!((at - Instant::now()).as_millis(), 1000);
+    }
+
+    #[test]
+    fn specs_round_trip_and_bad_ones_are_refused() {
+        let spec: VirtualClockSpec = "2024-03-04T12:00:00Z@1733000000000*120".parse().unwrap();
+        assert_eq!(
+            spec.origin,
+            Utc.with_ymd_and_hms(2024, 3, 4, 12, 0, 0).unwrap()
+        );
+        assert_eq!(spec.anchor.timestamp_millis(), 1_733_000_000_000);
+        assert_eq!(spec.speed, 120.0);
+        assert_eq!(spec.to_string().parse::<VirtualClockSpec>(), Ok(spec));
+        assert_eq!(spec.to_string(), "2024-03-04T12:00:00Z@1733000000000*120");
+        for bad in [
+            "",
+            "2024-03-04T12:00:00Z",
+            "2024-03-04T12:00:00Z@x*1",
+            "yesterday@1733000000000*1",
+            "2024-03-04T12:00:00Z@1733000000000*0",
+            "2024-03-04T12:00:00Z@1733000000000*-3",
+            "2024-03-04T12:00:00Z@1733000000000*NaN",
+        ] {
+            assert!(bad.parse::<VirtualClockSpec>().is_err(), "{bad:?} accepted");
         }
     }
 

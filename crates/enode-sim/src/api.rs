@@ -16,7 +16,7 @@ use crate::handle::SimHandle;
 use crate::problem::Problem;
 use crate::scenario::{valid_deadline, VENDORS};
 use crate::state::{Caller, Need, State as World};
-use crate::stats::ViolationKind;
+use crate::stats::{CommandRecord, ViolationKind};
 use crate::tokens::Scopes;
 use crate::vehicle::{Action, Vehicle};
 use crate::wire;
@@ -386,6 +386,11 @@ pub(crate) async fn post_charging(
     }
     let away = v.location.is_none();
     v.apply(now, action);
+    st.stats.command_log.push(CommandRecord {
+        at: now,
+        vehicle: id.clone(),
+        action: cmd.action.clone(),
+    });
     let c = st.stats.commands(&id);
     if start {
         c.start += 1;

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::faults::{AuthorizeError, Fault, FaultId, FaultKind, Target, Trigger};
 use crate::scenario::{valid_deadline, RefreshPolicy, Scenario, ScenarioError};
 use crate::state::{State, TokenSet};
-use crate::stats::Stats;
+use crate::stats::{CommandRecord, Stats};
 use crate::tokens::Scopes;
 use crate::vehicle::{Action, ChargeSegment};
 
@@ -86,6 +86,16 @@ pub struct VehicleSnapshot {
     pub segments: Vec<ChargeSegment>,
 }
 
+/// A user's token set, as `POST /_sim/grant-tokens` answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserTokens {
+    /// The user id.
+    pub user: String,
+    /// The tokens issued.
+    #[serde(flatten)]
+    pub tokens: TokenSet,
+}
+
 impl SimHandle {
     /// A simulator world for `scenario`, reading time from `clock`.
     pub fn new(scenario: Scenario, clock: Clock) -> Result<SimHandle, ScenarioError> {
@@ -122,6 +132,11 @@ impl SimHandle {
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         self.lock().stats.snapshot()
+    }
+
+    /// Every accepted charging command so far, oldest first.
+    pub fn command_log(&self) -> Vec<CommandRecord> {
+        self.lock().stats.command_log.clone()
     }
 
     /// Zeroes the counters (e.g. after a warm-up phase).
@@ -237,6 +252,49 @@ impl SimHandle {
         let g = st.new_grant(user, 0, scopes);
         st.stats.tokens.granted_by_handle += 1;
         Ok(st.grant_tokens(g, now))
+    }
+
+    /// [`SimHandle::grant_tokens`] for each of `users` (every user when
+    /// `None`), under one lock: how a benchmark in another process seeds a
+    /// store of 100,000 linked users (`POST /_sim/grant-tokens`).
+    pub fn grant_tokens_many(
+        &self,
+        users: Option<&[String]>,
+        scopes: &str,
+    ) -> Result<Vec<UserTokens>, SimError> {
+        let scopes = Scopes::parse(scopes).map_err(SimError::UnknownScope)?;
+        let now = self.now();
+        let mut st = self.lock();
+        if st.clients.is_empty() {
+            return Err(SimError::NoClient);
+        }
+        let ids: Vec<String> = match users {
+            Some(u) => u.to_vec(),
+            None => {
+                let mut all: Vec<String> = st.users.keys().cloned().collect();
+                all.sort();
+                all
+            }
+        };
+        let mut out = Vec::with_capacity(ids.len());
+        for user in ids {
+            if !st.users.contains_key(user.as_str()) {
+                return Err(SimError::UnknownUser(user));
+            }
+            let g = st.new_grant(&user, 0, scopes);
+            st.stats.tokens.granted_by_handle += 1;
+            let tokens = st.grant_tokens(g, now);
+            out.push(UserTokens { user, tokens });
+        }
+        Ok(out)
+    }
+
+    /// Exact snapshots of every vehicle, sorted by id.
+    pub fn vehicles(&self) -> Vec<VehicleSnapshot> {
+        self.vehicle_ids()
+            .iter()
+            .filter_map(|id| self.vehicle(id))
+            .collect()
     }
 
     /// Revokes every grant of `user` (as `DELETE /users/{id}/authorization`).

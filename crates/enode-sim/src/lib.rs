@@ -42,6 +42,13 @@
 //! `POST /_sim/faults` (`DELETE /_sim/faults` clears them):
 //! `{"kind":{"type":"rate_limit","retry_after_secs":30},"trigger":{"type":"next","n":3}}`.
 //! `GET /_sim/stats` returns [`Stats`] as JSON.
+//!
+//! # Benchmark endpoints
+//! `GET /_sim/commands` lists every accepted command with its arrival time
+//! ([`CommandRecord`]), `GET /_sim/vehicles` every vehicle's exact state
+//! and charging segments ([`VehicleSnapshot`]), and `POST
+//! /_sim/grant-tokens` `{"users": [..] | absent for all, "scopes": ".."}`
+//! issues tokens to many users at once ([`UserTokens`]).
 
 mod api;
 mod faults;
@@ -73,13 +80,16 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use faults::{AuthorizeError, Fault, FaultId, FaultKind, Target, Trigger};
-pub use handle::{SimError, SimHandle, VehicleSnapshot};
+pub use generate::Commute;
+pub use handle::{SimError, SimHandle, UserTokens, VehicleSnapshot};
 pub use scenario::{
     ClientSpec, EventAction, EventSpec, LocationSpec, RefreshPolicy, Scenario, ScenarioError,
     SmartChargingSpec, UserSpec, VehicleSpec, When, AWAY, BUILTIN_TOML, VENDORS,
 };
 pub use state::TokenSet;
-pub use stats::{CommandCounts, Stats, TokenCounts, ViolationEvent, ViolationKind, Violations};
+pub use stats::{
+    CommandCounts, CommandRecord, Stats, TokenCounts, ViolationEvent, ViolationKind, Violations,
+};
 pub use vehicle::ChargeSegment;
 
 /// A simulator serving on a local port. Dropping it shuts the server down.
@@ -195,6 +205,9 @@ pub fn router(handle: SimHandle) -> Router {
         .layer(middleware::from_fn_with_state(handle.clone(), count));
     let sim = Router::new()
         .route("/_sim/stats", get(sim_stats))
+        .route("/_sim/commands", get(sim_commands))
+        .route("/_sim/vehicles", get(sim_vehicles))
+        .route("/_sim/grant-tokens", post(sim_grant_tokens))
         .route("/_sim/faults", post(sim_add_fault).delete(sim_clear_faults))
         .route(
             "/_sim/authorize-error",
@@ -217,6 +230,38 @@ async fn count(State(h): State<SimHandle>, req: Request, next: Next) -> Response
 /// `GET /_sim/stats`.
 async fn sim_stats(State(h): State<SimHandle>) -> Json<Stats> {
     Json(h.stats())
+}
+
+/// `GET /_sim/commands`: every accepted command with its arrival time.
+async fn sim_commands(State(h): State<SimHandle>) -> Json<Vec<CommandRecord>> {
+    Json(h.command_log())
+}
+
+/// `GET /_sim/vehicles`: exact snapshots of every vehicle (with the
+/// charging segments a benchmark prices).
+async fn sim_vehicles(State(h): State<SimHandle>) -> Json<Vec<VehicleSnapshot>> {
+    Json(h.vehicles())
+}
+
+/// Body of `POST /_sim/grant-tokens`.
+#[derive(Debug, serde::Deserialize)]
+struct GrantRequest {
+    /// Users to link; every user when absent.
+    #[serde(default)]
+    users: Option<Vec<String>>,
+    /// Space-separated scopes.
+    scopes: String,
+}
+
+/// `POST /_sim/grant-tokens`: tokens for many users at once, as if each
+/// had linked (for benchmarks that seed a store in another process).
+async fn sim_grant_tokens(
+    State(h): State<SimHandle>,
+    Json(r): Json<GrantRequest>,
+) -> Result<Json<Vec<UserTokens>>, (StatusCode, String)> {
+    h.grant_tokens_many(r.users.as_deref(), &r.scopes)
+        .map(Json)
+        .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))
 }
 
 /// `POST /_sim/faults`: adds a rule, answers its id.

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use clock::Clock;
+use clock::{Clock, VirtualClockSpec};
 use enode_sim::{Scenario, SimHandle};
 
 /// Enode API 1.3.10 and OAuth2 simulator.
@@ -25,6 +25,12 @@ struct Args {
     /// Simulated seconds per real second (e.g. 60 runs an hour a minute).
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
+    /// Benchmarks only: a virtual clock shared with another process,
+    /// `ORIGIN@ANCHOR_MS*SPEED` (it shows ORIGIN when the host clock reads
+    /// ANCHOR_MS, in Unix milliseconds, and runs SPEED times as fast).
+    /// Give the daemon the same value (`smartcharged run --virtual-clock`).
+    #[arg(long, value_name = "SPEC", conflicts_with = "time_scale")]
+    virtual_clock: Option<VirtualClockSpec>,
     /// Seed of the RNG (overrides the scenario's).
     #[arg(long)]
     seed: Option<u64>,
@@ -69,9 +75,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(seed) = args.seed {
         scenario.seed = seed;
     }
-    let clock = match (scenario.start, args.time_scale) {
-        (None, 1.0) => Clock::system(),
-        (start, s) => Clock::scaled(start.unwrap_or_else(|| Clock::system().now()), s),
+    let clock = match (args.virtual_clock, scenario.start, args.time_scale) {
+        (Some(spec), _, _) => Clock::from_spec(&spec),
+        (None, None, 1.0) => Clock::system(),
+        (None, start, s) => Clock::scaled(start.unwrap_or_else(|| Clock::system().now()), s),
     };
     let handle = SimHandle::new(scenario, clock)?;
     let listener = tokio::net::TcpListener::bind(args.listen)

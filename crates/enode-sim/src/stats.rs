@@ -145,6 +145,19 @@ pub struct ViolationEvent {
     pub detail: String,
 }
 
+/// One accepted charging command, as the simulator saw it arrive
+/// (`GET /_sim/commands`): benchmarks compare `at` with the instant the
+/// client planned it for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandRecord {
+    /// Clock time the command arrived.
+    pub at: DateTime<Utc>,
+    /// The vehicle.
+    pub vehicle: String,
+    /// `START` or `STOP`.
+    pub action: String,
+}
+
 /// The live counters behind [`Stats`], shaped for cheap updates.
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {
@@ -160,6 +173,9 @@ pub(crate) struct Recorder {
     pub violations: Violations,
     /// Latest violation events.
     recent: VecDeque<ViolationEvent>,
+    /// Every accepted command, oldest first (a few per vehicle and day, so
+    /// it is kept whole).
+    pub command_log: Vec<CommandRecord>,
 }
 
 impl Recorder {

@@ -372,3 +372,68 @@ async fn smart_charging_policy_reads_and_updates() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
+
+#[tokio::test(start_paused = true)]
+async fn benchmark_endpoints_log_commands_grant_tokens_and_show_vehicles() {
+    let (sim, http) = start(scenario()).await;
+    let base = sim.base_url();
+    let granted: Value = http
+        .post(format!("{base}/_sim/grant-tokens"))
+        .json(&json!({ "scopes": "offline_access all" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let granted = granted.as_array().unwrap();
+    assert_eq!(granted.len(), 2, "every user when none is named");
+    assert_eq!(granted[1]["user"], "u");
+    let tok = granted[1]["access_token"].as_str().unwrap();
+    assert!(granted[1]["refresh_token"].is_string());
+
+    tokio::time::advance(Duration::from_secs(90)).await;
+    assert_eq!(
+        command(&sim, &http, tok, "car", "START").await.status(),
+        204
+    );
+    tokio::time::advance(Duration::from_secs(30)).await;
+    assert_eq!(command(&sim, &http, tok, "car", "STOP").await.status(), 204);
+    // A refused command is not in the log.
+    problem(command(&sim, &http, tok, "away-car", "START").await, 400).await;
+
+    let log: Value = http
+        .get(format!("{base}/_sim/commands"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        log,
+        json!([
+            {"at": "2024-03-01T16:01:30Z", "vehicle": "car", "action": "START"},
+            {"at": "2024-03-01T16:02:00Z", "vehicle": "car", "action": "STOP"},
+        ])
+    );
+    let vehicles: Value = http
+        .get(format!("{base}/_sim/vehicles"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let car = &vehicles.as_array().unwrap()[1];
+    assert_eq!(car["id"], "car");
+    assert_eq!(car["segments"].as_array().unwrap().len(), 1);
+
+    let r = http
+        .post(format!("{base}/_sim/grant-tokens"))
+        .json(&json!({ "users": ["nobody"], "scopes": "all" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
