@@ -76,9 +76,9 @@ pub fn seed_store(path: &Path, granted: &[UserTokens], now: DateTime<Utc>) -> an
     let users: Vec<(User, TokenSet)> = granted
         .iter()
         .map(|g| {
-            (
+            Ok((
                 User {
-                    id: UserId(g.user.clone()),
+                    id: UserId::new(g.user.clone())?,
                     status: UserStatus::Active,
                     linked_at: now,
                     vendor: None,
@@ -89,9 +89,9 @@ pub fn seed_store(path: &Path, granted: &[UserTokens], now: DateTime<Utc>) -> an
                     expires_at: now + TimeDelta::seconds(g.tokens.expires_in),
                     scopes: vec!["offline_access".into(), "all".into()],
                 },
-            )
+            ))
         })
-        .collect();
+        .collect::<anyhow::Result<_>>()?;
     store.save_linked_users(users.iter().map(|(u, t)| (u, t)))?;
     Ok(())
 }

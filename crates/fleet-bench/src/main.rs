@@ -6,7 +6,7 @@
 //! users. BENCHMARKS.md has the commands and the numbers.
 //!
 //! It finds `smartcharged` and `enode-sim` next to its own executable
-//! (`cargo build --release --bins` puts them there) or in `--bin-dir`.
+//! (`cargo build --release --workspace --bins` puts them there) or in `--bin-dir`.
 
 mod analysis;
 mod fleet;

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 /// Where `fleet-bench` finds `smartcharged` and `enode-sim`: `dir`, or the
 /// directory of its own executable, which is where cargo puts every binary
-/// of the workspace (`target/release/` after `cargo build --release --bins`).
+/// of the workspace (`target/release/` after `cargo build --release --workspace --bins`).
 pub fn binary(dir: Option<&Path>, name: &str) -> anyhow::Result<PathBuf> {
     let dir = match dir {
         Some(d) => d.to_owned(),
@@ -27,7 +27,7 @@ pub fn binary(dir: Option<&Path>, name: &str) -> anyhow::Result<PathBuf> {
     let path = dir.join(name);
     if !path.is_file() {
         bail!(
-            "{} not found: build the binaries first (cargo build --release --bins), or pass --bin-dir",
+            "{} not found: build the binaries first (cargo build --release --workspace --bins), or pass --bin-dir",
             path.display()
         );
     }
