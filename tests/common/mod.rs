@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 pub mod fleet;
+pub mod year;
 
 use std::time::Duration;
 
