@@ -32,6 +32,9 @@ struct Args {
     /// default, no minimum pause).
     #[arg(long, default_value = "none")]
     pauses: String,
+    /// Print one line per session.
+    #[arg(long)]
+    detail: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -74,6 +77,9 @@ fn main() -> std::process::ExitCode {
                 pause.map_or("none".into(), |p| p.to_string())
             );
             print!("{}", r.table());
+            if args.detail {
+                println!("{}", r.detail.join("\n"));
+            }
             let misses = r.misses();
             for miss in &misses {
                 println!("  TARGET MISSED: {miss}");

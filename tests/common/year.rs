@@ -849,13 +849,18 @@ impl Report {
             ("cheapest 15-min slots", &self.slots),
             ("cheapest continuous window", &self.window),
         ] {
+            // Charging at once needs no command: the car starts on plug-in.
+            let cmds = if std::ptr::eq(t, &self.at_once) {
+                "-".to_string()
+            } else {
+                format!("{:.2}", per_session(t, n))
+            };
             let _ = writeln!(
                 out,
-                "  {name:<28} {:>10.2} {:>8.2}% {:>8.0} {:>12.2}",
+                "  {name:<28} {:>10.2} {:>8.2}% {:>8.0} {cmds:>12}",
                 t.cost,
                 (t.cost / self.hindsight.cost - 1.0) * 100.0,
                 t.kwh,
-                per_session(t, n)
             );
         }
         let _ = writeln!(
