@@ -479,7 +479,7 @@ async fn token_endpoint_rate_limit_and_outage() {
     let (_, rt) = env.tokens("alice", "offline_access all");
     env.sim.handle.add_fault(Fault {
         kind: FaultKind::RateLimit {
-            retry_after_secs: 12,
+            retry_after_secs: Some(12),
         },
         user: None,
         target: Target::Token,

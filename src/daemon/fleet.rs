@@ -382,10 +382,16 @@ impl UserTask {
                 Err(RoundError::Relink)
             }
             Err(e) => {
-                warn!(error = %e, "no access token");
-                Err(RoundError::Wait(
-                    self.fleet.clock.now() + TimeDelta::minutes(1),
-                ))
+                // One line per episode: the keeper's own episode says why;
+                // every user's loop retrying each minute must not add a
+                // WARN per attempt.
+                let now = self.fleet.clock.now();
+                self.fleet.outages.failed(
+                    "no access token",
+                    now,
+                    &format_args!("user {}: {e}", self.user),
+                );
+                Err(RoundError::Wait(now + TimeDelta::minutes(1)))
             }
         }
     }
@@ -415,7 +421,13 @@ impl UserTask {
                     match self.fleet.keeper.refresh(&self.user, Some(&token)).await {
                         Ok(_) => continue,
                         Err(TokenError::NeedsRelink(_)) => return Err(RoundError::Relink),
-                        Err(e) => warn!(error = %e, "refresh after 401 failed"),
+                        Err(e) => {
+                            self.fleet.outages.failed(
+                                "refresh after 401",
+                                self.fleet.clock.now(),
+                                &format_args!("user {}: {e}", self.user),
+                            );
+                        }
                     }
                 }
                 Err(ApiError::Unauthorized(_)) => {
@@ -453,7 +465,17 @@ impl UserTask {
                     .filter(|_| was_blocked)
                     .map_or(until, |t| t.max(until));
                 if !was_blocked {
-                    warn!(vendor = %self.vendor, users = v.hits.len(), until = %nb, "vendor rate limited; backing off all its users");
+                    // A rate limit that lasts re-blocks the vendor each
+                    // time its backoff runs out: one episode, one WARN.
+                    self.fleet.outages.failed(
+                        "vendor rate limited",
+                        now,
+                        &format_args!(
+                            "vendor {}: {} users rate limited within a minute; backing off all its users until {nb}",
+                            self.vendor,
+                            v.hits.len()
+                        ),
+                    );
                 } else {
                     debug!(vendor = %self.vendor, until = %nb, "vendor backoff extended");
                 }

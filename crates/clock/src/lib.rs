@@ -16,13 +16,20 @@
 //!
 //! Because every wait goes through tokio timers, paused time drives the
 //! scaled clock too; nothing here reads `std::time::Instant`.
+//!
+//! A virtual clock can also be stepped ([`Clock::jump`]), as NTP or a
+//! suspend steps the host's clock, so tests can show what a wall-clock jump
+//! does to the daemon. Waits in progress see the step at once (the system
+//! clock sees one within 30 s).
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// A cheap-to-clone handle on a source of UTC time.
@@ -45,6 +52,10 @@ enum Kind {
         origin: Instant,
         /// How many simulated seconds pass per monotonic second.
         speed: f64,
+        /// Sum of all [`Clock::jump`]s, microseconds.
+        offset_us: AtomicI64,
+        /// Wakes waits in progress when the clock is stepped.
+        jumped: Notify,
     },
     /// `origin_virtual + (system_now - origin_system) * speed`.
     Anchored {
@@ -108,6 +119,8 @@ impl Clock {
                 origin_wall: start,
                 origin: Instant::now(),
                 speed,
+                offset_us: AtomicI64::new(0),
+                jumped: Notify::new(),
             }),
         }
     }
@@ -170,9 +183,12 @@ impl Clock {
                 origin_wall,
                 origin,
                 speed,
+                offset_us,
+                ..
             } => {
                 let real = origin.elapsed().as_secs_f64() * speed;
-                *origin_wall + TimeDelta::microseconds((real * 1e6) as i64)
+                let us = (real * 1e6) as i64 + offset_us.load(Ordering::Relaxed);
+                *origin_wall + TimeDelta::microseconds(us)
             }
             Kind::Anchored {
                 origin_virtual,
@@ -185,6 +201,34 @@ impl Clock {
                     .unwrap_or(i64::MAX) as f64;
                 *origin_virtual + TimeDelta::microseconds((real * speed) as i64)
             }
+        }
+    }
+
+    /// Steps a virtual clock by `by` (forward if positive, backward if
+    /// negative) for every clone, as an NTP step or a resume from suspend
+    /// steps the host's clock; waits in progress re-read the clock at once.
+    /// Tests use it to show that a wall-clock jump does no harm. Returns
+    /// false, and does nothing, on the system clock: only the host steps it.
+    #[must_use = "the system clock cannot be stepped"]
+    pub fn jump(&self, by: TimeDelta) -> bool {
+        match &*self.inner {
+            Kind::System => false,
+            Kind::Scaled {
+                offset_us, jumped, ..
+            } => {
+                let us = by.num_microseconds().unwrap_or(if by < TimeDelta::zero() {
+                    i64::MIN
+                } else {
+                    i64::MAX
+                });
+                let _ = offset_us.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |o| {
+                    Some(o.saturating_add(us))
+                });
+                jumped.notify_waiters();
+                true
+            }
+            // It follows the host's clock, which only the host steps.
+            Kind::Anchored { .. } => false,
         }
     }
 
@@ -206,33 +250,46 @@ impl Clock {
     /// periodically so a clock step does not leave the timer far off.
     pub async fn sleep_until(&self, t: DateTime<Utc>) {
         loop {
-            let now = self.now();
-            if now >= t {
-                return;
-            }
-            let left = (t - now).to_std().unwrap_or(Duration::ZERO);
             match &*self.inner {
-                Kind::System => tokio::time::sleep(left.min(SYSTEM_RECHECK)).await,
-                // Like the system clock it follows, re-read now and then,
-                // in real time, so a step of the host's clock cannot leave
-                // a timer far off.
-                Kind::Anchored { .. } => {
+                Kind::System | Kind::Anchored { .. } => {
+                    let now = self.now();
+                    if now >= t {
+                        return;
+                    }
+                    let left = (t - now).to_std().unwrap_or(Duration::ZERO);
+                    // The anchored clock follows the host's clock too: both
+                    // re-read it now and then, in real time, so a step of
+                    // the host's clock cannot leave a timer far off.
                     let real = self.real_duration(left) + Duration::from_micros(1);
                     tokio::time::sleep(real.min(SYSTEM_RECHECK)).await
                 }
-                Kind::Scaled { .. } => {
+                Kind::Scaled { jumped, .. } => {
+                    // Listen for a jump before reading the clock, so one
+                    // between the read and the sleep is not missed.
+                    let stepped = jumped.notified();
+                    tokio::pin!(stepped);
+                    stepped.as_mut().enable();
+                    let now = self.now();
+                    if now >= t {
+                        return;
+                    }
+                    let left = (t - now).to_std().unwrap_or(Duration::ZERO);
                     // Round up to the next microsecond of real time so the loop
                     // never spins on a sub-resolution remainder.
                     let real = self.real_duration(left) + Duration::from_micros(1);
-                    tokio::time::sleep(real).await
+                    tokio::select! {
+                        _ = tokio::time::sleep(real) => {}
+                        _ = stepped => {}
+                    }
                 }
             }
         }
     }
 
     /// A tokio deadline for clock instant `t`, for `tokio::time::timeout_at`
-    /// and `sleep_until` in `select!` loops. Exact for virtual clocks; for the
-    /// system clock it is computed from the current offset.
+    /// and `sleep_until` in `select!` loops. Exact for virtual clocks until
+    /// they are stepped; for the system clock it is computed from the
+    /// current offset. Either way a later step does not move it.
     pub fn instant_at(&self, t: DateTime<Utc>) -> Instant {
         let left = (t - self.now()).to_std().unwrap_or(Duration::ZERO);
         Instant::now() + self.real_duration(left)
@@ -419,6 +476,43 @@ mod tests {
         ] {
             assert!(bad.parse::<VirtualClockSpec>().is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jumps_step_every_clone_and_wake_waits() {
+        let a = Clock::starting_at(t0());
+        let b = a.clone();
+        // A wait for 18:00 in progress when the clock steps 50 minutes on
+        // at 17:05 ends at once, not after the 55 minutes it armed.
+        let waiter = tokio::spawn({
+            let b = b.clone();
+            async move {
+                b.sleep_until(t0() + TimeDelta::hours(1)).await;
+                tokio::time::Instant::now()
+            }
+        });
+        tokio::time::advance(Duration::from_secs(300)).await;
+        let stepped_at = tokio::time::Instant::now();
+        assert!(a.jump(TimeDelta::minutes(50)));
+        assert_eq!(b.now(), t0() + TimeDelta::minutes(55));
+        let woke = tokio::time::timeout(Duration::from_secs(301), waiter)
+            .await
+            .expect("the wait saw the step")
+            .unwrap();
+        // tokio timers round up to the millisecond.
+        let waited = woke - stepped_at;
+        assert!(waited >= Duration::from_secs(300), "{waited:?}");
+        assert!(waited <= Duration::from_millis(300_001), "{waited:?}");
+        let ms = TimeDelta::milliseconds(1);
+        assert!(a.now() - (t0() + TimeDelta::hours(1)) <= ms);
+        // Backward: a wait for an instant now further away lasts longer.
+        assert!(a.jump(TimeDelta::minutes(-30)));
+        assert!(b.now() - (t0() + TimeDelta::minutes(30)) <= ms);
+        let before = tokio::time::Instant::now();
+        b.sleep_until(t0() + TimeDelta::minutes(40)).await;
+        assert!(tokio::time::Instant::now() - before >= Duration::from_secs(599));
+        assert!(a.now() - (t0() + TimeDelta::minutes(40)) <= ms * 2);
+        assert!(!Clock::system().jump(TimeDelta::seconds(1)));
     }
 
     #[tokio::test(start_paused = true)]

@@ -11,7 +11,7 @@ use axum::Json;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
 
-use crate::faults::Injected;
+use crate::faults::{Broken, Injected};
 use crate::handle::SimHandle;
 use crate::problem::Problem;
 use crate::scenario::{valid_deadline, VENDORS};
@@ -41,6 +41,31 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
+/// Why an endpoint did not do its work: a problem answer, or a broken
+/// answer from a fault rule.
+#[derive(Debug)]
+pub(crate) enum Refused {
+    /// An RFC 7807 answer.
+    Problem(Problem),
+    /// A reset connection or a useless 200.
+    Broken(Broken),
+}
+
+impl From<Problem> for Refused {
+    fn from(p: Problem) -> Self {
+        Refused::Problem(p)
+    }
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Refused::Problem(p) => p.into_response(),
+            Refused::Broken(b) => b.into_response(),
+        }
+    }
+}
+
 /// Admits a request: authenticates, checks scopes, notes Retry-After
 /// violations, and applies fault rules (waiting out injected latency on the
 /// clock).
@@ -49,7 +74,7 @@ async fn gate(
     headers: &HeaderMap,
     need: Need,
     route: &'static str,
-) -> Result<Caller, Problem> {
+) -> Result<Caller, Refused> {
     let now = h.now();
     let adm = h.lock().admit(bearer(headers), need, now, route)?;
     if !adm.latency.is_zero() {
@@ -57,13 +82,16 @@ async fn gate(
     }
     if let Some(e) = adm.error {
         let now = h.now();
-        h.lock().note_injected(Some(&adm.caller), e, now);
+        h.lock().note_injected(Some(&adm.caller), &e, now);
         return Err(match e {
-            Injected::RateLimited { retry_after_secs } => Problem::rate_limited(retry_after_secs),
+            Injected::RateLimited { retry_after_secs } => {
+                Problem::rate_limited(retry_after_secs).into()
+            }
             Injected::Server {
                 status,
                 retry_after_secs,
-            } => Problem::server(status, retry_after_secs),
+            } => Problem::server(status, retry_after_secs).into(),
+            Injected::Broken(b) => Refused::Broken(b),
         });
     }
     Ok(adm.caller)
@@ -75,10 +103,10 @@ async fn gate_user(
     headers: &HeaderMap,
     scopes: Scopes,
     route: &'static str,
-) -> Result<String, Problem> {
+) -> Result<String, Refused> {
     match gate(h, headers, Need::User(scopes), route).await? {
         Caller::User { user } => Ok(user),
-        Caller::Client(_) => Err(Problem::forbidden("a user access token is required")),
+        Caller::Client(_) => Err(Problem::forbidden("a user access token is required").into()),
     }
 }
 
@@ -218,13 +246,13 @@ pub(crate) async fn link_user(
     headers: HeaderMap,
     Path(user): Path<String>,
     body: Bytes,
-) -> Result<Response, Problem> {
+) -> Result<Response, Refused> {
     gate(&h, &headers, Need::Client, "POST /users/{userId}/link").await?;
     let opts: wire::LinkUserOptions = json_body(&body, Some(Default::default()))?;
     if let Some(v) = opts.vendor.as_deref().filter(|v| !VENDORS.contains(v)) {
-        return Err(Problem::bad_request(format!(
-            "\"vendor\" {v:?} must be one of {VENDORS:?}"
-        )));
+        return Err(
+            Problem::bad_request(format!("\"vendor\" {v:?} must be one of {VENDORS:?}")).into(),
+        );
     }
     let now = h.now();
     let link_state = h.lock().link(&user, opts.vendor, now);
@@ -238,7 +266,7 @@ pub(crate) async fn delete_user(
     State(h): State<SimHandle>,
     headers: HeaderMap,
     Path(user): Path<String>,
-) -> Result<StatusCode, Problem> {
+) -> Result<StatusCode, Refused> {
     gate(&h, &headers, Need::Client, "DELETE /users/{userId}").await?;
     let mut st = h.lock();
     st.revoke_user(&user);
@@ -254,7 +282,7 @@ pub(crate) async fn deauthorize_user(
     State(h): State<SimHandle>,
     headers: HeaderMap,
     Path(user): Path<String>,
-) -> Result<StatusCode, Problem> {
+) -> Result<StatusCode, Refused> {
     gate(
         &h,
         &headers,
@@ -270,7 +298,7 @@ pub(crate) async fn deauthorize_user(
 pub(crate) async fn me(
     State(h): State<SimHandle>,
     headers: HeaderMap,
-) -> Result<Json<wire::Me>, Problem> {
+) -> Result<Json<wire::Me>, Refused> {
     let user = gate_user(&h, &headers, Scopes::default(), "GET /me").await?;
     let st = h.lock();
     let u = &st.users[user.as_str()];
@@ -300,7 +328,7 @@ pub(crate) async fn list_vehicles(
     State(h): State<SimHandle>,
     headers: HeaderMap,
     RawQuery(q): RawQuery,
-) -> Result<Json<Vec<wire::Vehicle>>, Problem> {
+) -> Result<Json<Vec<wire::Vehicle>>, Refused> {
     let user = gate_user(&h, &headers, VEHICLE_READ, "GET /vehicles").await?;
     let fields = fields(q.as_deref())?;
     let now = h.now();
@@ -323,7 +351,7 @@ pub(crate) async fn get_vehicle(
     headers: HeaderMap,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
-) -> Result<Json<wire::Vehicle>, Problem> {
+) -> Result<Json<wire::Vehicle>, Refused> {
     let user = gate_user(&h, &headers, VEHICLE_READ, "GET /vehicles/{vehicleId}").await?;
     let fields = fields(q.as_deref())?;
     let now = h.now();
@@ -338,7 +366,7 @@ pub(crate) async fn get_charge_state(
     State(h): State<SimHandle>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<wire::ChargeState>, Problem> {
+) -> Result<Json<wire::ChargeState>, Refused> {
     let route = "GET /vehicles/{vehicleId}/charge-state";
     let user = gate_user(&h, &headers, Scopes::CHARGE_STATE, route).await?;
     let now = h.now();
@@ -355,7 +383,7 @@ pub(crate) async fn post_charging(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<StatusCode, Problem> {
+) -> Result<StatusCode, Refused> {
     let route = "POST /vehicles/{vehicleId}/charging";
     let user = gate_user(&h, &headers, Scopes::CONTROL_CHARGING, route).await?;
     let cmd: wire::ChargingAction = json_body(&body, None)?;
@@ -365,7 +393,8 @@ pub(crate) async fn post_charging(
         other => {
             return Err(Problem::bad_request(format!(
                 "\"action\" {other:?} must be one of [\"START\", \"STOP\"]"
-            )))
+            ))
+            .into())
         }
     };
     let now = h.now();
@@ -380,9 +409,7 @@ pub(crate) async fn post_charging(
             Some(&user),
             format!("{} to unplugged vehicle {id}", cmd.action),
         );
-        return Err(Problem::not_plugged_in(format!(
-            "vehicle {id} is not plugged in"
-        )));
+        return Err(Problem::not_plugged_in(format!("vehicle {id} is not plugged in")).into());
     }
     let away = v.location.is_none();
     v.apply(now, action);
@@ -417,7 +444,7 @@ pub(crate) async fn get_policy(
     State(h): State<SimHandle>,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<wire::SmartChargingPolicy>, Problem> {
+) -> Result<Json<wire::SmartChargingPolicy>, Refused> {
     let route = "GET /vehicles/{vehicleId}/smart-charging-policy";
     let user = gate_user(&h, &headers, Scopes::SMART_CHARGING_POLICY, route).await?;
     let now = h.now();
@@ -432,14 +459,15 @@ pub(crate) async fn put_policy(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<wire::SmartChargingPolicy>, Problem> {
+) -> Result<Json<wire::SmartChargingPolicy>, Refused> {
     let route = "PUT /vehicles/{vehicleId}/smart-charging-policy";
     let user = gate_user(&h, &headers, Scopes::SMART_CHARGING_POLICY, route).await?;
     let update: wire::SmartChargingPolicyUpdate = json_body(&body, None)?;
     if let Some(d) = update.deadline.as_deref().filter(|d| !valid_deadline(d)) {
         return Err(Problem::bad_request(format!(
             "\"deadline\" {d:?} must match ^\\d{{2}}:\\d{{2}}$ (HH:MM, UTC)"
-        )));
+        ))
+        .into());
     }
     let now = h.now();
     let mut st = h.lock();
@@ -459,7 +487,7 @@ pub(crate) async fn watch(
     headers: HeaderMap,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Json<wire::WatchPayload>, Problem> {
+) -> Result<Json<wire::WatchPayload>, Refused> {
     let route = "POST /vehicles/{vehicleId}/watch";
     let scopes = Scopes::LOCATION.or(Scopes::CHARGE_STATE);
     let user = gate_user(&h, &headers, scopes, route).await?;
@@ -476,7 +504,7 @@ pub(crate) async fn watch(
 pub(crate) async fn charging_locations(
     State(h): State<SimHandle>,
     headers: HeaderMap,
-) -> Result<Json<Vec<wire::ChargingLocation>>, Problem> {
+) -> Result<Json<Vec<wire::ChargingLocation>>, Refused> {
     let route = "GET /charging-locations";
     let user = gate_user(&h, &headers, Scopes::CHARGING_LOCATION, route).await?;
     let st = h.lock();

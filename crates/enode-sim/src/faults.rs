@@ -1,9 +1,13 @@
-//! Faults on demand: rate limiting, server errors, slow answers and a
-//! refusing consent screen, set per test through `SimHandle` or
-//! `POST /_sim/faults`.
+//! Faults on demand: rate limiting, server errors, slow answers, broken
+//! answers (a connection closed without an answer, a body that is not
+//! JSON, a body too large to read) and a refusing consent screen, set per
+//! test through `SimHandle` or `POST /_sim/faults`.
 
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
@@ -30,10 +34,13 @@ pub struct Fault {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FaultKind {
-    /// `429 Too Many Requests` with `Retry-After: retry_after_secs`.
+    /// `429 Too Many Requests`, with `Retry-After: retry_after_secs` if
+    /// given (`{"type":"rate_limit"}` alone is a 429 without one, which a
+    /// client must meet with its own backoff).
     RateLimit {
         /// Seconds the client must wait.
-        retry_after_secs: u64,
+        #[serde(default)]
+        retry_after_secs: Option<u64>,
     },
     /// A 5xx answer (500, 502, 503, 504), with `Retry-After` if given.
     ServerError {
@@ -47,6 +54,25 @@ pub enum FaultKind {
     Latency {
         /// Delay in milliseconds.
         millis: u64,
+    },
+    /// The connection is closed without an HTTP answer, as a proxy or a
+    /// crashing server does. The request has no effect.
+    ConnectionReset,
+    /// `200` with `Content-Type: application/json` and a body that is not
+    /// what the endpoint answers: `body` if given, else an HTML error page
+    /// (what a misconfigured proxy sends). The request has no effect.
+    MalformedBody {
+        /// The body to send.
+        #[serde(default)]
+        body: Option<String>,
+    },
+    /// `200` with a JSON body of `bytes` bytes (an empty array padded with
+    /// whitespace: valid JSON that means "nothing" to a client that reads it
+    /// all), streamed so the simulator never holds it. The request has no
+    /// effect.
+    OversizedBody {
+        /// Body length in bytes.
+        bytes: u64,
     },
 }
 
@@ -87,15 +113,113 @@ pub enum Trigger {
 pub struct FaultId(pub u64);
 
 /// An error the fault layer answers instead of the endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Injected {
-    /// 429 with Retry-After.
-    RateLimited { retry_after_secs: u64 },
+    /// 429, with Retry-After if given.
+    RateLimited { retry_after_secs: Option<u64> },
     /// A 5xx.
     Server {
         status: u16,
         retry_after_secs: Option<u64>,
     },
+    /// An answer that is not an HTTP error: see [`Broken`].
+    Broken(Broken),
+}
+
+impl Injected {
+    /// The Retry-After it carries, in seconds.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Injected::RateLimited { retry_after_secs }
+            | Injected::Server {
+                retry_after_secs, ..
+            } => *retry_after_secs,
+            Injected::Broken(_) => None,
+        }
+    }
+
+    /// A short name, for [`Stats::injected`](crate::Stats::injected).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Injected::RateLimited { .. } => "rate_limit",
+            Injected::Server { .. } => "server_error",
+            Injected::Broken(Broken::Reset) => "connection_reset",
+            Injected::Broken(Broken::Malformed(_)) => "malformed_body",
+            Injected::Broken(Broken::Oversized(_)) => "oversized_body",
+        }
+    }
+}
+
+/// A broken answer: the connection closes, or a 200 whose body is useless.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Broken {
+    /// No answer: the connection is closed.
+    Reset,
+    /// 200 with this body.
+    Malformed(String),
+    /// 200 with a body of this many bytes.
+    Oversized(u64),
+}
+
+/// Marks a response whose connection is closed before anything is sent,
+/// so the request counters record it under status 0 ("no answer").
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NoAnswer;
+
+/// The default [`FaultKind::MalformedBody`] body.
+const PROXY_PAGE: &str = "<html><head><title>502 Bad Gateway</title></head>\
+<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n";
+
+/// One chunk of [`Broken::Oversized`] padding.
+static PADDING: [u8; 64 << 10] = [b' '; 64 << 10];
+
+/// A body that fails at its first frame: hyper then drops the connection
+/// with the response head still unsent (it is buffered, not flushed, until
+/// the body yields), so the client sees the connection close without an
+/// answer.
+fn failing_body() -> Body {
+    Body::from_stream(futures_util::stream::once(async {
+        Err::<Bytes, _>(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "simulated connection reset",
+        ))
+    }))
+}
+
+/// `[`, `bytes - 2` spaces in 64 KiB chunks, `]`, produced as it is sent.
+fn padded_body(bytes: u64) -> Body {
+    let inner = bytes.saturating_sub(2);
+    let full = inner / PADDING.len() as u64;
+    let rest = (inner % PADDING.len() as u64) as usize;
+    let chunks = std::iter::once(Bytes::from_static(b"["))
+        .chain((0..full).map(|_| Bytes::from_static(&PADDING)))
+        .chain(std::iter::once(Bytes::from_static(&PADDING[..rest])))
+        .chain(std::iter::once(Bytes::from_static(b"]")))
+        .map(Ok::<_, std::io::Error>);
+    Body::from_stream(futures_util::stream::iter(chunks))
+}
+
+impl IntoResponse for Broken {
+    fn into_response(self) -> Response {
+        let json = [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )];
+        match self {
+            Broken::Reset => {
+                let mut r = (StatusCode::OK, failing_body()).into_response();
+                r.extensions_mut().insert(NoAnswer);
+                r
+            }
+            Broken::Malformed(body) => (StatusCode::OK, json, body).into_response(),
+            Broken::Oversized(bytes) => {
+                let mut r = (StatusCode::OK, json, padded_body(bytes)).into_response();
+                r.headers_mut()
+                    .insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.max(2)));
+                r
+            }
+        }
+    }
 }
 
 /// What the fault layer decided for one request.
@@ -204,6 +328,15 @@ impl Faults {
                         retry_after_secs,
                     })
                 }
+                FaultKind::ConnectionReset => d.error = Some(Injected::Broken(Broken::Reset)),
+                FaultKind::MalformedBody { ref body } => {
+                    d.error = Some(Injected::Broken(Broken::Malformed(
+                        body.clone().unwrap_or_else(|| PROXY_PAGE.to_owned()),
+                    )))
+                }
+                FaultKind::OversizedBody { bytes } => {
+                    d.error = Some(Injected::Broken(Broken::Oversized(bytes)))
+                }
             }
         }
         if spent {
@@ -222,7 +355,7 @@ mod tests {
     fn rl(user: Option<&str>, trigger: Trigger) -> Fault {
         Fault {
             kind: FaultKind::RateLimit {
-                retry_after_secs: 30,
+                retry_after_secs: Some(30),
             },
             user: user.map(String::from),
             target: Target::Api,

@@ -166,7 +166,7 @@ impl SimHandle {
     pub fn rate_limit_next(&self, user: Option<&str>, n: u32, retry_after: Duration) -> FaultId {
         self.add_fault(Fault {
             kind: FaultKind::RateLimit {
-                retry_after_secs: retry_after.as_secs(),
+                retry_after_secs: Some(retry_after.as_secs()),
             },
             user: user.map(String::from),
             target: Target::Api,
@@ -179,7 +179,7 @@ impl SimHandle {
     pub fn rate_limit_rate(&self, user: Option<&str>, p: f64, retry_after: Duration) -> FaultId {
         self.add_fault(Fault {
             kind: FaultKind::RateLimit {
-                retry_after_secs: retry_after.as_secs(),
+                retry_after_secs: Some(retry_after.as_secs()),
             },
             user: user.map(String::from),
             target: Target::Api,

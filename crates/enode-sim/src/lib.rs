@@ -10,7 +10,8 @@
 //! `tokio::time::pause()` sees exact battery levels.
 //!
 //! A test starts it with [`spawn`] and steers it through the [`SimHandle`]:
-//! faults (429 with Retry-After, 5xx, latency), token lifetime and
+//! faults (429 with or without Retry-After, 5xx, latency, connections
+//! closed without an answer, malformed and oversized bodies), token lifetime and
 //! refresh-token behaviour, a refusing consent screen, driver actions, and
 //! [`Stats`] with violation counters (expired tokens, requests before a
 //! Retry-After elapsed, refresh-token replays, commands to unplugged or
@@ -41,6 +42,12 @@
 //! through [`SimHandle::add_fault`] and its shortcuts, or as JSON through
 //! `POST /_sim/faults` (`DELETE /_sim/faults` clears them):
 //! `{"kind":{"type":"rate_limit","retry_after_secs":30},"trigger":{"type":"next","n":3}}`.
+//! Kinds: `rate_limit` (`retry_after_secs` optional), `server_error`
+//! (`status`, optional `retry_after_secs`), `latency` (`millis`),
+//! `connection_reset`, `malformed_body` (optional `body`) and
+//! `oversized_body` (`bytes`). Error and broken answers replace the
+//! endpoint's work (nothing is rotated, no command applied); latency
+//! delays an API answer before its work and a token answer after it.
 //! `GET /_sim/stats` returns [`Stats`] as JSON.
 //!
 //! # Benchmark endpoints
@@ -216,14 +223,18 @@ pub fn router(handle: SimHandle) -> Router {
     api.merge(sim).with_state(handle)
 }
 
-/// Counts every answered request by route and status.
+/// Counts every request by route and status (0: closed without an answer).
 async fn count(State(h): State<SimHandle>, req: Request, next: Next) -> Response {
     let route = match req.extensions().get::<MatchedPath>() {
         Some(p) => format!("{} {}", req.method(), p.as_str()),
         None => "unmatched".to_string(),
     };
     let resp = next.run(req).await;
-    h.lock().stats.request(&route, resp.status().as_u16());
+    let status = match resp.extensions().get::<faults::NoAnswer>() {
+        Some(_) => 0,
+        None => resp.status().as_u16(),
+    };
+    h.lock().stats.request(&route, status);
     resp
 }
 

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::faults::{Injected, Target};
+use crate::faults::{Broken, Injected, Target};
 use crate::handle::SimHandle;
 use crate::problem::OAuthError;
 use crate::state::{AuthCode, State as World, TokenSet};
@@ -103,6 +103,7 @@ fn subject(st: &World, form: &HashMap<String, String>) -> Option<String> {
 /// `POST /oauth2/token`. An injected latency delays the answer after the
 /// request has taken effect, as a slow network back to the client would:
 /// a refresh is already rotated when a client that gives up stops waiting.
+/// An injected error or broken answer replaces the grant (nothing rotates).
 pub(crate) async fn token(State(h): State<SimHandle>, headers: HeaderMap, body: Bytes) -> Response {
     let (result, latency) = token_inner(&h, &headers, &body).await;
     if !latency.is_zero() {
@@ -115,7 +116,22 @@ pub(crate) async fn token(State(h): State<SimHandle>, headers: HeaderMap, body: 
             Json(t),
         )
             .into_response(),
-        Err(e) => e.into_response(),
+        Err(TokenFail::OAuth(e)) => e.into_response(),
+        Err(TokenFail::Broken(b)) => b.into_response(),
+    }
+}
+
+/// Why the token endpoint gave no tokens.
+enum TokenFail {
+    /// An RFC 6749 error answer.
+    OAuth(OAuthError),
+    /// A broken answer from a fault rule.
+    Broken(Broken),
+}
+
+impl From<OAuthError> for TokenFail {
+    fn from(e: OAuthError) -> Self {
+        TokenFail::OAuth(e)
     }
 }
 
@@ -123,10 +139,10 @@ async fn token_inner(
     h: &SimHandle,
     headers: &HeaderMap,
     body: &[u8],
-) -> (Result<TokenSet, OAuthError>, std::time::Duration) {
+) -> (Result<TokenSet, TokenFail>, std::time::Duration) {
     let form = match params(body) {
         Ok(f) => f,
-        Err(e) => return (Err(e), std::time::Duration::ZERO),
+        Err(e) => return (Err(e.into()), std::time::Duration::ZERO),
     };
     let decision = {
         let mut st = h.lock();
@@ -145,15 +161,17 @@ async fn grant(
     headers: &HeaderMap,
     form: &HashMap<String, String>,
     injected: Option<Injected>,
-) -> Result<TokenSet, OAuthError> {
+) -> Result<TokenSet, TokenFail> {
     let (client_id, secret, basic) = client_credentials(headers, form)?;
     if let Some(e) = injected {
+        h.lock().stats.injected(e.name());
         return Err(match e {
             Injected::RateLimited { retry_after_secs } => OAuthError {
                 status: StatusCode::TOO_MANY_REQUESTS,
-                retry_after: Some(retry_after_secs),
+                retry_after: retry_after_secs,
                 ..OAuthError::new("temporarily_unavailable", "rate limited")
-            },
+            }
+            .into(),
             Injected::Server {
                 status,
                 retry_after_secs,
@@ -168,7 +186,9 @@ async fn grant(
                     },
                     format!("simulated {status}"),
                 )
-            },
+            }
+            .into(),
+            Injected::Broken(b) => TokenFail::Broken(b),
         });
     }
     let now = h.now();
@@ -178,7 +198,7 @@ async fn grant(
         .filter(|c| st.clients[*c].secret == secret)
         .ok_or_else(|| OAuthError::invalid_client(basic))?;
     let get = |k: &str| form.get(k).map(String::as_str);
-    match get("grant_type") {
+    let answer = match get("grant_type") {
         None => Err(OAuthError::invalid_request("grant_type is required")),
         Some("client_credentials") => Ok(st.client_token(client, now)),
         Some("refresh_token") => {
@@ -202,7 +222,8 @@ async fn grant(
             "unsupported_grant_type",
             format!("grant_type {other} is not supported"),
         )),
-    }
+    };
+    answer.map_err(TokenFail::OAuth)
 }
 
 /// The authorization code grant, with PKCE S256 when the code has a challenge.

@@ -100,15 +100,15 @@ impl Problem {
         )
     }
 
-    /// 429 with Retry-After.
-    pub fn rate_limited(retry_after: u64) -> Self {
+    /// 429, with Retry-After if given.
+    pub fn rate_limited(retry_after: Option<u64>) -> Self {
         let mut p = Problem::new(
             StatusCode::TOO_MANY_REQUESTS,
             "https://docs.enode.io/problems/too-many-requests",
             "Too Many Requests",
             "rate limiting by the vendor prevented completing the request".into(),
         );
-        p.retry_after = Some(retry_after);
+        p.retry_after = retry_after;
         p
     }
 

@@ -374,6 +374,9 @@ impl State {
         route: &str,
     ) -> Result<Admitted, Problem> {
         let (caller, granted) = self.authenticate(bearer, now, route)?;
+        if let Some(user) = caller.user() {
+            self.stats.user_request(user);
+        }
         match (&caller, need) {
             (Caller::Client(_), Need::Client) => {}
             (Caller::User { .. }, Need::User(wanted)) => {
@@ -479,15 +482,11 @@ impl State {
         Ok((caller, scopes))
     }
 
-    /// Notes that `caller` was answered `error`: its Retry-After starts now.
-    pub fn note_injected(&mut self, caller: Option<&Caller>, error: Injected, now: DateTime<Utc>) {
-        let secs = match error {
-            Injected::RateLimited { retry_after_secs } => Some(retry_after_secs),
-            Injected::Server {
-                retry_after_secs, ..
-            } => retry_after_secs,
-        };
-        let (Some(secs), Some(caller)) = (secs, caller) else {
+    /// Notes that `caller` was answered `error`: it is counted, and its
+    /// Retry-After, if any, starts now.
+    pub fn note_injected(&mut self, caller: Option<&Caller>, error: &Injected, now: DateTime<Utc>) {
+        self.stats.injected(error.name());
+        let (Some(secs), Some(caller)) = (error.retry_after_secs(), caller) else {
             return;
         };
         let until = now + TimeDelta::seconds(secs as i64);

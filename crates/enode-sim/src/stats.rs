@@ -14,7 +14,9 @@ const RECENT: usize = 256;
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     /// Requests by route ("GET /vehicles/{vehicleId}") and HTTP status.
-    /// Requests that matched no route are under "unmatched".
+    /// Requests that matched no route are under "unmatched"; status 0 is
+    /// a request whose connection was closed without an answer (a
+    /// `connection_reset` fault).
     pub requests: BTreeMap<String, BTreeMap<u16, u64>>,
     /// Total of `requests`.
     pub total_requests: u64,
@@ -22,6 +24,13 @@ pub struct Stats {
     pub commands: BTreeMap<String, CommandCounts>,
     /// Tokens issued, by grant type, and grants revoked.
     pub tokens: TokenCounts,
+    /// Answers made by fault rules instead of the endpoint, by kind
+    /// ("rate_limit", "server_error", "connection_reset",
+    /// "malformed_body", "oversized_body"); latency is not counted.
+    pub injected: BTreeMap<String, u64>,
+    /// API requests with a valid user token, by user: shows that each
+    /// user's client still works (e.g. after a fault is cleared).
+    pub user_requests: BTreeMap<String, u64>,
     /// Violation counters; all zero for a well-behaved client.
     pub violations: Violations,
     /// The latest violations (up to 256), oldest first, for test messages.
@@ -169,6 +178,10 @@ pub(crate) struct Recorder {
     pub commands: HashMap<String, CommandCounts>,
     /// Token counters.
     pub tokens: TokenCounts,
+    /// Fault answers by kind.
+    injected: HashMap<&'static str, u64>,
+    /// Authenticated API requests by user.
+    user_requests: HashMap<String, u64>,
     /// Violation counters.
     pub violations: Violations,
     /// Latest violation events.
@@ -189,6 +202,20 @@ impl Recorder {
                 .entry(route.to_string())
                 .or_default()
                 .insert(status, 1);
+        }
+    }
+
+    /// Counts one answer made by a fault rule.
+    pub fn injected(&mut self, kind: &'static str) {
+        *self.injected.entry(kind).or_default() += 1;
+    }
+
+    /// Counts one authenticated API request of `user`.
+    pub fn user_request(&mut self, user: &str) {
+        if let Some(n) = self.user_requests.get_mut(user) {
+            *n += 1;
+        } else {
+            self.user_requests.insert(user.to_owned(), 1);
         }
     }
 
@@ -246,6 +273,16 @@ impl Recorder {
                 .map(|(k, c)| (k.clone(), c.clone()))
                 .collect(),
             tokens: self.tokens.clone(),
+            injected: self
+                .injected
+                .iter()
+                .map(|(k, n)| (k.to_string(), *n))
+                .collect(),
+            user_requests: self
+                .user_requests
+                .iter()
+                .map(|(k, n)| (k.clone(), *n))
+                .collect(),
             violations: self.violations.clone(),
             recent_violations: self.recent.iter().cloned().collect(),
         }
