@@ -422,11 +422,15 @@ impl UserTask {
                         Ok(_) => continue,
                         Err(TokenError::NeedsRelink(_)) => return Err(RoundError::Relink),
                         Err(e) => {
+                            // No fresh token was had: a second 401 would
+                            // prove nothing, so wait instead of relinking.
+                            let now = self.fleet.clock.now();
                             self.fleet.outages.failed(
                                 "refresh after 401",
-                                self.fleet.clock.now(),
+                                now,
                                 &format_args!("user {}: {e}", self.user),
                             );
+                            return Err(RoundError::Wait(now + TimeDelta::minutes(1)));
                         }
                     }
                 }
