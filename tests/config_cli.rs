@@ -136,8 +136,11 @@ fn out_of_range_durations_are_refused_with_location() {
 fn a_missing_price_file_fails_and_a_stale_one_warns() {
     let (code, _, stderr) = check_text(FILE_PRICES, &[]);
     assert_eq!(code, 78, "{stderr}");
-    assert!(stderr.contains("smartcharged.toml:9:"), "{stderr}");
-    assert!(stderr.contains("does not exist"), "{stderr}");
+    assert!(
+        stderr.contains("smartcharged.toml: [prices.file]: cannot read"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("prices.csv"), "{stderr}");
 
     let stale = b"start_utc,price_eur_per_mwh\n2020-01-01T00:00:00Z,50\n";
     let (code, stdout, stderr) = check_text(FILE_PRICES, &[("prices.csv", stale)]);

@@ -595,14 +595,10 @@ impl RawPricesConfig {
             "file" => {
                 section(self.file.is_some())?;
                 let f = self.file.as_ref().expect("checked");
+                // Not read here: a daemon restarted while a script is
+                // rewriting the file must start on its cached prices.
+                // `check-config` reads it and refuses a missing one.
                 let path = base.join(text(&f.path, "path")?);
-                if !path.is_file() {
-                    return Err(err(
-                        &f.path,
-                        format!("price file {} does not exist", path.display()),
-                        "write the path of a CSV or JSON price file (relative to this config file)",
-                    ));
-                }
                 Provider::File {
                     path,
                     poll: f
