@@ -699,6 +699,15 @@ impl UserTask {
     ) -> Result<(), RoundError> {
         let fleet = self.fleet.clone();
         let token = self.token().await?;
+        // The command is pending, durably, before it is sent: a crash after
+        // Enode applied it but before it was recorded would otherwise leave
+        // a restarted daemon seeing a change it did not command (and taking
+        // it for the driver's). A refused command counts as an attempt too,
+        // so it is not resent at once.
+        state.sent(action, now);
+        if let Err(e) = fleet.store.put_control(&v.id, state).await {
+            warn!(vehicle.id = %v.id, error = %e, "cannot store the pending command; sending it anyway");
+        }
         let r = fleet
             .client
             .set_charging(&token, &v.id, action.to_api())
@@ -723,7 +732,6 @@ impl UserTask {
         match r {
             Ok(()) => {
                 info!(vehicle.id = %v.id, action = action.as_str(), reason, price = ?price, "command sent");
-                state.sent(action, now);
                 // Ask Enode to look at the vehicle soon, to confirm faster.
                 if let Err(e) = fleet
                     .client
@@ -739,11 +747,7 @@ impl UserTask {
                 }
                 Ok(())
             }
-            Err(e) => {
-                // Count it as an attempt, so a refused command is not resent at once.
-                state.sent(action, now);
-                Err(self.failed(now, &e))
-            }
+            Err(e) => Err(self.failed(now, &e)),
         }
     }
 
