@@ -347,3 +347,27 @@ fn cheapest_window_spans_mixed_slots() {
         .cheapest_window(t("2025-10-01T00:00:00Z"), TimeDelta::hours(3))
         .is_none());
 }
+
+/// A period that ends before it starts wrapped to about 4.3 billion slots,
+/// and one of a thousand years built as many (both found by fuzzing): each
+/// is refused as malformed at once.
+#[test]
+fn entsoe_periods_of_absurd_length_are_refused() {
+    let doc = |start: &str, end: &str| {
+        format!(
+            "<Publication_MarketDocument><TimeSeries><Period><timeInterval><start>{start}</start><end>{end}</end></timeInterval><resolution>PT60M</resolution><Point><position>1</position><price.amount>1</price.amount></Point></Period></TimeSeries></Publication_MarketDocument>"
+        )
+    };
+    for (start, end) in [
+        ("2025-11-27T23:00Z", "2025-11-26T23:00Z"),
+        ("2025-11-27T23:00Z", "3025-11-27T23:00Z"),
+        ("2025-11-27T23:00Z", "2025-11-27T23:00Z"),
+    ] {
+        let e = entsoe::parse(&doc(start, end)).unwrap_err();
+        assert!(
+            matches!(e, smartcharged::prices::SourceError::Malformed(ref m) if m.contains("slots long")),
+            "{start}..{end}: {e}"
+        );
+    }
+    assert!(entsoe::parse(&doc("2025-11-27T23:00Z", "2025-11-28T23:00Z")).is_ok());
+}

@@ -19,6 +19,10 @@ use serde::Deserialize;
 use super::{http, Basis, BoxFuture, PriceSource, Quote, Slot, SourceError};
 use crate::secret::Secret;
 
+/// The most slots one A44 period may have: a week of quarter-hours (a
+/// document covers a day or two).
+const MAX_PERIOD_SLOTS: i64 = 7 * 96;
+
 /// The public API base URL.
 pub const BASE: &str = "https://web-api.tp.entsoe.eu";
 
@@ -181,7 +185,16 @@ pub fn parse(body: &str) -> Result<Quote, SourceError> {
             let start = parse_time(&p.interval.start)?;
             let end = parse_time(&p.interval.end)?;
             let step = parse_resolution(&p.resolution)?;
-            let count = ((end - start).num_seconds() / step.num_seconds()) as u32;
+            // A period is at most a few days of slots; an end before its
+            // start (or centuries after it) would otherwise wrap or build
+            // billions of slots.
+            let count = (end - start).num_seconds() / step.num_seconds();
+            if !(1..=MAX_PERIOD_SLOTS).contains(&count) {
+                return Err(malformed(format!(
+                    "period {start} to {end} is not 1 to {MAX_PERIOD_SLOTS} slots long"
+                )));
+            }
+            let count = count as u32;
             let given: BTreeMap<u32, f64> =
                 p.points.iter().map(|pt| (pt.position, pt.price)).collect();
             let mut last = None;
