@@ -81,6 +81,26 @@ pub fn wallboxes(scenario: &Scenario) -> String {
 /// with `[[policy.vehicles]]` tables). The client secret is the
 /// simulator's and comes from the environment hook of the loader.
 pub fn config_text(base_url: &str, store: &Path, prices_csv: &Path, policy_extra: &str) -> String {
+    config_text_in(
+        base_url,
+        store,
+        prices_csv,
+        policy_extra,
+        "Europe/Berlin",
+        "",
+    )
+}
+
+/// [`config_text`] for a market in zone `tz` (prices and deadlines), with
+/// `prices_extra` lines in `[prices]` (e.g. a `publication_time`).
+pub fn config_text_in(
+    base_url: &str,
+    store: &Path,
+    prices_csv: &Path,
+    policy_extra: &str,
+    tz: &str,
+    prices_extra: &str,
+) -> String {
     format!(
         r#"
 [enode]
@@ -94,15 +114,16 @@ path = "{store}"
 
 [prices]
 provider = "file"
-time_zone = "Europe/Berlin"
+time_zone = "{tz}"
 currency = "EUR"
+{prices_extra}
 
 [prices.file]
 path = "{prices}"
 poll_every = "1h"
 
 [policy]
-time_zone = "Europe/Berlin"
+time_zone = "{tz}"
 deadline = "07:00"
 target_percent = 80
 efficiency = 1.0

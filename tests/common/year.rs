@@ -265,42 +265,18 @@ pub fn config_text(
     deadline: &str,
     policy_extra: &str,
 ) -> String {
-    let tz = market.tz();
-    format!(
-        r#"
-[enode]
-api_url = "{base_url}/"
-auth_url = "{base_url}/oauth2/auth"
-token_url = "{base_url}/oauth2/token"
-client_id = "smartcharged"
-
-[store]
-path = "{store}"
-
-[prices]
-provider = "file"
-time_zone = "{tz}"
-currency = "EUR"
-publication_time = "{:02}:{:02}"
-
-[prices.file]
-path = "{prices}"
-poll_every = "1h"
-
-[policy]
-time_zone = "{tz}"
-efficiency = 1.0
-{policy_extra}
-
-[[policy.vehicles]]
-id = "{VEHICLE}"
-max_power_kw = {POWER_KW}
-deadline = "{deadline}"
-"#,
-        PUBLICATION.0,
-        PUBLICATION.1,
-        store = store.display(),
-        prices = prices.display(),
+    smartcharged::demo::config_text_in(
+        base_url,
+        store,
+        prices,
+        &format!(
+            "{policy_extra}\n\n[[policy.vehicles]]\nid = \"{VEHICLE}\"\nmax_power_kw = {POWER_KW}\ndeadline = \"{deadline}\"\n"
+        ),
+        &market.tz().to_string(),
+        &format!(
+            "publication_time = \"{:02}:{:02}\"",
+            PUBLICATION.0, PUBLICATION.1
+        ),
     )
 }
 
