@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod demo;
 pub mod enode;
 pub mod limits;
+pub mod localtime;
 pub mod link;
 pub mod logging;
 pub mod model;
