@@ -131,8 +131,14 @@ mod tests {
     #[test]
     fn wrong_past_and_far_times_are_refused() {
         let now = utc(2026, 12, 2, 10, 0);
-        assert!(matches!(parse("soon", BERLIN, now), Err(TimeError::Form(_))));
-        assert!(matches!(parse("25:00", BERLIN, now), Err(TimeError::Form(_))));
+        assert!(matches!(
+            parse("soon", BERLIN, now),
+            Err(TimeError::Form(_))
+        ));
+        assert!(matches!(
+            parse("25:00", BERLIN, now),
+            Err(TimeError::Form(_))
+        ));
         assert!(matches!(
             parse(&"1".repeat(100), BERLIN, now),
             Err(TimeError::Form(_))
@@ -161,10 +167,7 @@ mod tests {
     fn instants_read_as_local_days() {
         let now = utc(2026, 12, 2, 10, 0);
         assert_eq!(short(utc(2026, 12, 2, 22, 0), now, BERLIN), "23:00");
-        assert_eq!(
-            short(utc(2026, 12, 3, 6, 0), now, BERLIN),
-            "tomorrow 07:00"
-        );
+        assert_eq!(short(utc(2026, 12, 3, 6, 0), now, BERLIN), "tomorrow 07:00");
         assert_eq!(
             short(utc(2026, 12, 24, 7, 0), now, BERLIN),
             "Thu 24 Dec 08:00"

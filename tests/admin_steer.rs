@@ -24,8 +24,16 @@ async fn charge_now_then_auto_then_a_trip() {
     assert_eq!(car.user.as_ref().map(|u| u.as_str()), Some("user-0"));
     assert!(car.session, "{car:?}");
     let plan = car.plan.as_ref().expect("a plan");
-    assert_eq!(car.explanation.code, Why::Waiting, "{}", car.explanation.text);
-    assert!(car.explanation.text.contains("cheaper electricity comes at"));
+    assert_eq!(
+        car.explanation.code,
+        Why::Waiting,
+        "{}",
+        car.explanation.text
+    );
+    assert!(car
+        .explanation
+        .text
+        .contains("cheaper electricity comes at"));
     assert!(car.next_edge.is_some());
     assert_eq!(snap.users.len(), 1);
     assert!(snap.prices.price_now.is_some());
@@ -47,14 +55,20 @@ async fn charge_now_then_auto_then_a_trip() {
         .unwrap();
     let sent = fleet::drain_commands(&mut r.events);
     assert!(
-        sent.iter().any(|c| c.action == "START" && c.reason == "override: charge now"),
+        sent.iter()
+            .any(|c| c.action == "START" && c.reason == "override: charge now"),
         "{sent:?}"
     );
     assert!(r.clock.now() - now < TimeDelta::seconds(5));
     r.clock.sleep(Duration::from_secs(5 * 60)).await;
     assert!(r.sim.handle.vehicle("car-0-0").unwrap().charging);
     let car = read.snapshot().vehicle("car-0-0").cloned().unwrap();
-    assert_eq!(car.explanation.code, Why::ChargeNow, "{}", car.explanation.text);
+    assert_eq!(
+        car.explanation.code,
+        Why::ChargeNow,
+        "{}",
+        car.explanation.text
+    );
     assert!(car.steer.is_some() && car.pending.is_none());
 
     // auto: back to the plan, which waits: a STOP.
@@ -65,13 +79,19 @@ async fn charge_now_then_auto_then_a_trip() {
     r.clock.sleep(Duration::from_secs(5 * 60)).await;
     let sent = fleet::drain_commands(&mut r.events);
     assert!(
-        sent.iter().any(|c| c.action == "STOP" && c.reason == "block ends"),
+        sent.iter()
+            .any(|c| c.action == "STOP" && c.reason == "block ends"),
         "{sent:?}"
     );
     assert!(!r.sim.handle.vehicle("car-0-0").unwrap().charging);
     let car = read.snapshot().vehicle("car-0-0").cloned().unwrap();
     assert!(car.steer.is_none());
-    assert_eq!(car.explanation.code, Why::Waiting, "{}", car.explanation.text);
+    assert_eq!(
+        car.explanation.code,
+        Why::Waiting,
+        "{}",
+        car.explanation.text
+    );
 
     // A trip three hours before the usual deadline, at 90 %.
     let depart = deadline_before - TimeDelta::hours(3);
@@ -101,7 +121,9 @@ async fn charge_now_then_auto_then_a_trip() {
     let car = read.snapshot().vehicle("car-0-0").cloned().unwrap();
     assert!(car.trip.is_none(), "{car:?}");
     assert!(
-        car.last_commands.iter().any(|e| e.action == "ENDED" && e.reason.contains("trip")),
+        car.last_commands
+            .iter()
+            .any(|e| e.action == "ENDED" && e.reason.contains("trip")),
         "{:?}",
         car.last_commands
     );

@@ -452,11 +452,10 @@ impl ControlState {
             // from what the vehicle is doing now.
             self.replan = Some("override changed".into());
         }
-        if self
-            .pending
-            .as_ref()
-            .is_some_and(|p| o.as_ref().is_none_or(|o| p.action.charging() != (o.mode == OverrideMode::ChargeNow)))
-        {
+        if self.pending.as_ref().is_some_and(|p| {
+            o.as_ref()
+                .is_none_or(|o| p.action.charging() != (o.mode == OverrideMode::ChargeNow))
+        }) {
             self.pending = None;
         }
         self.steer = o;

@@ -18,8 +18,8 @@ use super::control::{
     self, Action, ActivePlan, ControlState, Event, Override, Seen, Step, TakeOver, Trip,
     SWEEP_REASON,
 };
-use super::readmodel::{Backoff, Live, RECENT_COMMANDS};
 use super::policy::{self, PolicyConfig, VehiclePolicy};
+use super::readmodel::{Backoff, Live, RECENT_COMMANDS};
 use super::tokens::{TokenError, TokenKeeper};
 use crate::enode::{Client, Error as ApiError};
 use crate::model::{SmartChargingPolicy, Vehicle, VehicleField, WatchProperty};
@@ -368,12 +368,7 @@ impl Fleet {
 
     /// Hands a change to the vehicle's user loop and waits for it to be
     /// stored and acted on.
-    pub async fn steer(
-        &self,
-        vehicle: &str,
-        change: Change,
-        by: String,
-    ) -> Result<(), SteerError> {
+    pub async fn steer(&self, vehicle: &str, change: Change, by: String) -> Result<(), SteerError> {
         let user = self
             .view
             .lock()
@@ -456,7 +451,11 @@ impl UserTask {
             match Box::pin(self.round(now)).await {
                 Ok(any_session) => {
                     fleet.outages.succeeded(fleet.clock.now());
-                    fleet.blocked.lock().expect("blocked lock").remove(&self.user);
+                    fleet
+                        .blocked
+                        .lock()
+                        .expect("blocked lock")
+                        .remove(&self.user);
                     self.retry = RetryPolicy::DEFAULT.start();
                     let p = fleet.policy.borrow().global().clone();
                     let every = if any_session {
@@ -1048,7 +1047,12 @@ impl UserTask {
         };
         let mut state = match self.states.get(&v.id) {
             Some(s) => s.clone(),
-            None => fleet.store.control(&v.id).ok().flatten().unwrap_or_default(),
+            None => fleet
+                .store
+                .control(&v.id)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
         };
         let (action, reason) = match &req.change {
             Change::Override(Some(o)) => {

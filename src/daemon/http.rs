@@ -26,8 +26,8 @@ use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use url::Url;
 
-use super::readmodel::ReadModel;
 use super::fleet::Fleet;
+use super::readmodel::ReadModel;
 use super::tokens::TokenKeeper;
 use crate::link::{self, LinkError};
 use crate::users::UserId;

@@ -409,6 +409,8 @@ fn vehicle_view(
             warnings: p.plan.warnings.clone(),
         }),
         next_edge,
-        last_commands: recent.map(|r| r.iter().cloned().collect()).unwrap_or_default(),
+        last_commands: recent
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default(),
     }
 }

@@ -60,9 +60,7 @@ impl Why {
         match self {
             Why::Charging | Why::ChargeNow | Why::Starting => "charging",
             Why::Waiting | Why::Planning | Why::Stopping => "waiting",
-            Why::NotPluggedIn | Why::NotAtHome | Why::Done | Why::Full | Why::NotObserved => {
-                "idle"
-            }
+            Why::NotPluggedIn | Why::NotAtHome | Why::Done | Why::Full | Why::NotObserved => "idle",
             Why::Suspended | Why::Stopped | Why::EnodeSmartCharging => "manual",
             Why::Unreachable | Why::Unresponsive | Why::NoPrices | Why::CannotPlan => "trouble",
         }
@@ -123,7 +121,10 @@ pub fn explain(s: &ControlState, now: DateTime<Utc>, cx: &Context<'_>) -> Explan
         );
     }
     if cx.plugged != Some(true) {
-        return E::new(Why::NotPluggedIn, "Not plugged in, so there is nothing to charge.");
+        return E::new(
+            Why::NotPluggedIn,
+            "Not plugged in, so there is nothing to charge.",
+        );
     }
     if cx.enode_smart_charging {
         return E::new(
@@ -153,7 +154,11 @@ pub fn explain(s: &ControlState, now: DateTime<Utc>, cx: &Context<'_>) -> Explan
                 Why::ChargeNow,
                 format!(
                     "{} because charge-now was asked{limit}, whatever the price.",
-                    if charging { "Charging now" } else { "Starting to charge" }
+                    if charging {
+                        "Charging now"
+                    } else {
+                        "Starting to charge"
+                    }
                 ),
             ),
             OverrideMode::Stop => E::new(
@@ -165,9 +170,7 @@ pub fn explain(s: &ControlState, now: DateTime<Utc>, cx: &Context<'_>) -> Explan
     if let Some(why) = &s.suspended {
         return E::new(
             Why::Suspended,
-            format!(
-                "smartcharged stays out of the way until the car is unplugged: {why}."
-            ),
+            format!("smartcharged stays out of the way until the car is unplugged: {why}."),
         );
     }
     if s.unresponsive {
@@ -215,7 +218,11 @@ pub fn explain(s: &ControlState, now: DateTime<Utc>, cx: &Context<'_>) -> Explan
             "Not charging: the battery is at the car's own charge limit.",
         );
     }
-    let now_block = plan.plan.blocks.iter().find(|b| b.start <= now && now < b.end);
+    let now_block = plan
+        .plan
+        .blocks
+        .iter()
+        .find(|b| b.start <= now && now < b.end);
     let next_block = plan.plan.blocks.iter().find(|b| b.start > now);
     if let Some(b) = now_block {
         return E::new(

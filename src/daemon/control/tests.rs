@@ -314,7 +314,10 @@ fn charge_now_starts_at_once_and_auto_returns_to_the_plan() {
     assert_eq!(c.decide(t(18, 30), &on, 5.0, 1), Step::Idle);
     // auto: a fresh plan first, then the plan's STOP.
     c.set_override(None);
-    assert_eq!(c.decide(t(18, 31), &on, 5.0, 1), Step::Plan("asked to replan"));
+    assert_eq!(
+        c.decide(t(18, 31), &on, 5.0, 1),
+        Step::Plan("asked to replan")
+    );
     plan(&mut c, 1);
     c.replan = None;
     made_at(&mut c, t(18, 31));
@@ -354,7 +357,8 @@ fn an_override_ends_at_its_time_or_soc_and_at_unplug() {
     assert!(c.steer.is_some());
     let ev = c.observe(t(20, 0), &seen(true, false, 60.0), true);
     assert!(
-        ev.iter().any(|e| matches!(e, Event::SteeringEnded(w) if w.contains("time is up"))),
+        ev.iter()
+            .any(|e| matches!(e, Event::SteeringEnded(w) if w.contains("time is up"))),
         "{ev:?}"
     );
 
