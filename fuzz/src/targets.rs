@@ -238,10 +238,14 @@ fn check_quote(result: Result<Quote, SourceError>) {
     };
     for s in &q.slots {
         assert!(s.start < s.end, "empty slot {s:?}");
+        assert!(s.end - s.start <= limits::PRICE_SLOT_MAX, "long slot {s:?}");
         assert!(s.price.is_finite(), "price {}", s.price);
     }
     for w in q.slots.windows(2) {
         assert!(w[0].end <= w[1].start, "overlap {w:?}");
+    }
+    if let (Some(first), Some(last)) = (q.slots.first(), q.slots.last()) {
+        assert!(last.end - first.start <= limits::PRICE_SPAN_MAX, "span");
     }
     let curve = tariff().apply(&q);
     for w in curve.slots().windows(2) {
