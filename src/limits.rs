@@ -33,6 +33,26 @@ pub const PRICE_SPAN_MAX: chrono::TimeDelta = chrono::TimeDelta::days(10 * 366);
 /// body; the rest is dropped unread.
 pub const ERROR_BODY_MAX: usize = 64 << 10;
 
+/// Largest secret file read (client secret, price API token): a secret
+/// is a few hundred bytes; a config naming `/dev/zero` or a log file by
+/// mistake must fail at once instead of reading without end.
+pub const SECRET_FILE_MAX: u64 = 64 << 10;
+
+/// Reads a secret file of at most [`SECRET_FILE_MAX`] bytes as UTF-8 text.
+pub fn read_secret_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(SECRET_FILE_MAX + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > SECRET_FILE_MAX {
+        return Err(std::io::Error::other(format!(
+            "larger than {SECRET_FILE_MAX} bytes"
+        )));
+    }
+    Ok(text)
+}
+
 /// Strings from outside (problem titles, OAuth error descriptions, provider
 /// error texts) are cut to this many bytes before they reach a log line, an
 /// error message or the store.
