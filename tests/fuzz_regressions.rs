@@ -12,10 +12,20 @@ use std::path::{Path, PathBuf};
 #[path = "../fuzz/src/targets.rs"]
 mod targets;
 
+/// One kept input and the target it is for.
+struct Input {
+    /// The target's name (its directory).
+    target: String,
+    /// The file.
+    path: PathBuf,
+    /// The target's function.
+    run: targets::Target,
+}
+
 /// `fuzz/<kind>/<target>/<file>` for every file kept there, with the
 /// target's function. A directory that names no target is an error: its
 /// inputs would silently never run.
-fn inputs(kind: &str) -> Vec<(String, PathBuf, fn(&[u8]))> {
+fn inputs(kind: &str) -> Vec<Input> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fuzz")
         .join(kind);
@@ -34,25 +44,29 @@ fn inputs(kind: &str) -> Vec<(String, PathBuf, fn(&[u8]))> {
             .filter(|p| p.is_file())
             .collect();
         files.sort();
-        out.extend(files.into_iter().map(|p| (name.clone(), p, f)));
+        out.extend(files.into_iter().map(|path| Input {
+            target: name.clone(),
+            path,
+            run: f,
+        }));
     }
-    out.sort_by(|a, b| a.1.cmp(&b.1));
+    out.sort_by(|a, b| a.path.cmp(&b.path));
     out
 }
 
 /// Runs each input through its target; returns the ones that panicked,
 /// with the panic message.
-fn failures(inputs: &[(String, PathBuf, fn(&[u8]))]) -> Vec<String> {
+fn failures(inputs: &[Input]) -> Vec<String> {
     let mut failed = Vec::new();
-    for (name, path, f) in inputs {
+    for Input { target, path, run } in inputs {
         let data = fs::read(path).unwrap();
-        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| f(&data))) {
+        if let Err(p) = panic::catch_unwind(AssertUnwindSafe(|| run(&data))) {
             let msg = p
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
-            failed.push(format!("{name}: {}: {msg}", path.display()));
+            failed.push(format!("{target}: {}: {msg}", path.display()));
         }
     }
     failed

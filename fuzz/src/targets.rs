@@ -28,8 +28,11 @@ use smartcharged::prices::tou::{TouSchedule, Window};
 use smartcharged::prices::{self, Quote, SourceError};
 use smartcharged::secret::Secret;
 
+/// A fuzz target: runs one input, panics on a finding.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, as `fuzz/run` and the replay test know them.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("config", config),
     ("enode_dto", enode_dto),
     ("enode_problem", enode_problem),
@@ -45,7 +48,7 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 ];
 
 /// The target called `name`, if there is one.
-pub fn target(name: &str) -> Option<fn(&[u8])> {
+pub fn target(name: &str) -> Option<Target> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
 
