@@ -32,6 +32,9 @@ pub enum Command {
     Plan(cmd::plan::PlanArgs),
     /// Print the current price curve.
     Prices(cmd::prices::PricesArgs),
+    /// Write shell completions or manual pages (for packaging).
+    #[command(hide = true)]
+    Generate(cmd::generate::GenerateArgs),
 }
 
 impl Cli {
@@ -65,6 +68,7 @@ impl Cli {
             Command::Users(a) => cmd::link::run_users(a),
             Command::Plan(a) => cmd::plan::run(a),
             Command::Prices(a) => cmd::prices::run(a),
+            Command::Generate(a) => cmd::generate::run(a),
         }
     }
 }

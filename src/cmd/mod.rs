@@ -6,6 +6,7 @@ use std::fmt;
 pub mod check_config;
 pub mod common;
 pub mod demo;
+pub mod generate;
 pub mod link;
 pub mod plan;
 pub mod prices;

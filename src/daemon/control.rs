@@ -84,6 +84,10 @@ pub struct ActivePlan {
 
 /// The reason [`ControlState::decide`] gives for a periodic sweep.
 pub const SWEEP_REASON: &str = "periodic sweep";
+/// The reason of a START at a planned block's start.
+pub const BLOCK_STARTS: &str = "block starts";
+/// The reason of a STOP at a planned block's end.
+pub const BLOCK_ENDS: &str = "block ends";
 
 impl ActivePlan {
     /// Cost and energy of what is left of the plan from `now` on (blocks
@@ -401,7 +405,7 @@ impl ControlState {
                     Step::Command(action, "not confirmed; sending again")
                 }
             }
-            _ => Step::Command(action, if want { "block starts" } else { "block ends" }),
+            _ => Step::Command(action, if want { BLOCK_STARTS } else { BLOCK_ENDS }),
         }
     }
 

@@ -3,6 +3,8 @@
 //! - `GET /health`: `ok` while the daemon runs.
 //! - `GET /status`: every vehicle's control state as JSON (session,
 //!   suspension, unresponsive, unreachable, the plan's blocks and costs).
+//! - `GET /metrics`: Prometheus metrics (OpenMetrics text), see
+//!   [`crate::metrics`].
 //! - `POST /link/{userId}?vendor=&language=`: starts a link flow while the
 //!   daemon holds the store (the `link` command uses it when the store is
 //!   in use); answers `{"authorize_url", "link_state"}`.
@@ -51,6 +53,10 @@ pub struct Api {
     /// The configured redirect URI (its path is served; its base rebuilds
     /// the callback URL).
     pub redirect_uri: Url,
+    /// The daemon's counters, for `GET /metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// When the daemon started (for its uptime).
+    pub started_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Query of `POST /link/{userId}`.
@@ -68,6 +74,7 @@ pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
     let app = axum::Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/status", get(status))
+        .route("/metrics", get(metrics))
         .route("/link/{user}", post(start_link))
         .route(api.redirect_uri.path(), get(callback))
         .with_state(api);
@@ -76,6 +83,22 @@ pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
         .await;
     if let Err(e) = r {
         warn!(error = %e, "http listener failed");
+    }
+}
+
+/// `GET /metrics`: the counters and the state gauges, OpenMetrics text.
+async fn metrics(State(api): State<Arc<Api>>) -> axum::response::Response {
+    let snap = crate::web::snapshot(&api.fleet, &api.metrics, api.started_at);
+    match api.metrics.encode(&snap) {
+        Ok(body) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                crate::metrics::CONTENT_TYPE,
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     }
 }
 
