@@ -270,19 +270,13 @@ pub struct Snapshot {
     pub uptime_seconds: f64,
 }
 
-/// The states a vehicle is counted in, one each, first match wins:
-/// `unreachable` (Enode cannot reach it), `unresponsive` (did not follow
-/// commands), `suspended` (the driver took over), `charging`, `waiting`
-/// (plugged in at home, not charging now), `away` (not plugged in at a
-/// controlled location).
-pub const VEHICLE_STATES: [&str; 6] = [
-    "unreachable",
-    "unresponsive",
-    "suspended",
-    "charging",
-    "waiting",
-    "away",
-];
+/// The states vehicles are counted in: the read model's coarse states
+/// (`Why::state`): `charging`, `waiting` (plugged in, for a cheaper block),
+/// `idle` (not plugged in at home, done or full), `manual` (the driver, an
+/// operator's stop or Enode's smart charging is in charge), `trouble`
+/// (unreachable, unresponsive, no prices, cannot plan). Each is exported,
+/// at 0 when no vehicle is in it.
+pub const VEHICLE_STATES: [&str; 5] = ["charging", "waiting", "idle", "manual", "trouble"];
 
 impl Snapshot {
     /// A registry holding the snapshot's gauges, made per scrape.
