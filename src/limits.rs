@@ -44,6 +44,15 @@ pub const DELIVERY_ID_MAX: usize = 128;
 /// delivery within hours, and this many ids cover days of a small fleet's
 /// deliveries in well under a megabyte.
 pub const DELIVERIES_REMEMBERED: usize = 10_000;
+
+/// Requests in flight to Enode at most, API and token endpoint together;
+/// also the idle connections kept. Thousands of refreshes or commands due
+/// at one instant queue here instead of opening a connection each: every
+/// connection kept its buffers (about 20 KiB), which made a 10,000-vehicle
+/// fleet peak at 380 MiB. The fleet's polls have a smaller bound of their
+/// own inside this one, so commands and refreshes always find a slot.
+pub const ENODE_CONNECTIONS_MAX: usize = 64;
+
 /// Largest secret file read (client secret, price API token): a secret
 /// is a few hundred bytes; a config naming `/dev/zero` or a log file by
 /// mistake must fail at once instead of reading without end.

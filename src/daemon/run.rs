@@ -21,7 +21,6 @@ use crate::config::Config;
 use crate::enode::Client;
 use crate::prices::schedule::{cron_ticks, PriceFeed};
 use crate::store::Store;
-use crate::users::UserStatus;
 
 /// Requests in flight to Enode at most, across all users.
 pub const MAX_CONCURRENT_REQUESTS: usize = 8;
@@ -68,7 +67,10 @@ impl Daemon {
         let prices_cfg = config.prices.clone().context(
             "the daemon needs a [prices] section in the config (see config/prices-examples.toml)",
         )?;
+        // Real time spent in each phase, for the start-up log line.
+        let started = tokio::time::Instant::now();
         let store = Store::open(&config.store.path)?;
+        let opened = started.elapsed();
         let metrics = Arc::new(crate::metrics::Metrics::new());
         let client = Client::with_metrics(&config.enode, opts.clock.clone(), metrics.clone())?;
         let cancel = CancellationToken::new();
@@ -80,7 +82,9 @@ impl Daemon {
             opts.clock.clone(),
             config.tokens.clone(),
         );
-        let users = keeper.load()?;
+        let active = keeper.load_active()?;
+        let users = active.len();
+        let loaded = started.elapsed();
         tracker.spawn(keeper.clone().run(cancel.clone()));
 
         let (feed, prices) = PriceFeed::new(
@@ -133,12 +137,9 @@ impl Daemon {
         });
         fleet.load_recent();
         let read = Arc::new(ReadModel::new(fleet.clone(), opts.clock.now()));
-        let mut controlled = 0;
-        for user in store.users()? {
-            if user.status == UserStatus::Active {
-                tracker.spawn(fleet.clone().run_user(user.id, user.vendor, cancel.clone()));
-                controlled += 1;
-            }
+        let controlled = active.len();
+        for user in active {
+            tracker.spawn(fleet.clone().run_user(user.id, user.vendor, cancel.clone()));
         }
         tracker.spawn(housekeeping(
             store.clone(),
@@ -178,7 +179,16 @@ impl Daemon {
             redirect_uri: config.enode.redirect_uri.clone(),
             metrics,
         });
-        info!(users, controlled, store = %config.store.path.display(), "daemon started");
+        let ms = |d: Duration| d.as_millis() as u64;
+        info!(
+            users,
+            controlled,
+            store = %config.store.path.display(),
+            store_open_ms = ms(opened),
+            users_loaded_ms = ms(loaded),
+            started_ms = ms(started.elapsed()),
+            "daemon started"
+        );
         Ok(Daemon {
             api,
             cancel,

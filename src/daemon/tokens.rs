@@ -32,11 +32,24 @@ use crate::outage::Outages;
 use crate::retry::Policy;
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
-use crate::users::{UserId, UserStatus};
+use crate::users::{User, UserId, UserStatus};
 
 /// An access token is handed out only with at least this much life left,
 /// so that it cannot expire between the hand-out and the server's check.
 const MIN_VALIDITY: TimeDelta = TimeDelta::seconds(5);
+
+/// ... and with at least this share of its lifetime left (a minute of an
+/// hourly token): a request can wait for a free connection after the
+/// hand-out (a burst at a block edge), and must not go out with a token
+/// that expired meanwhile. Still far less than the refresh lead, so the
+/// keeper's own refresh comes first.
+const VALIDITY_SHARE: u32 = 60;
+
+/// Refreshes in flight at most. A wave of refreshes (users linked
+/// together, or a restart) waits here in small futures, before any
+/// request is built, and leaves room at the connection bound for polls
+/// and commands.
+const MAX_REFRESHING: usize = 16;
 
 /// Lead time and jitter are each capped at this fraction of the token's
 /// lifetime, so short-lived tokens are refreshed late in their life (at
@@ -99,6 +112,8 @@ pub struct TokenKeeper {
     added_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<UserId>>>,
     /// Failing refreshes, logged once per episode rather than per retry.
     outages: Outages,
+    /// One permit per refresh in flight ([`MAX_REFRESHING`]).
+    refreshing: Arc<tokio::sync::Semaphore>,
 }
 
 impl TokenKeeper {
@@ -115,22 +130,26 @@ impl TokenKeeper {
             added,
             added_rx: Mutex::new(Some(added_rx)),
             outages: Outages::new("token refresh"),
+            refreshing: Arc::new(tokio::sync::Semaphore::new(MAX_REFRESHING)),
         })
     }
 
     /// Loads every active user with tokens from the store; returns how many.
     pub fn load(&self) -> Result<usize, StoreError> {
-        let mut n = 0;
-        for user in self.store.users()? {
-            if user.status != UserStatus::Active {
-                continue;
-            }
-            if let Some(t) = self.store.tokens(&user.id)? {
-                self.insert(user.id, t);
-                n += 1;
-            }
+        self.load_active().map(|u| u.len())
+    }
+
+    /// Loads every active user with tokens from the store; returns them,
+    /// the users whose vehicles the fleet controls. An active user without
+    /// tokens (which the store never writes) is left out.
+    pub fn load_active(&self) -> Result<Vec<User>, StoreError> {
+        let linked = self.store.active_users_with_tokens()?;
+        let mut users = Vec::with_capacity(linked.len());
+        for (user, tokens) in linked {
+            self.insert(user.id.clone(), tokens);
+            users.push(user);
         }
-        Ok(n)
+        Ok(users)
     }
 
     /// Starts keeping a newly linked user (whose tokens are already stored).
@@ -197,13 +216,20 @@ impl TokenKeeper {
             return Err(TokenError::NeedsRelink(user.clone()));
         }
         let t = slot.current.read().expect("tokens lock").clone();
-        if t.expires_at - self.clock.now() > MIN_VALIDITY {
+        if t.expires_at - self.clock.now() > self.margin(&slot) {
             return Ok(t.access_token);
         }
         Ok(self
             .refresh(user, Some(&t.access_token))
             .await?
             .access_token)
+    }
+
+    /// The life an access token must have left to be handed out: the
+    /// larger of [`MIN_VALIDITY`] and 1/[`VALIDITY_SHARE`] of its lifetime.
+    fn margin(&self, slot: &Slot) -> TimeDelta {
+        let life = *slot.lifetime.read().expect("lifetime lock") / VALIDITY_SHARE;
+        MIN_VALIDITY.max(TimeDelta::from_std(life).unwrap_or(MIN_VALIDITY))
     }
 
     /// Refreshes `user`'s tokens unless someone already replaced `stale`
@@ -222,7 +248,7 @@ impl TokenKeeper {
         let current = slot.current.read().expect("tokens lock").clone();
         if let Some(stale) = stale {
             if current.access_token != *stale
-                && current.expires_at - self.clock.now() > MIN_VALIDITY
+                && current.expires_at - self.clock.now() > self.margin(&slot)
             {
                 return Ok(current); // another caller refreshed meanwhile
             }
@@ -235,6 +261,14 @@ impl TokenKeeper {
             )?;
             return Err(TokenError::NeedsRelink(user.clone()));
         };
+        // Wait for a refresh slot before the section starts (the user's
+        // refresh mutex is held: no second refresh of this token begins).
+        let slot_permit = self
+            .refreshing
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the refresh bound is never closed");
         // The uncancellable section: request, answer, durable write.
         let client = self.client.clone();
         let store = self.store.clone();
@@ -244,6 +278,7 @@ impl TokenKeeper {
         let section = self.inflight.spawn(
             async move {
                 let _guard = guard;
+                let _slot = slot_permit;
                 let started = clock.now();
                 let fresh = client.auth().refresh(&refresh_token).await?;
                 store
@@ -389,7 +424,9 @@ impl TokenKeeper {
                     wake = self.due(&slot);
                     continue;
                 }
-                match self.refresh(&user, Some(&planned)).await {
+                // Boxed: the refresh's state exists only while it runs, so
+                // the loop of a user between refreshes stays small.
+                match Box::pin(self.refresh(&user, Some(&planned))).await {
                     Ok(fresh) => {
                         self.outages.succeeded(self.clock.now());
                         retry = Policy::DEFAULT.start();

@@ -26,6 +26,7 @@ use tokio::sync::Mutex;
 use tracing::debug;
 use url::Url;
 
+use super::client::Http;
 use super::error::RetryAfter;
 use crate::config::EnodeConfig;
 use crate::limits;
@@ -156,7 +157,7 @@ impl std::fmt::Debug for Auth {
 impl Auth {
     /// Builds the OAuth2 side from the config. `http` must not follow
     /// redirects (a token endpoint that redirects is misconfigured or hostile).
-    pub fn new(config: &EnodeConfig, http: reqwest::Client, clock: Clock) -> Auth {
+    pub fn new(config: &EnodeConfig, http: Http, clock: Clock) -> Auth {
         let oauth = BasicClient::new(ClientId::new(config.client_id.clone()))
             .set_client_secret(ClientSecret::new(config.client_secret.expose().to_string()))
             .set_auth_uri(AuthUrl::from_url(config.auth_url.clone()))
@@ -466,8 +467,9 @@ enum TokenHttpError {
 /// `token_timeout`: giving up on a refresh the server has already rotated
 /// would lose the user (see ARCHITECTURE.md, "Token rotation and crashes").
 struct TokenHttp {
-    /// The shared client (built with `redirect::Policy::none()`).
-    http: reqwest::Client,
+    /// The shared client (built with `redirect::Policy::none()`) and its
+    /// bound on requests in flight.
+    http: Http,
     /// Reference for Retry-After HTTP dates.
     clock: Clock,
     /// Deadline of one token call, connect to last byte.
@@ -484,8 +486,11 @@ impl<'c> AsyncHttpClient<'c> for TokenHttp {
                 .map_err(|e| TokenHttpError::Build(e.without_url().to_string()))?;
             *req.timeout_mut() = Some(self.timeout);
             let path = req.url().path().to_string();
+            // Held until the body is read. Waiting for it does not count
+            // against the deadline, which starts when the request goes out.
+            let _slot = self.http.slot().await;
             let started = tokio::time::Instant::now();
-            let resp = self.http.execute(req).await.map_err(network_error)?;
+            let resp = self.http.client.execute(req).await.map_err(network_error)?;
             let status = resp.status();
             debug!(
                 method = "POST",

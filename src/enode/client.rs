@@ -16,6 +16,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use tracing::debug;
 use url::Url;
 
@@ -45,7 +46,7 @@ pub struct Client {
 /// What clones of a [`Client`] share.
 struct Inner {
     /// The HTTP client: request timeout set, redirects not followed.
-    http: reqwest::Client,
+    http: Http,
     /// Base URL of the API; paths are appended as segments.
     api_url: Url,
     /// OAuth2: client token cache, link URLs, code exchange, refresh.
@@ -389,6 +390,7 @@ impl Client {
         let mut req = self
             .inner
             .http
+            .client
             .request(method.clone(), url)
             .header(ACCEPT, "application/json");
         if let Some(t) = token {
@@ -398,6 +400,8 @@ impl Client {
             let json = serde_json::to_vec(b).map_err(|e| Error::Setup(e.to_string()))?;
             req = req.header(CONTENT_TYPE, "application/json").body(json);
         }
+        // Held until the body is read: the connection is busy until then.
+        let _slot = self.inner.http.slot().await;
         let started = tokio::time::Instant::now();
         let result = async {
             let resp = req.send().await.map_err(Error::from_reqwest)?;
@@ -449,6 +453,25 @@ impl Client {
     }
 }
 
+/// The HTTP side that API and token calls share: one connection pool and
+/// one bound on requests in flight ([`limits::ENODE_CONNECTIONS_MAX`]).
+/// Cloning shares both.
+#[derive(Clone)]
+pub struct Http {
+    /// The client: request timeout set, redirects not followed, at most
+    /// [`limits::ENODE_CONNECTIONS_MAX`] idle connections kept.
+    pub(crate) client: reqwest::Client,
+    /// One permit per request in flight.
+    gate: Arc<Semaphore>,
+}
+
+impl Http {
+    /// Waits for a free slot; the request may go out while it is held.
+    pub(crate) async fn slot(&self) -> SemaphorePermit<'_> {
+        self.gate.acquire().await.expect("the gate is never closed")
+    }
+}
+
 /// The endpoint a request goes to, as a fixed label for metrics: the
 /// method and the path below the API base with ids replaced by `:id`.
 /// Only paths this client builds are named; anything else is `other`, so
@@ -490,15 +513,21 @@ fn endpoint(method: &Method, base: &Url, url: &Url) -> &'static str {
 
 /// Builds the shared HTTP client: every request bounded by `timeout`, no
 /// redirects followed (a redirected token call could leak the client secret
-/// or a code to another host).
-pub fn build_http(timeout: Duration) -> Result<reqwest::Client, Error> {
-    reqwest::Client::builder()
+/// or a code to another host), and at most
+/// [`limits::ENODE_CONNECTIONS_MAX`] requests in flight and connections kept.
+pub fn build_http(timeout: Duration) -> Result<Http, Error> {
+    let client = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(limits::ENODE_CONNECTIONS_MAX)
         .user_agent(concat!("smartcharged/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| Error::Setup(e.without_url().to_string()))
+        .map_err(|e| Error::Setup(e.without_url().to_string()))?;
+    Ok(Http {
+        client,
+        gate: Arc::new(Semaphore::new(limits::ENODE_CONNECTIONS_MAX)),
+    })
 }
 
 /// Appends one `field[]=name` query pair per field (the key is `field[]`,
@@ -641,6 +670,78 @@ mod tests {
         assert!(
             matches!(&e, Error::Decode { reason, .. } if reason.contains("larger than")),
             "{e:?}"
+        );
+    }
+
+    /// A burst of requests (a shared block edge, a wave of refreshes)
+    /// queues at the gate: at most [`limits::ENODE_CONNECTIONS_MAX`] are in
+    /// flight at once, API and token calls together, and every one of
+    /// them is answered.
+    #[tokio::test]
+    async fn requests_in_flight_are_bounded() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        #[derive(Default)]
+        struct Count {
+            now: AtomicUsize,
+            max: AtomicUsize,
+        }
+        async fn slow(count: Arc<Count>, body: serde_json::Value) -> axum::Json<serde_json::Value> {
+            let n = count.now.fetch_add(1, Ordering::SeqCst) + 1;
+            count.max.fetch_max(n, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            count.now.fetch_sub(1, Ordering::SeqCst);
+            axum::Json(body)
+        }
+        let count = Arc::new(Count::default());
+        let (c1, c2) = (count.clone(), count.clone());
+        let app = axum::Router::new()
+            .route(
+                "/vehicles",
+                axum::routing::get(move || slow(c1.clone(), serde_json::json!([]))),
+            )
+            .route(
+                "/oauth2/token",
+                axum::routing::post(move || {
+                    slow(
+                        c2.clone(),
+                        serde_json::json!({
+                            "access_token": "at", "refresh_token": "rt",
+                            "token_type": "bearer", "expires_in": 3600
+                        }),
+                    )
+                }),
+            );
+        let config = super::super::mock_server(app, "s").await;
+        let client = Client::new(&config, Clock::system()).unwrap();
+        let burst = limits::ENODE_CONNECTIONS_MAX * 3;
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..burst {
+            let c = client.clone();
+            tasks.spawn(async move {
+                if i % 2 == 0 {
+                    c.list_vehicles(&Secret::new("t"), &VehicleField::POLL)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                } else {
+                    c.auth()
+                        .refresh(&Secret::new("rt"))
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                }
+            });
+        }
+        let mut ok = 0;
+        while let Some(r) = tasks.join_next().await {
+            r.unwrap().unwrap();
+            ok += 1;
+        }
+        assert_eq!(ok, burst);
+        let max = count.max.load(Ordering::SeqCst);
+        assert!(
+            max <= limits::ENODE_CONNECTIONS_MAX && max > 1,
+            "{max} requests in flight at once"
         );
     }
 

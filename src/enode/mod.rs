@@ -19,7 +19,7 @@ pub mod error;
 pub mod webhook;
 
 pub use auth::{Auth, AuthError};
-pub use client::{build_http, Client};
+pub use client::{build_http, Client, Http};
 pub use error::{Error, Problem, RetryAfter, Transient};
 
 /// The vendors Enode Link can preselect (the spec's `Vendor` enum).

@@ -286,6 +286,41 @@ impl Store {
         Ok(out)
     }
 
+    /// Every active user with its tokens, in id order: one pass over the
+    /// users and tokens trees side by side (both are in key order) rather
+    /// than a lookup per user, for start-up with many users. Unreadable
+    /// user records are skipped with a warning as in [`Store::users`]; an
+    /// unreadable token record is an error (its user would be lost
+    /// silently otherwise).
+    pub fn active_users_with_tokens(&self) -> Result<Vec<(User, TokenSet)>> {
+        let mut out = Vec::new();
+        let mut tokens = self.tokens.iter();
+        let mut next_token = tokens.next().transpose()?;
+        for kv in self.users.iter() {
+            let (k, v) = kv?;
+            let key = crate::limits::clip_to(&String::from_utf8_lossy(&k), 64);
+            let user: User = match records::decode("users", &key, &v) {
+                Ok(u) => u,
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping an unreadable user record");
+                    continue;
+                }
+            };
+            while next_token.as_ref().is_some_and(|(tk, _)| *tk < k) {
+                next_token = tokens.next().transpose()?;
+            }
+            if user.status != UserStatus::Active {
+                continue;
+            }
+            let Some((_, tv)) = next_token.as_ref().filter(|(tk, _)| *tk == k) else {
+                continue;
+            };
+            let t = records::decode::<TokenRecord>("tokens", &key, tv)?.into_set();
+            out.push((user, t));
+        }
+        Ok(out)
+    }
+
     /// Changes a user's status and flushes.
     pub fn set_status(&self, id: &UserId, status: UserStatus) -> Result<()> {
         let mut user = self

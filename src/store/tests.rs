@@ -300,3 +300,31 @@ fn many_users_are_saved_with_one_flush() {
     let t = s.tokens(&uid("u49")).unwrap().unwrap();
     assert_eq!(t.access_token.expose(), "at-49");
 }
+
+#[test]
+fn active_users_come_with_their_tokens_in_one_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    for (i, id) in ["a", "b", "c", "d"].iter().enumerate() {
+        s.save_linked_user(&user(id), &tokens(i as u32)).unwrap();
+    }
+    s.set_status(&uid("b"), UserStatus::NeedsRelink).unwrap();
+    // A token record without its user (not written by the store, but a
+    // merge of the two trees must step over it).
+    s.tokens
+        .insert("bb", s.tokens.get("a").unwrap().unwrap())
+        .unwrap();
+    // An active user without tokens (neither).
+    s.users.insert("e", records::encode(&user("e"))).unwrap();
+    let got: Vec<(String, String)> = s
+        .active_users_with_tokens()
+        .unwrap()
+        .into_iter()
+        .map(|(u, t)| (u.id.to_string(), t.access_token.expose().to_owned()))
+        .collect();
+    let want = [("a", "at-0"), ("c", "at-2"), ("d", "at-3")];
+    assert_eq!(
+        got,
+        want.map(|(u, t)| (u.to_owned(), t.to_owned())).to_vec()
+    );
+}

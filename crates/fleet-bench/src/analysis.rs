@@ -136,8 +136,53 @@ pub use enode_sim::CommandRecord as Arrival;
 pub struct Lateness {
     /// One sample per matched command.
     pub seconds: Vec<f64>,
+    /// The instant each of those commands was due (same order).
+    pub due: Vec<DateTime<Utc>>,
     /// Commands the plan in force did not ask for (or with no plan).
     pub unmatched: usize,
+}
+
+/// Commands due at the same instant as at least this many others share a
+/// crowded edge (the cheap hours start and end on the hour for thousands
+/// of cars).
+pub const CROWDED_EDGE: usize = 100;
+
+/// Lateness split by how many commands were due at the same instant:
+/// whether it comes from bursts at shared edges or from single commands.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EdgeSplit {
+    /// The most commands due at one instant.
+    pub largest_edge: usize,
+    /// Instants with at least [`CROWDED_EDGE`] commands due.
+    pub crowded_edges: usize,
+    /// Lateness of the commands due at those instants, simulated seconds.
+    pub crowded: Percentiles,
+    /// Lateness of every other command, simulated seconds.
+    pub other: Percentiles,
+}
+
+impl Lateness {
+    /// Splits the samples by the size of their edge (see [`EdgeSplit`]).
+    pub fn by_edge(&self) -> EdgeSplit {
+        let mut size: HashMap<DateTime<Utc>, usize> = HashMap::new();
+        for d in &self.due {
+            *size.entry(*d).or_default() += 1;
+        }
+        let (mut crowded, mut other) = (Vec::new(), Vec::new());
+        for (s, d) in self.seconds.iter().zip(&self.due) {
+            if size[d] >= CROWDED_EDGE {
+                crowded.push(*s);
+            } else {
+                other.push(*s);
+            }
+        }
+        EdgeSplit {
+            largest_edge: size.values().copied().max().unwrap_or(0),
+            crowded_edges: size.values().filter(|n| **n >= CROWDED_EDGE).count(),
+            crowded: Percentiles::of(&crowded),
+            other: Percentiles::of(&other),
+        }
+    }
 }
 
 /// Matches commands with the plan edges they carry out (see the module
@@ -150,9 +195,11 @@ pub fn lateness(plans: &HashMap<&str, Vec<&PlanLine>>, commands: &[Arrival]) -> 
             .and_then(|ps| ps.iter().rev().find(|p| p.made_at <= c.at));
         let due = plan.and_then(|p| due(p, c));
         match due {
-            Some(d) => out
-                .seconds
-                .push((c.at - d).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6),
+            Some(d) => {
+                out.seconds
+                    .push((c.at - d).num_microseconds().unwrap_or(i64::MAX) as f64 / 1e6);
+                out.due.push(d);
+            }
             None => out.unmatched += 1,
         }
     }
@@ -281,6 +328,25 @@ mod tests {
         let l = lateness(&plans_by, &cmds);
         assert_eq!(l.seconds, vec![1.0, 2.0, 1.0, 3.0, 4.0, 3000.0]);
         assert_eq!(l.unmatched, 2);
+        assert_eq!(l.due[1], t(22, 0, 0));
+    }
+
+    #[test]
+    fn lateness_is_split_by_the_size_of_the_edge() {
+        let edge = t(2, 0, 0);
+        let mut l = Lateness::default();
+        for i in 0..CROWDED_EDGE {
+            l.seconds.push(i as f64);
+            l.due.push(edge);
+        }
+        l.seconds.extend([0.5, 0.25]);
+        l.due.extend([t(3, 0, 0), t(3, 1, 0)]);
+        let split = l.by_edge();
+        assert_eq!(split.largest_edge, CROWDED_EDGE);
+        assert_eq!(split.crowded_edges, 1);
+        assert_eq!(split.crowded.n, CROWDED_EDGE);
+        assert_eq!(split.crowded.max, (CROWDED_EDGE - 1) as f64);
+        assert_eq!((split.other.n, split.other.max), (2, 0.5));
     }
 
     #[test]

@@ -519,6 +519,7 @@ async fn day(bins: &Bins, dir: &Path, args: &Args) -> anyhow::Result<DayReport> 
         lateness_s,
         lateness_real_s: Percentiles::of(&real),
         lateness_unmatched: late.unmatched,
+        lateness_by_edge: late.by_edge(),
         plug_in_to_plan_s: Percentiles::of(&plug_in),
         deadlines,
         cost,
@@ -526,6 +527,9 @@ async fn day(bins: &Bins, dir: &Path, args: &Args) -> anyhow::Result<DayReport> 
         hourly,
     })
 }
+
+/// Violations the report shows one by one.
+const VIOLATION_SAMPLE: usize = 12;
 
 /// Requests and commands from two snapshots of the simulator's counters.
 fn enode_numbers(before: &Stats, after: &Stats, vehicles: usize, hours: f64) -> EnodeNumbers {
@@ -565,6 +569,13 @@ fn enode_numbers(before: &Stats, after: &Stats, vehicles: usize, hours: f64) -> 
         stops,
         refused,
         violations: after.violations.total(),
+        violations_by_kind: after.violations.clone(),
+        violation_sample: after
+            .recent_violations
+            .iter()
+            .take(VIOLATION_SAMPLE)
+            .cloned()
+            .collect(),
     }
 }
 

@@ -46,6 +46,8 @@ pub struct DayReport {
     pub lateness_real_s: Percentiles,
     /// Commands the plan in force did not ask for.
     pub lateness_unmatched: usize,
+    /// Lateness at crowded edges and elsewhere.
+    pub lateness_by_edge: crate::analysis::EdgeSplit,
     /// Plug-in to first plan, simulated seconds (the poll interval of an
     /// unplugged vehicle bounds it).
     pub plug_in_to_plan_s: Percentiles,
@@ -118,8 +120,14 @@ pub struct EnodeNumbers {
     pub stops: u64,
     /// Commands refused (vehicle not plugged in).
     pub refused: u64,
-    /// Violations of the simulator's rules (expired tokens, replays, ...).
+    /// Violations of the simulator's rules (expired tokens, replays, ...),
+    /// whole run.
     pub violations: u64,
+    /// The same by kind.
+    pub violations_by_kind: enode_sim::Violations,
+    /// A few violations, for a closer look: the oldest of the latest 256
+    /// the simulator keeps (whole run, like the counters).
+    pub violation_sample: Vec<enode_sim::ViolationEvent>,
 }
 
 /// Departures during the run.
@@ -318,6 +326,31 @@ impl DayReport {
             format!("{} / {}", l.n, self.lateness_unmatched),
             String::new(),
         );
+        let e = &self.lateness_by_edge;
+        row(
+            &mut o,
+            "  largest edge / edges of >= 100 commands",
+            format!("{} / {}", e.largest_edge, e.crowded_edges),
+            String::new(),
+        );
+        row(
+            &mut o,
+            "  at those edges p50 / p99 / max (sim s)",
+            format!(
+                "{:.2} / {:.2} / {:.2}",
+                e.crowded.p50, e.crowded.p99, e.crowded.max
+            ),
+            format!("{} commands", e.crowded.n),
+        );
+        row(
+            &mut o,
+            "  at the others p50 / p99 / max (sim s)",
+            format!(
+                "{:.2} / {:.2} / {:.2}",
+                e.other.p50, e.other.p99, e.other.max
+            ),
+            format!("{} commands", e.other.n),
+        );
         let p = &self.plug_in_to_plan_s;
         row(
             &mut o,
@@ -375,6 +408,25 @@ impl DayReport {
             format!("{} / {}", self.log.warnings, self.log.errors),
             String::new(),
         );
+        if self.enode.violations > 0 {
+            let _ = writeln!(o, "\nsimulator rule violations by kind:");
+            for (kind, n) in violation_kinds(&self.enode.violations_by_kind) {
+                if n > 0 {
+                    let _ = writeln!(o, "  {n:>10}  {kind}");
+                }
+            }
+            let _ = writeln!(o, "  e.g.:");
+            for v in &self.enode.violation_sample {
+                let _ = writeln!(
+                    o,
+                    "    {}  {:?}  user {}  {}",
+                    v.at.format("%m-%d %H:%M:%S%.3f"),
+                    v.kind,
+                    v.user.as_deref().unwrap_or("-"),
+                    v.detail
+                );
+            }
+        }
         if !dl.missed_sample.is_empty() {
             let _ = writeln!(
                 o,
@@ -409,6 +461,20 @@ impl DayReport {
         }
         o
     }
+}
+
+/// Every violation counter with its name, in the simulator's order.
+pub fn violation_kinds(v: &enode_sim::Violations) -> [(&'static str, u64); 8] {
+    [
+        ("expired token", v.expired_token),
+        ("unknown token", v.unknown_token),
+        ("revoked token", v.revoked_token),
+        ("request before Retry-After", v.retry_after_ignored),
+        ("refresh token replayed", v.refresh_replay),
+        ("invalid_grant", v.invalid_grant),
+        ("command to an unplugged vehicle", v.command_unplugged),
+        ("command away from home", v.command_away),
+    ]
 }
 
 impl StartupReport {
