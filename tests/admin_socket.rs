@@ -22,6 +22,21 @@ async fn status_and_charge_now_through_the_socket() {
     let status: serde_json::Value = client.get("/v1/status").await.unwrap();
     assert_eq!(status["vehicles"][0]["id"], "car-0-0", "{status}");
     assert_eq!(status["vehicles"][0]["explanation"]["code"], "waiting");
+    let mut text = Vec::new();
+    smartcharged::cmd::admin::print_status(&status, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    assert!(text.contains("Vehicles: 1 (1 waiting)"), "{text}");
+    assert!(
+        text.contains("car-0-0") && text.contains("cheaper electricity comes at"),
+        "{text}"
+    );
+    let plan: smartcharged::admin::routes::PlanAnswer =
+        client.get("/v1/vehicles/car-0-0/plan").await.unwrap();
+    let chart = smartcharged::cmd::admin::plan_text("car-0-0", &plan);
+    assert!(chart.contains("(Europe/Berlin)"), "{chart}");
+    assert!(chart.contains("◀") && chart.contains("charge "), "{chart}");
+    assert!(chart.contains("cheaper electricity comes at"), "{chart}");
+    eprintln!("{text}\n{chart}");
     let bad = client
         .post::<_, serde_json::Value>(
             "/v1/vehicles/car-0-0/override",

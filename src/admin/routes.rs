@@ -31,6 +31,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/vehicles", get(vehicles))
         .route("/v1/vehicles/{id}", get(vehicle))
+        .route("/v1/vehicles/{id}/plan", get(plan))
         .route("/v1/vehicles/{id}/override", post(set_override))
         .route("/v1/vehicles/{id}/trip", post(set_trip))
         .route("/v1/vehicles/{id}/replan", post(replan))
@@ -113,6 +114,75 @@ async fn vehicle(
         .vehicle(id)
         .map(Json)
         .ok_or_else(|| Failed::new(StatusCode::NOT_FOUND, format!("no vehicle {id}")))
+}
+
+/// The answer of `GET /v1/vehicles/{id}/plan`: what the chart needs.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PlanAnswer {
+    /// The instant of the answer.
+    pub now: DateTime<Utc>,
+    /// The zone people read the chart in.
+    pub time_zone: chrono_tz::Tz,
+    /// The explanation's sentence.
+    pub explanation: String,
+    /// The plan's deadline.
+    pub deadline: DateTime<Utc>,
+    /// The plan in force.
+    pub plan: planner::Plan,
+    /// The prices from now to the deadline.
+    pub prices: Vec<planner::PriceSlot>,
+}
+
+async fn plan(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, Failed> {
+    let id = vehicle_id(&id)?;
+    let detail = admin
+        .api
+        .read
+        .vehicle(id)
+        .ok_or_else(|| Failed::new(StatusCode::NOT_FOUND, format!("no vehicle {id}")))?;
+    let plan = admin
+        .api
+        .fleet
+        .view
+        .lock()
+        .expect("view lock")
+        .get(id)
+        .and_then(|l| l.state.plan.clone())
+        .ok_or_else(|| {
+            Failed::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "vehicle {id} has no plan: {}",
+                    detail.vehicle.explanation.text
+                ),
+            )
+        })?;
+    let now = admin.api.clock.now();
+    let curve = admin.api.fleet.prices.borrow().clone();
+    let prices = curve
+        .map(|c| {
+            c.slots()
+                .iter()
+                .filter(|s| s.end > now && s.start < plan.deadline)
+                .map(|s| planner::PriceSlot {
+                    start: s.start,
+                    end: s.end,
+                    price_per_kwh: s.price,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Json(PlanAnswer {
+        now,
+        time_zone: detail.time_zone,
+        explanation: detail.vehicle.explanation.text,
+        deadline: plan.deadline,
+        plan: plan.plan,
+        prices,
+    }))
 }
 
 async fn users(State(admin): State<Arc<Admin>>) -> impl IntoResponse {

@@ -181,6 +181,26 @@ pub fn run_replan(args: ReplanArgs) -> CmdResult {
     )
 }
 
+/// `smartcharged plan show VEHICLE`: the live plan as the terminal chart,
+/// in local time, under the explanation.
+pub fn run_plan_show(vehicle: &str, a: &SocketArgs) -> CmdResult {
+    let path = format!("/v1/vehicles/{}/plan", segment(vehicle)?);
+    call(a, None, &path, |v, out| {
+        let p: crate::admin::routes::PlanAnswer = serde_json::from_value(v.clone())
+            .map_err(|e| std::io::Error::other(format!("unreadable plan: {e}")))?;
+        write!(out, "{}", plan_text(vehicle, &p))
+    })
+}
+
+/// What `plan show` prints: the explanation, then the chart.
+pub fn plan_text(vehicle: &str, p: &crate::admin::routes::PlanAnswer) -> String {
+    format!(
+        "● {vehicle}: {}\n\n{}",
+        p.explanation,
+        super::plan::chart(&p.prices, p.now, p.deadline, &p.plan, p.time_zone)
+    )
+}
+
 /// `smartcharged journal`.
 pub fn run_journal(args: JournalArgs) -> CmdResult {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
@@ -242,7 +262,8 @@ fn s(v: &Value) -> String {
     }
 }
 
-fn print_status(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
+/// What `status` prints for the daemon's `/v1/status` answer.
+pub fn print_status(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
     let vehicles = v["vehicles"].as_array().map_or(&[][..], Vec::as_slice);
     let users = v["users"].as_array().map_or(&[][..], Vec::as_slice);
     let active = users.iter().filter(|u| u["status"] == "active").count();
