@@ -16,6 +16,7 @@ pub mod logging;
 pub mod model;
 pub mod outage;
 pub mod prices;
+pub mod report;
 pub mod retry;
 pub mod secret;
 pub mod store;

@@ -37,6 +37,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/v1/vehicles/{id}/replan", post(replan))
         .route("/v1/users", get(users))
         .route("/v1/journal", get(journal))
+        .route("/v1/report", get(report))
         .route("/v1/link/{user}", post(start_link))
         .fallback(|| async { Failed::new(StatusCode::NOT_FOUND, "no such path") })
         .layer(middleware::from_fn_with_state(admin.clone(), check_peer))
@@ -429,6 +430,44 @@ async fn journal(
     Query(q): Query<JournalQuery>,
 ) -> Result<impl IntoResponse, Failed> {
     select_journal(&admin.api.fleet.store, &q)
+        .map(Json)
+        .map_err(|e| Failed::new(StatusCode::BAD_REQUEST, e))
+}
+
+/// The query of `GET /v1/report`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// "YYYY-MM" (default: this month, local).
+    pub month: Option<String>,
+    /// Only this vehicle.
+    pub vehicle: Option<String>,
+}
+
+/// The report a query asks for, from `store`. Shared with the CLI when no
+/// daemon runs.
+pub fn select_report(
+    store: &crate::store::Store,
+    q: &ReportQuery,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> Result<crate::report::Report, String> {
+    let month = match &q.month {
+        Some(m) => crate::report::parse_month(m)?,
+        None => crate::report::this_month(now, tz),
+    };
+    if let Some(v) = &q.vehicle {
+        vehicle_id(v).map_err(|e| e.1)?;
+    }
+    crate::report::build(store, month, tz, q.vehicle.as_deref()).map_err(|e| e.to_string())
+}
+
+async fn report(
+    State(admin): State<Arc<Admin>>,
+    Query(q): Query<ReportQuery>,
+) -> Result<impl IntoResponse, Failed> {
+    let tz = admin.api.fleet.policy.borrow().global().time_zone;
+    select_report(&admin.api.fleet.store, &q, admin.api.clock.now(), tz)
         .map(Json)
         .map_err(|e| Failed::new(StatusCode::BAD_REQUEST, e))
 }

@@ -8,5 +8,6 @@ pub mod notify;
 pub mod policy;
 pub mod readmodel;
 pub mod run;
+pub mod sessions;
 pub mod signals;
 pub mod tokens;
