@@ -46,6 +46,9 @@ pub enum Command {
     Journal(cmd::admin::JournalArgs),
     /// The savings report: energy, cost, cost at once, saving, sessions, deadlines met.
     Report(cmd::admin::ReportArgs),
+    /// Write shell completions or manual pages (for packaging).
+    #[command(hide = true)]
+    Generate(cmd::generate::GenerateArgs),
 }
 
 impl Cli {
@@ -86,6 +89,7 @@ impl Cli {
             Command::Replan(a) => cmd::admin::run_replan(a),
             Command::Journal(a) => cmd::admin::run_journal(a),
             Command::Report(a) => cmd::admin::run_report(a),
+            Command::Generate(a) => cmd::generate::run(a),
         }
     }
 }
