@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod fleet;
+pub mod heartbeat;
 pub mod http;
 pub mod notify;
 pub mod policy;
@@ -11,3 +12,4 @@ pub mod run;
 pub mod sessions;
 pub mod signals;
 pub mod tokens;
+pub mod webhook_http;
