@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md for the codemap and the invariants each module keeps.
 
+pub mod admin;
 pub mod cli;
 pub mod cmd;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod demo;
 pub mod enode;
 pub mod limits;
 pub mod link;
+pub mod localtime;
 pub mod logging;
 pub mod model;
 pub mod outage;
