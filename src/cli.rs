@@ -44,6 +44,8 @@ pub enum Command {
     Replan(cmd::admin::ReplanArgs),
     /// Show the journal of commands, overrides and trips.
     Journal(cmd::admin::JournalArgs),
+    /// Register, test and inspect the Enode Firehose webhook.
+    Webhook(cmd::webhook::WebhookArgs),
     /// Write shell completions or manual pages (for packaging).
     #[command(hide = true)]
     Generate(cmd::generate::GenerateArgs),
@@ -86,6 +88,7 @@ impl Cli {
             Command::Trip(a) => cmd::admin::run_trip(a),
             Command::Replan(a) => cmd::admin::run_replan(a),
             Command::Journal(a) => cmd::admin::run_journal(a),
+            Command::Webhook(a) => cmd::webhook::run(a),
             Command::Generate(a) => cmd::generate::run(a),
         }
     }

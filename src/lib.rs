@@ -22,3 +22,4 @@ pub mod secret;
 pub mod store;
 pub mod users;
 pub mod web;
+pub mod webhooks;

@@ -3,6 +3,7 @@
 
 pub mod control;
 pub mod fleet;
+pub mod heartbeat;
 pub mod http;
 pub mod notify;
 pub mod policy;
@@ -10,3 +11,4 @@ pub mod readmodel;
 pub mod run;
 pub mod signals;
 pub mod tokens;
+pub mod webhook_http;
