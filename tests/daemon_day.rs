@@ -33,6 +33,7 @@ async fn the_demo_sends_no_needless_stop_and_start() {
             clock: clock.clone(),
             cron: false,
             events: Some(tx),
+            seed: 7,
         },
     )
     .await
