@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod model;
 pub mod outage;
 pub mod prices;
+pub mod report;
 pub mod retry;
 pub mod secret;
 pub mod store;

@@ -19,7 +19,11 @@ use super::{exit, CmdResult, Failure};
 /// Arguments of `smartcharged plan`.
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["request", "batch"])))]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct PlanArgs {
+    /// `plan show VEHICLE`: the running daemon's live plan.
+    #[command(subcommand)]
+    pub live: Option<LivePlan>,
     /// Read one request from FILE (`-` for standard input).
     #[arg(long, value_name = "FILE")]
     pub request: Option<PathBuf>,
@@ -40,8 +44,24 @@ pub struct PlanArgs {
     pub time_zone: chrono_tz::Tz,
 }
 
+/// Plans of the running daemon.
+#[derive(clap::Subcommand, Debug)]
+pub enum LivePlan {
+    /// Chart the live plan of VEHICLE in local time, with why it is (not)
+    /// charging now (from the running daemon, over its admin socket).
+    Show {
+        /// The vehicle.
+        vehicle: String,
+        #[command(flatten)]
+        socket: super::admin::SocketArgs,
+    },
+}
+
 /// Runs `smartcharged plan`.
 pub fn run(args: PlanArgs) -> CmdResult {
+    if let Some(LivePlan::Show { vehicle, socket }) = args.live {
+        return super::admin::run_plan_show(&vehicle, &socket);
+    }
     match (&args.request, &args.batch) {
         (_, Some(batch)) => run_batch(batch),
         (Some(request), None) => run_one(request, args.site, args.json, args.time_zone),

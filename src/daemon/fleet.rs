@@ -1027,7 +1027,66 @@ impl UserTask {
             // Its charge state is stale: neither observe nor command.
             return Ok(());
         }
-        for e in state.observe(now, &seen, policy.suspend_on_manual_override) {
+        let curve_now = fleet.prices.borrow().clone();
+        // The interval since the last observation is accounted with what
+        // the vehicle was doing then, before the observation changes it.
+        let mut log = state.log.take();
+        if let Some(l) = log.as_mut() {
+            l.account(
+                now,
+                state.power_kw,
+                curve_now.as_deref(),
+                seen.charging == Some(true),
+            );
+        }
+        let trip_target = state
+            .trip
+            .as_ref()
+            .filter(|t| t.in_session)
+            .and_then(|t| t.target_percent);
+        let events = state.observe(now, &seen, policy.suspend_on_manual_override);
+        for e in &events {
+            match e {
+                Event::PluggedIn => {
+                    log = Some(super::sessions::SessionLog::start(
+                        now,
+                        seen.soc,
+                        seen.charging == Some(true),
+                    ));
+                }
+                Event::Unplugged => {
+                    if let Some(l) = log.take() {
+                        let target = trip_target
+                            .unwrap_or(policy.target_percent)
+                            .min(seen.charge_limit.unwrap_or(100.0));
+                        let r = l.close(
+                            &v.id,
+                            self.user.as_str(),
+                            now,
+                            seen.soc,
+                            target,
+                            curve_now.as_deref(),
+                        );
+                        if let Err(e) = fleet.store.put_session(&r).await {
+                            warn!(vehicle.id = %v.id, error = %e, "cannot store the plug-in session");
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if state.session {
+            // A session already running when the log began (an older
+            // stored state) is accounted from now on.
+            state.log = log.or_else(|| {
+                Some(super::sessions::SessionLog::start(
+                    now,
+                    seen.soc,
+                    seen.charging == Some(true),
+                ))
+            });
+        }
+        for e in events {
             match e {
                 Event::PluggedIn => {
                     info!(vehicle.id = %v.id, soc = ?seen.soc, "plugged in at a controlled location")

@@ -9,6 +9,7 @@ pub mod notify;
 pub mod policy;
 pub mod readmodel;
 pub mod run;
+pub mod sessions;
 pub mod signals;
 pub mod tokens;
 pub mod webhook_http;

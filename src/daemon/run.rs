@@ -306,6 +306,11 @@ async fn housekeeping(
         let horizon = now
             .checked_sub_signed(retention)
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        match store.prune_sessions(horizon) {
+            Ok(0) => {}
+            Ok(n) => info!(sessions = n, before = %horizon, "old plug-in sessions removed"),
+            Err(e) => warn!(error = %e, "cannot prune the sessions"),
+        }
         match store.prune_journal(horizon) {
             Ok(0) => {}
             Ok(n) => info!(entries = n, before = %horizon, "old journal entries removed"),
