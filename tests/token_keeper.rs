@@ -283,7 +283,10 @@ async fn overdue_refreshes_after_a_restart_are_spread() {
     );
     // Spread over at most half of the 100 s left, and over most of it.
     assert!(first >= 0 && last <= 50_000, "{first}..{last} ms");
-    assert!(last - first >= 40_000, "spread only over {first}..{last} ms");
+    assert!(
+        last - first >= 40_000,
+        "spread only over {first}..{last} ms"
+    );
     let mut per_second = std::collections::HashMap::new();
     for o in &offsets {
         *per_second.entry(o / 1000).or_insert(0) += 1;

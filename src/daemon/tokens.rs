@@ -591,7 +591,10 @@ mod tests {
         let last = *times.iter().max().unwrap();
         assert!(first >= t0() - TimeDelta::milliseconds(1), "{first}");
         assert!(last <= t0() + TimeDelta::seconds(50), "{last}");
-        assert!(last - first >= TimeDelta::seconds(40), "spread {first}..{last}");
+        assert!(
+            last - first >= TimeDelta::seconds(40),
+            "spread {first}..{last}"
+        );
         // No instant is shared by many: at most a handful per second.
         let mut per_second = HashMap::new();
         for t in &times {
@@ -602,7 +605,11 @@ mod tests {
         let mut distinct = times.clone();
         distinct.sort();
         distinct.dedup();
-        assert!(distinct.len() >= 190, "{} distinct instants", distinct.len());
+        assert!(
+            distinct.len() >= 190,
+            "{} distinct instants",
+            distinct.len()
+        );
     }
 
     #[test]

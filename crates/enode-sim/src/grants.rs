@@ -145,9 +145,10 @@ impl State {
         }
         let graced = c.seq != grant.refresh_seq
             && self.refresh.grace_secs.is_some_and(|g| {
-                grant.used.iter().any(|(seq, at)| {
-                    *seq == c.seq && now < *at + TimeDelta::seconds(g as i64)
-                })
+                grant
+                    .used
+                    .iter()
+                    .any(|(seq, at)| *seq == c.seq && now < *at + TimeDelta::seconds(g as i64))
             });
         if c.seq != grant.refresh_seq && !graced {
             self.stats.violation(
