@@ -10,6 +10,7 @@ pub mod demo;
 pub mod enode;
 pub mod limits;
 pub mod link;
+pub mod localtime;
 pub mod logging;
 pub mod model;
 pub mod outage;

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{ChargeAction, Vehicle};
 
+mod explain;
+
+pub use explain::{explain, Context, Explanation, Why};
+
 /// After a command, poll again this soon to confirm it took effect.
 pub const CONFIRM_AFTER: TimeDelta = TimeDelta::seconds(30);
 /// A command not visible after this long is sent again.
@@ -59,6 +63,67 @@ pub struct ControlState {
     /// Attempts to disable Enode's smart charging (take-over), bounded like
     /// a command; kept across unplugged polls, cleared at plug-in.
     pub takeover: Option<Pending>,
+    /// An operator's override of the plan (admin socket), until its limit
+    /// or the unplug.
+    #[serde(rename = "override")]
+    pub steer: Option<Override>,
+    /// A one-off departure for the current or next plug-in session.
+    pub trip: Option<Trip>,
+    /// A new plan was asked for (replan, a trip, an override ended).
+    pub replan: Option<String>,
+}
+
+/// What an operator asked of one vehicle instead of its plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Override {
+    /// Charge now, or stay stopped.
+    pub mode: OverrideMode,
+    /// Ends at this instant.
+    pub until: Option<DateTime<Utc>>,
+    /// Charge-now ends at this state of charge, percent.
+    pub soc: Option<f64>,
+    /// When it was set.
+    pub set_at: DateTime<Utc>,
+    /// Who set it (the socket peer).
+    pub by: String,
+}
+
+/// The two overrides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OverrideMode {
+    /// Charge at once, whatever the price.
+    ChargeNow,
+    /// Do not charge.
+    Stop,
+}
+
+impl OverrideMode {
+    /// "charge-now" / "stop", as the CLI spells them.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverrideMode::ChargeNow => "charge-now",
+            OverrideMode::Stop => "stop",
+        }
+    }
+}
+
+/// A one-off departure: the deadline and target of one plug-in session,
+/// after which the weekly policy resumes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trip {
+    /// The departure: the session's deadline.
+    pub depart: DateTime<Utc>,
+    /// The state of charge wanted then, percent (none: the policy's).
+    pub target_percent: Option<f64>,
+    /// When it was set.
+    pub set_at: DateTime<Utc>,
+    /// Who set it (the socket peer).
+    pub by: String,
+    /// Its session has begun (set while plugged in, or plugged in since):
+    /// it ends with that session's unplug. A trip set while unplugged
+    /// waits for the next plug-in.
+    pub in_session: bool,
 }
 
 /// A plan in force.
@@ -168,6 +233,8 @@ pub enum Event {
     Override(String),
     /// A pending command is now visible.
     Confirmed(Action),
+    /// An override or trip ended at its limit or the unplug.
+    SteeringEnded(String),
 }
 
 /// What the controller wants next.
@@ -249,19 +316,39 @@ impl ControlState {
             if self.session {
                 events.push(Event::Unplugged);
             }
+            if let Some(o) = &self.steer {
+                events.push(Event::SteeringEnded(format!(
+                    "override {} ended: unplugged",
+                    o.mode.as_str()
+                )));
+            }
+            // A trip waiting for its session stays; one whose session this
+            // was ends with it.
+            let trip = match self.trip.take() {
+                Some(t) if t.in_session => {
+                    events.push(Event::SteeringEnded("trip ended: unplugged".into()));
+                    None
+                }
+                t => t,
+            };
             *self = ControlState {
                 power_kw: self.power_kw,
                 charging: seen.charging,
                 soc: seen.soc,
                 takeover: self.takeover.take(),
+                trip,
                 ..ControlState::default()
             };
+            self.expire(now, seen, &mut events);
             return events;
         }
         let first = !self.session;
         if first {
             self.session = true;
             self.takeover = None;
+            if let Some(t) = self.trip.as_mut() {
+                t.in_session = true;
+            }
             events.push(Event::PluggedIn);
         }
         if let Some(rate) = seen.charge_rate_kw.filter(|r| *r > 0.1) {
@@ -300,12 +387,90 @@ impl ControlState {
                 self.suspended = Some(why.to_owned());
                 self.pending = None;
                 events.push(Event::Override(why.to_owned()));
+                // The driver's hand beats an operator's override too.
+                if let Some(o) = self.steer.take() {
+                    events.push(Event::SteeringEnded(format!(
+                        "override {} ended: the driver took over",
+                        o.mode.as_str()
+                    )));
+                }
             }
         }
         self.charging = seen.charging;
         self.soc = seen.soc;
         self.observed_at = Some(now);
+        self.expire(now, seen, &mut events);
         events
+    }
+
+    /// Ends an override or trip that reached its limit: its time, the
+    /// override's state of charge, or (charge-now) the vehicle's own charge
+    /// limit. What ends asks for a new plan.
+    pub fn expire(&mut self, now: DateTime<Utc>, seen: &Seen, events: &mut Vec<Event>) {
+        if let Some(o) = &self.steer {
+            let why = if o.until.is_some_and(|u| now >= u) {
+                Some("its time is up")
+            } else if o.mode == OverrideMode::ChargeNow
+                && matches!((o.soc, seen.soc), (Some(want), Some(soc)) if soc >= want)
+            {
+                Some("its state of charge is reached")
+            } else if o.mode == OverrideMode::ChargeNow && seen.full() {
+                Some("the vehicle's charge limit is reached")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                events.push(Event::SteeringEnded(format!(
+                    "override {} ended: {why}",
+                    o.mode.as_str()
+                )));
+                self.steer = None;
+                if self.session {
+                    self.replan = Some("override ended".into());
+                }
+            }
+        }
+        if self.trip.as_ref().is_some_and(|t| now >= t.depart) {
+            events.push(Event::SteeringEnded(
+                "trip ended: its departure has passed".into(),
+            ));
+            self.trip = None;
+            if self.session {
+                self.replan = Some("trip ended".into());
+            }
+        }
+    }
+
+    /// Sets an operator's override. It lifts a suspension (the operator
+    /// speaks for the driver) and an unresponsive mark (worth one more
+    /// try), and is acted on at the next decision.
+    pub fn set_override(&mut self, o: Option<Override>) {
+        self.suspended = None;
+        self.unresponsive = false;
+        if o.is_none() || self.steer.is_some() {
+            // Back to the plan, or from one override to another: plan anew
+            // from what the vehicle is doing now.
+            self.replan = Some("override changed".into());
+        }
+        if self.pending.as_ref().is_some_and(|p| {
+            o.as_ref()
+                .is_none_or(|o| p.action.charging() != (o.mode == OverrideMode::ChargeNow))
+        }) {
+            self.pending = None;
+        }
+        self.steer = o;
+    }
+
+    /// Sets (or clears) a one-off departure; plugged in, the plan is made
+    /// again for it.
+    pub fn set_trip(&mut self, mut t: Option<Trip>) {
+        if let Some(t) = t.as_mut() {
+            t.in_session = self.session;
+        }
+        self.trip = t;
+        if self.session {
+            self.replan = Some("trip changed".into());
+        }
     }
 
     /// Grid power implied by the SoC rise since the last observation, when
@@ -355,8 +520,29 @@ impl ControlState {
         replan_drift: f64,
         prices_version: u64,
     ) -> Step {
-        if !self.session || self.suspended.is_some() || self.unresponsive || self.unreachable {
+        if !self.session || self.unreachable {
             return Step::Idle;
+        }
+        if let Some(o) = &self.steer {
+            let Some(charging) = seen.charging else {
+                return Step::Idle;
+            };
+            let want = o.mode == OverrideMode::ChargeNow;
+            if want && seen.full() {
+                return Step::Idle;
+            }
+            let reasons = if want {
+                ("override: charge now", "override: charge now")
+            } else {
+                ("override: stop", "override: stop")
+            };
+            return self.reconcile(now, want, charging, reasons);
+        }
+        if self.suspended.is_some() || self.unresponsive {
+            return Step::Idle;
+        }
+        if self.replan.is_some() {
+            return Step::Plan("asked to replan");
         }
         let Some(p) = &self.plan else {
             return Step::Plan("plugged in");
@@ -387,6 +573,19 @@ impl ControlState {
         if want && seen.full() {
             return Step::Idle; // never above the vehicle's own limit
         }
+        self.reconcile(now, want, charging, ("block starts", "block ends"))
+    }
+
+    /// The command that makes `charging` what is wanted, if any; a command
+    /// already pending is waited for, then sent again, then given up.
+    /// `reasons` name a START and a STOP for the journal.
+    fn reconcile(
+        &self,
+        now: DateTime<Utc>,
+        want: bool,
+        charging: bool,
+        reasons: (&'static str, &'static str),
+    ) -> Step {
         if want == charging {
             return Step::Idle;
         }
@@ -401,7 +600,7 @@ impl ControlState {
                     Step::Command(action, "not confirmed; sending again")
                 }
             }
-            _ => Step::Command(action, if want { "block starts" } else { "block ends" }),
+            _ => Step::Command(action, if want { reasons.0 } else { reasons.1 }),
         }
     }
 
@@ -424,6 +623,9 @@ impl ControlState {
             unreachable,
             observed_at: _,
             takeover,
+            steer,
+            trip,
+            replan,
         } = self;
         *session != other.session
             || *plan != other.plan
@@ -434,6 +636,9 @@ impl ControlState {
             || *enode_noted != other.enode_noted
             || *unreachable != other.unreachable
             || *takeover != other.takeover
+            || *steer != other.steer
+            || *trip != other.trip
+            || *replan != other.replan
     }
 
     /// What to do about Enode's smart charging being enabled on a vehicle
@@ -491,6 +696,10 @@ impl ControlState {
                 .filter(|t| *t > now)
                 .min()
         });
+        let limits = [
+            self.steer.as_ref().and_then(|o| o.until),
+            self.trip.as_ref().map(|t| t.depart),
+        ];
         let confirm = self.pending.as_ref().map(|p| {
             let t = p.sent_at + CONFIRM_AFTER;
             if t > now {
@@ -501,6 +710,7 @@ impl ControlState {
         });
         [edge, confirm]
             .into_iter()
+            .chain(limits)
             .flatten()
             .filter(|t| *t > now)
             .min()

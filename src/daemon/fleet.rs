@@ -4,20 +4,22 @@
 //! [`control`](super::control)'s; this module does the I/O, the timers and
 //! the rate limits.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use clock::Clock;
 use rand::Rng;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
 use super::control::{
-    self, Action, ActivePlan, ControlState, Event, Seen, Step, TakeOver, SWEEP_REASON,
+    self, Action, ActivePlan, ControlState, Event, Override, Seen, Step, TakeOver, Trip,
+    SWEEP_REASON,
 };
 use super::policy::{self, PolicyConfig, VehiclePolicy};
+use super::readmodel::{Backoff, Live, RECENT_COMMANDS};
 use super::tokens::{TokenError, TokenKeeper};
 use crate::enode::{Client, Error as ApiError};
 use crate::model::{SmartChargingPolicy, Vehicle, VehicleField, WatchProperty};
@@ -112,10 +114,60 @@ pub struct Fleet {
     pub outages: Outages,
     /// Idle planners, reused across users (see [`Fleet::plan`]).
     pub planners: Mutex<Vec<planner::Planner>>,
-    /// The newest control state of every vehicle seen since start, by
-    /// vehicle id: what `/status` shows (the store holds only what must
-    /// survive a crash, written when that changes).
-    pub view: Mutex<HashMap<String, ControlState>>,
+    /// The newest control state of every vehicle seen since start, with
+    /// its observation and explanation, by vehicle id: what the read model
+    /// shows (the store holds only what must survive a crash, written when
+    /// that changes).
+    pub view: Mutex<HashMap<String, Live>>,
+    /// The last [`RECENT_COMMANDS`] journal entries of each vehicle.
+    pub recent: Mutex<HashMap<String, VecDeque<JournalEntry>>>,
+    /// Users whose requests wait for a Retry-After or backoff, until when.
+    pub blocked: Mutex<HashMap<UserId, DateTime<Utc>>>,
+    /// Each running user loop's inbox for overrides, trips and replans.
+    pub inbox: Mutex<HashMap<UserId, mpsc::Sender<SteerRequest>>>,
+}
+
+/// A change an operator asks of one vehicle (through the admin socket). It
+/// goes to the vehicle's user loop, which owns the control state: stored,
+/// journaled and acted on there, like any other input of the controller.
+#[derive(Debug)]
+pub struct SteerRequest {
+    /// The vehicle.
+    pub vehicle: String,
+    /// What to change.
+    pub change: Change,
+    /// Who asks (for the journal).
+    pub by: String,
+    /// The answer, once stored and acted on.
+    pub reply: oneshot::Sender<Result<(), SteerError>>,
+}
+
+/// What an operator can change.
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// Set an override; `None`: back to the plan ("auto").
+    Override(Option<Override>),
+    /// Set a trip; `None`: drop it.
+    Trip(Option<Trip>),
+    /// Plan again now.
+    Replan,
+}
+
+/// Why a change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SteerError {
+    /// The vehicle was not observed since the daemon started.
+    #[error("vehicle {0} has not been seen since the daemon started")]
+    NotSeen(String),
+    /// An override needs a plug-in session.
+    #[error("vehicle {0} is not plugged in at a charging location smartcharged controls")]
+    NotPluggedIn(String),
+    /// The store refused the write.
+    #[error("cannot store the change: {0}")]
+    Store(String),
+    /// The user's loop is not running (the user must link again).
+    #[error("the vehicle's user is not active")]
+    Inactive,
 }
 
 /// Recent rate limiting of one vendor.
@@ -193,9 +245,15 @@ impl Fleet {
         impl Drop for Running {
             fn drop(&mut self) {
                 self.0.running.lock().expect("running lock").remove(&self.1);
+                self.0.inbox.lock().expect("inbox lock").remove(&self.1);
             }
         }
         let _running = Running(self.clone(), user.clone());
+        let (inbox_tx, inbox) = mpsc::channel(8);
+        self.inbox
+            .lock()
+            .expect("inbox lock")
+            .insert(user.clone(), inbox_tx);
         let span = tracing::info_span!("fleet", user.id = %user);
         let mut task = UserTask {
             fleet: self,
@@ -209,7 +267,7 @@ impl Fleet {
             limited_at: None,
             plan_errors: HashMap::new(),
         };
-        match task.run(cancel).instrument(span.clone()).await {
+        match task.run(cancel, inbox).instrument(span.clone()).await {
             Stop::Cancelled => {}
             Stop::Relink => span
                 .in_scope(|| warn!("user must link again; its vehicles are no longer controlled")),
@@ -235,15 +293,106 @@ impl Fleet {
         r
     }
 
-    /// Makes `state` the one `/status` shows for `vehicle`.
-    fn publish(&self, vehicle: &str, state: &ControlState) {
-        let mut view = self.view.lock().expect("view lock");
-        match view.get_mut(vehicle) {
-            Some(s) => s.clone_from(state),
-            None => {
-                view.insert(vehicle.to_owned(), state.clone());
+    /// Makes `live` what the read model shows for `vehicle`.
+    fn publish(&self, vehicle: &str, live: Live) {
+        self.view
+            .lock()
+            .expect("view lock")
+            .insert(vehicle.to_owned(), live);
+    }
+
+    /// Appends to the journal (flushed) and to the vehicle's recent
+    /// commands.
+    pub async fn journal(&self, entry: JournalEntry) {
+        if let Err(e) = self.store.journal(&entry).await {
+            warn!(error = %e, "cannot write the journal");
+        }
+        if !entry.vehicle.is_empty() {
+            let mut recent = self.recent.lock().expect("recent lock");
+            let list = recent.entry(entry.vehicle.clone()).or_default();
+            if list.len() >= RECENT_COMMANDS {
+                list.pop_front();
+            }
+            list.push_back(entry);
+        }
+    }
+
+    /// Fills the recent commands from the stored journal (at start).
+    pub fn load_recent(&self) {
+        let Ok(entries) = self.store.journal_recent(RECENT_COMMANDS * 1000) else {
+            return;
+        };
+        let mut recent = self.recent.lock().expect("recent lock");
+        // Newest first: keep the first RECENT_COMMANDS per vehicle.
+        for e in entries {
+            if e.vehicle.is_empty() {
+                continue;
+            }
+            let list = recent.entry(e.vehicle.clone()).or_default();
+            if list.len() < RECENT_COMMANDS {
+                list.push_front(e);
             }
         }
+    }
+
+    /// Users and vendors that may not send yet.
+    pub fn backoffs(&self, now: DateTime<Utc>) -> Vec<Backoff> {
+        let mut out: Vec<Backoff> = self
+            .blocked
+            .lock()
+            .expect("blocked lock")
+            .iter()
+            .filter(|(_, t)| **t > now)
+            .map(|(u, t)| Backoff {
+                scope: "user",
+                id: u.to_string(),
+                until: *t,
+            })
+            .collect();
+        out.extend(
+            self.vendors
+                .lock()
+                .expect("vendors lock")
+                .iter()
+                .filter_map(|(v, s)| {
+                    s.not_before.filter(|t| *t > now).map(|t| Backoff {
+                        scope: "vendor",
+                        id: v.clone(),
+                        until: t,
+                    })
+                }),
+        );
+        out.sort_unstable_by(|a, b| (a.scope, &a.id).cmp(&(b.scope, &b.id)));
+        out
+    }
+
+    /// Hands a change to the vehicle's user loop and waits for it to be
+    /// stored and acted on.
+    pub async fn steer(&self, vehicle: &str, change: Change, by: String) -> Result<(), SteerError> {
+        let user = self
+            .view
+            .lock()
+            .expect("view lock")
+            .get(vehicle)
+            .map(|l| l.user.clone())
+            .ok_or_else(|| SteerError::NotSeen(vehicle.to_owned()))?;
+        let tx = self
+            .inbox
+            .lock()
+            .expect("inbox lock")
+            .get(&user)
+            .cloned()
+            .ok_or(SteerError::Inactive)?;
+        let (reply, rx) = oneshot::channel();
+        tx.send(SteerRequest {
+            vehicle: vehicle.to_owned(),
+            change,
+            by,
+            reply,
+        })
+        .await
+        .map_err(|_| SteerError::Inactive)?;
+        rx.await.map_err(|_| SteerError::Inactive)?
     }
 
     fn emit(&self, e: FleetEvent) {
@@ -254,7 +403,11 @@ impl Fleet {
 }
 
 impl UserTask {
-    async fn run(&mut self, cancel: CancellationToken) -> Stop {
+    async fn run(
+        &mut self,
+        cancel: CancellationToken,
+        mut inbox: mpsc::Receiver<SteerRequest>,
+    ) -> Stop {
         let fleet = self.fleet.clone();
         let mut prices = fleet.prices.clone();
         let mut policy_rx = fleet.policy.clone();
@@ -277,6 +430,12 @@ impl UserTask {
             tokio::select! {
                 _ = cancel.cancelled() => return Stop::Cancelled,
                 _ = fleet.clock.sleep_until(wake) => {}
+                Some(req) = inbox.recv() => {
+                    if let Some(stop) = self.steer(req).await {
+                        return stop;
+                    }
+                    continue;
+                }
                 Ok(()) = prices.changed() => { debug!("new prices"); }
                 Ok(()) = policy_rx.changed() => {
                     // A new policy: every plan is redone.
@@ -292,6 +451,11 @@ impl UserTask {
             match Box::pin(self.round(now)).await {
                 Ok(any_session) => {
                     fleet.outages.succeeded(fleet.clock.now());
+                    fleet
+                        .blocked
+                        .lock()
+                        .expect("blocked lock")
+                        .remove(&self.user);
                     self.retry = RetryPolicy::DEFAULT.start();
                     let p = fleet.policy.borrow().global().clone();
                     let every = if any_session {
@@ -454,6 +618,11 @@ impl UserTask {
         let wait = self.retry.next_wait(now, not_before);
         let until = now + TimeDelta::from_std(wait).unwrap_or_default();
         self.not_before = Some(until);
+        self.fleet
+            .blocked
+            .lock()
+            .expect("blocked lock")
+            .insert(self.user.clone(), until);
         if matches!(e, ApiError::RateLimited { .. }) {
             self.limited_at = Some(now);
             let mut vendors = self.fleet.vendors.lock().expect("vendors lock");
@@ -507,7 +676,8 @@ impl UserTask {
                 s
             }
         };
-        let result = self.control(v, &policy, &mut state, now).await;
+        let mut cx = Observation::default();
+        let result = self.control(v, &policy, &mut state, now, &mut cx).await;
         if self
             .stored
             .get(&v.id)
@@ -519,7 +689,37 @@ impl UserTask {
                 self.stored.insert(v.id.clone(), state.clone());
             }
         }
-        fleet.publish(&v.id, &state);
+        let target_percent = state
+            .trip
+            .as_ref()
+            .filter(|t| t.in_session)
+            .and_then(|t| t.target_percent)
+            .unwrap_or(policy.target_percent);
+        let explanation = control::explain(
+            &state,
+            fleet.clock.now(),
+            &control::Context {
+                seen: cx.seen.as_ref(),
+                plugged: cx.seen.as_ref().and_then(|s| s.plugged),
+                enode_smart_charging: cx.enode_smart_charging,
+                has_prices: fleet.prices.borrow().is_some(),
+                plan_error: self.plan_errors.get(&v.id).map(String::as_str),
+                target_percent,
+                tz: policy.time_zone,
+            },
+        );
+        fleet.publish(
+            &v.id,
+            Live {
+                user: self.user.clone(),
+                state: state.clone(),
+                seen: cx.seen,
+                location: v.charging_location_id.clone(),
+                explanation,
+                target_percent,
+                time_zone: policy.time_zone,
+            },
+        );
         // Fast polling only helps a vehicle Enode can reach.
         let session = state.session && !state.unreachable;
         self.states.insert(v.id.clone(), state);
@@ -532,6 +732,7 @@ impl UserTask {
         policy: &VehiclePolicy,
         state: &mut ControlState,
         now: DateTime<Utc>,
+        cx: &mut Observation,
     ) -> Result<(), RoundError> {
         let fleet = self.fleet.clone();
         let mut at_home = policy.allows_location(v.charging_location_id.as_deref());
@@ -552,6 +753,7 @@ impl UserTask {
                 };
                 at_home &= disabled;
             } else {
+                cx.enode_smart_charging = at_home;
                 if at_home && !state.enode_noted {
                     info!(vehicle.id = %v.id, "Enode smart charging is enabled on this vehicle; not controlled (set take_over_enode_smart_charging to take over)");
                     state.enode_noted = true;
@@ -560,6 +762,7 @@ impl UserTask {
             }
         }
         let seen = Seen::from_vehicle(v, at_home);
+        cx.seen = Some(seen);
         let unreachable = v.is_reachable == Some(false);
         if unreachable != state.unreachable {
             if unreachable {
@@ -587,6 +790,20 @@ impl UserTask {
                 Event::Confirmed(a) => {
                     debug!(vehicle.id = %v.id, action = a.as_str(), "command confirmed")
                 }
+                Event::SteeringEnded(why) => {
+                    info!(vehicle.id = %v.id, reason = %why, "override or trip ended");
+                    fleet
+                        .journal(JournalEntry {
+                            at: now,
+                            user: self.user.to_string(),
+                            vehicle: v.id.clone(),
+                            action: "ENDED".into(),
+                            reason: why,
+                            price: None,
+                            result: "ok".into(),
+                        })
+                        .await;
+                }
             }
         }
         let curve = fleet.prices.borrow().clone();
@@ -611,6 +828,7 @@ impl UserTask {
                             if let Some(cur) = state.plan.as_mut() {
                                 cur.made_at = now;
                             }
+                            state.replan = None;
                         }
                         Ok(p) => {
                             self.plan_errors.remove(&v.id);
@@ -629,6 +847,7 @@ impl UserTask {
                                 plan: p.clone(),
                             });
                             state.plan = Some(p);
+                            state.replan = None;
                         }
                         Err(why) => {
                             // Once per reason, not at every poll.
@@ -668,8 +887,26 @@ impl UserTask {
         now: DateTime<Utc>,
     ) -> Result<ActivePlan, String> {
         let current = state.plan.as_ref().map(|p| p.deadline);
-        let deadline =
-            policy::replan_deadline(policy, v.smart_charging_policy.as_ref(), now, current);
+        // A trip of this session sets the deadline and maybe the target.
+        let trip = state
+            .trip
+            .as_ref()
+            .filter(|t| t.in_session && t.depart > now);
+        let with_trip;
+        let policy = match trip.and_then(|t| t.target_percent) {
+            Some(target) => {
+                with_trip = VehiclePolicy {
+                    target_percent: target,
+                    ..policy.clone()
+                };
+                &with_trip
+            }
+            None => policy,
+        };
+        let deadline = match trip {
+            Some(t) => t.depart,
+            None => policy::replan_deadline(policy, v.smart_charging_policy.as_ref(), now, current),
+        };
         let obs =
             policy::Observation::from_vehicle(v, state.power_kw.or(Some(ASSUMED_POWER_KW)), policy)
                 .map_err(|e| e.to_string())?;
@@ -725,9 +962,7 @@ impl UserTask {
             price,
             result,
         };
-        if let Err(e) = fleet.store.journal(&entry).await {
-            warn!(error = %e, "cannot write the command journal");
-        }
+        fleet.journal(entry.clone()).await;
         fleet.emit(FleetEvent::Command(entry));
         match r {
             Ok(()) => {
@@ -778,7 +1013,7 @@ impl UserTask {
             price: None,
             result: r.as_ref().map_or_else(|e| e.to_string(), |_| "ok".into()),
         };
-        let _ = fleet.store.journal(&entry).await;
+        fleet.journal(entry).await;
         match r {
             Ok(stored) => {
                 info!(vehicle.id = %v.id, "disabled Enode smart charging to take over control (take_over_enode_smart_charging = true)");
@@ -786,6 +1021,112 @@ impl UserTask {
             }
             Err(e) => Err(self.failed(now, &e)),
         }
+    }
+}
+
+/// What [`UserTask::control`] learnt for the explanation.
+#[derive(Default)]
+struct Observation {
+    /// The observation as the controller read it.
+    seen: Option<Seen>,
+    /// Enode's smart charging is on and not taken over.
+    enode_smart_charging: bool,
+}
+
+impl UserTask {
+    /// Applies an operator's change: stored (flushed) and journaled, then
+    /// the vehicle is decided again at once on its last observation, so a
+    /// charge-now sends its START now rather than at the next poll. Returns
+    /// why the loop must stop, if it must.
+    async fn steer(&mut self, req: SteerRequest) -> Option<Stop> {
+        let fleet = self.fleet.clone();
+        let now = fleet.clock.now();
+        let Some((_, v)) = self.last.get(&req.vehicle).cloned() else {
+            let _ = req.reply.send(Err(SteerError::NotSeen(req.vehicle)));
+            return None;
+        };
+        let mut state = match self.states.get(&v.id) {
+            Some(s) => s.clone(),
+            None => fleet
+                .store
+                .control(&v.id)
+                .ok()
+                .flatten()
+                .unwrap_or_default(),
+        };
+        let (action, reason) = match &req.change {
+            Change::Override(Some(o)) => {
+                if !state.session {
+                    let _ = req.reply.send(Err(SteerError::NotPluggedIn(req.vehicle)));
+                    return None;
+                }
+                let mut why = o.mode.as_str().to_owned();
+                if let Some(u) = o.until {
+                    why.push_str(&format!(" until {}", u.to_rfc3339()));
+                }
+                if let Some(soc) = o.soc {
+                    why.push_str(&format!(" until {soc} %"));
+                }
+                state.set_override(Some(o.clone()));
+                ("OVERRIDE", why)
+            }
+            Change::Override(None) => {
+                state.set_override(None);
+                ("OVERRIDE", "auto".to_owned())
+            }
+            Change::Trip(t) => {
+                let why = match t {
+                    Some(t) => format!(
+                        "depart {}{}",
+                        t.depart.to_rfc3339(),
+                        t.target_percent
+                            .map(|p| format!(" with {p} %"))
+                            .unwrap_or_default()
+                    ),
+                    None => "cancelled".into(),
+                };
+                state.set_trip(t.clone());
+                ("TRIP", why)
+            }
+            Change::Replan => {
+                state.replan = Some("asked to replan".into());
+                ("REPLAN", String::new())
+            }
+        };
+        if let Err(e) = fleet.store.put_control(&v.id, &state).await {
+            let _ = req.reply.send(Err(SteerError::Store(e.to_string())));
+            return None;
+        }
+        self.stored.insert(v.id.clone(), state.clone());
+        self.states.insert(v.id.clone(), state);
+        info!(vehicle.id = %v.id, action, reason = %reason, by = %req.by, "operator change");
+        fleet
+            .journal(JournalEntry {
+                at: now,
+                user: self.user.to_string(),
+                vehicle: v.id.clone(),
+                action: action.into(),
+                reason: if reason.is_empty() {
+                    format!("by {}", req.by)
+                } else {
+                    format!("{reason} (by {})", req.by)
+                },
+                price: None,
+                result: "ok".into(),
+            })
+            .await;
+        // Decide again now (on the last observation) unless the user must
+        // wait for a rate limit; then the next round does.
+        let mut stop = None;
+        if self.blocked_until(now).is_none() {
+            match self.vehicle(&v).await {
+                Ok(_) => {}
+                Err(RoundError::Relink) => stop = Some(Stop::Relink),
+                Err(RoundError::Wait(_)) => {}
+            }
+        }
+        let _ = req.reply.send(Ok(()));
+        stop
     }
 }
 

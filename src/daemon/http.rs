@@ -1,8 +1,8 @@
 //! The daemon's HTTP listener (on `[http].listen`, loopback by default):
 //!
 //! - `GET /health`: `ok` while the daemon runs.
-//! - `GET /status`: every vehicle's control state as JSON (session,
-//!   suspension, unresponsive, unreachable, the plan's blocks and costs).
+//! - `GET /status`: the read model's snapshot as JSON (users, vehicles with
+//!   their explanation and plan, prices, backoffs).
 //! - `POST /link/{userId}?vendor=&language=`: starts a link flow while the
 //!   daemon holds the store (the `link` command uses it when the store is
 //!   in use); answers `{"authorize_url", "link_state"}`.
@@ -20,20 +20,22 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Json;
 use clock::Clock;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
 use url::Url;
 
-use super::control::ControlState;
 use super::fleet::Fleet;
+use super::readmodel::ReadModel;
 use super::tokens::TokenKeeper;
 use crate::link::{self, LinkError};
 use crate::users::UserId;
 
 /// What the handlers need.
 pub struct Api {
+    /// The read model (status, and the views built on it).
+    pub read: Arc<ReadModel>,
     /// The fleet, to start polling a newly linked user.
     pub fleet: Arc<Fleet>,
     /// The token keeper, to keep a new user's tokens fresh.
@@ -80,84 +82,10 @@ pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
 }
 
 async fn status(State(api): State<Arc<Api>>) -> axum::response::Response {
-    // Vehicles not polled since start are shown as last stored.
-    let stored = match api.fleet.store.controls() {
-        Ok(list) => list,
-        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-    };
-    let view = api.fleet.view.lock().expect("view lock");
-    let mut vehicles: Vec<StatusVehicle<'_>> = view
-        .iter()
-        .map(|(id, s)| StatusVehicle::new(id, s))
-        .collect();
-    vehicles.extend(
-        stored
-            .iter()
-            .filter(|(id, _)| !view.contains_key(id))
-            .map(|(id, s)| StatusVehicle::new(id, s)),
-    );
-    vehicles.sort_unstable_by(|a, b| a.vehicle.cmp(b.vehicle));
-    // Serialized straight from the states: no JSON tree of every vehicle.
-    let body = serde_json::to_vec(&StatusBody { vehicles });
-    drop(view);
-    match body {
+    // Serialized straight from the snapshot: no JSON tree of every vehicle.
+    match serde_json::to_vec(&api.read.snapshot()) {
         Ok(b) => ([(axum::http::header::CONTENT_TYPE, "application/json")], b).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-    }
-}
-
-/// The body of `GET /status`.
-#[derive(Serialize)]
-struct StatusBody<'a> {
-    /// One entry per vehicle, by id.
-    vehicles: Vec<StatusVehicle<'a>>,
-}
-
-/// One vehicle in `GET /status`.
-#[derive(Serialize)]
-struct StatusVehicle<'a> {
-    vehicle: &'a str,
-    session: bool,
-    charging: Option<bool>,
-    soc: Option<f64>,
-    suspended: Option<&'a str>,
-    unresponsive: bool,
-    unreachable: bool,
-    pending: Option<&'static str>,
-    plan: Option<StatusPlan<'a>>,
-}
-
-/// The plan of a vehicle in `GET /status`.
-#[derive(Serialize)]
-struct StatusPlan<'a> {
-    made_at: chrono::DateTime<chrono::Utc>,
-    deadline: chrono::DateTime<chrono::Utc>,
-    feasible: bool,
-    cost: f64,
-    asap_cost: f64,
-    blocks: &'a [planner::Block],
-}
-
-impl<'a> StatusVehicle<'a> {
-    fn new(id: &'a str, s: &'a ControlState) -> Self {
-        StatusVehicle {
-            vehicle: id,
-            session: s.session,
-            charging: s.charging,
-            soc: s.soc,
-            suspended: s.suspended.as_deref(),
-            unresponsive: s.unresponsive,
-            unreachable: s.unreachable,
-            pending: s.pending.as_ref().map(|p| p.action.as_str()),
-            plan: s.plan.as_ref().map(|p| StatusPlan {
-                made_at: p.made_at,
-                deadline: p.deadline,
-                feasible: p.plan.feasible,
-                cost: p.plan.cost,
-                asap_cost: p.plan.asap_cost,
-                blocks: &p.plan.blocks,
-            }),
-        }
     }
 }
 

@@ -6,6 +6,7 @@ pub mod fleet;
 pub mod http;
 pub mod notify;
 pub mod policy;
+pub mod readmodel;
 pub mod run;
 pub mod signals;
 pub mod tokens;

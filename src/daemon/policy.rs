@@ -21,6 +21,7 @@ mod deadline;
 mod raw;
 mod request;
 
+pub(crate) use deadline::local_instant;
 pub use deadline::{next_deadline, replan_deadline, MIN_LEAD};
 pub use raw::{RawDeadlines, RawPolicyConfig, RawUserPolicy, RawVehiclePolicy};
 pub use request::{plan_request, NotPlannable, Observation, PRICE_HISTORY};

@@ -15,6 +15,7 @@ use tracing::{info, warn};
 
 use super::fleet::{Fleet, FleetEvent};
 use super::policy::PolicyConfig;
+use super::readmodel::ReadModel;
 use super::tokens::TokenKeeper;
 use crate::config::Config;
 use crate::enode::Client;
@@ -110,8 +111,13 @@ impl Daemon {
             running: Mutex::new(Default::default()),
             outages: crate::outage::Outages::new("enode requests"),
             view: Mutex::new(Default::default()),
+            recent: Mutex::new(Default::default()),
+            blocked: Mutex::new(Default::default()),
+            inbox: Mutex::new(Default::default()),
             planners: Mutex::new(Vec::new()),
         });
+        fleet.load_recent();
+        let read = Arc::new(ReadModel::new(fleet.clone(), opts.clock.now()));
         let mut controlled = 0;
         for user in store.users()? {
             if user.status == UserStatus::Active {
@@ -126,6 +132,7 @@ impl Daemon {
             cancel.clone(),
         ));
         let api = Arc::new(super::http::Api {
+            read: read.clone(),
             fleet: fleet.clone(),
             keeper: keeper.clone(),
             clock: opts.clock.clone(),
@@ -169,6 +176,12 @@ impl Daemon {
     pub fn serve_http(&self, listener: tokio::net::TcpListener) {
         self.tracker
             .spawn(super::http::serve(listener, self.api.clone()));
+    }
+
+    /// The read model every view shows (status page, metrics, admin
+    /// socket, tests).
+    pub fn read_model(&self) -> Arc<ReadModel> {
+        self.api.read.clone()
     }
 
     /// The daemon's store (for its own commands and for tests that count

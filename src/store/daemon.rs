@@ -98,4 +98,17 @@ impl Store {
             })
             .collect()
     }
+
+    /// The newest `limit` journal entries, newest first.
+    pub fn journal_recent(&self, limit: usize) -> Result<Vec<JournalEntry>> {
+        self.tree("journal")?
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|kv| {
+                let (_, v) = kv?;
+                records::decode("journal", "entry", &v)
+            })
+            .collect()
+    }
 }

@@ -263,3 +263,148 @@ fn charge_power_is_estimated_from_the_soc_rise_without_a_reported_rate() {
         c.power_kw
     );
 }
+
+fn charge_now(until: Option<DateTime<Utc>>, soc: Option<f64>) -> Override {
+    Override {
+        mode: OverrideMode::ChargeNow,
+        until,
+        soc,
+        set_at: t(18, 0),
+        by: "root".into(),
+    }
+}
+
+fn cx(s: &Seen) -> Context<'_> {
+    Context {
+        seen: Some(s),
+        plugged: s.plugged,
+        enode_smart_charging: false,
+        has_prices: true,
+        plan_error: None,
+        target_percent: 80.0,
+        tz: chrono_tz::Europe::Berlin,
+    }
+}
+
+#[test]
+fn charge_now_starts_at_once_and_auto_returns_to_the_plan() {
+    let mut c = ControlState::default();
+    let s = seen(true, false, 40.0);
+    c.observe(t(18, 0), &s, true);
+    plan(&mut c, 1);
+    assert_eq!(c.decide(t(18, 0), &s, 5.0, 1), Step::Idle);
+    assert_eq!(explain(&c, t(18, 0), &cx(&s)).code, Why::Waiting);
+    c.set_override(Some(charge_now(Some(t(20, 0)), None)));
+    assert_eq!(
+        c.decide(t(18, 0), &s, 5.0, 1),
+        Step::Command(Action::Start, "override: charge now")
+    );
+    let e = explain(&c, t(18, 0), &cx(&s));
+    assert_eq!(e.code, Why::ChargeNow);
+    assert!(e.text.contains("until 21:00"), "{}", e.text);
+    c.sent(Action::Start, t(18, 0));
+    let on = seen(true, true, 41.0);
+    // Our own START is no driver override.
+    assert_eq!(
+        c.observe(t(18, 1), &on, true),
+        vec![Event::Confirmed(Action::Start)]
+    );
+    assert!(c.suspended.is_none() && c.steer.is_some());
+    // Far from the plan's expectation, yet no replan while overridden.
+    assert_eq!(c.decide(t(18, 30), &on, 5.0, 1), Step::Idle);
+    // auto: a fresh plan first, then the plan's STOP.
+    c.set_override(None);
+    assert_eq!(
+        c.decide(t(18, 31), &on, 5.0, 1),
+        Step::Plan("asked to replan")
+    );
+    plan(&mut c, 1);
+    c.replan = None;
+    made_at(&mut c, t(18, 31));
+    c.plan.as_mut().unwrap().soc_at_plan = 41.0;
+    assert_eq!(
+        c.decide(t(18, 31), &on, 5.0, 1),
+        Step::Command(Action::Stop, "block ends")
+    );
+}
+
+#[test]
+fn an_override_ends_at_its_time_or_soc_and_at_unplug() {
+    let mut c = ControlState::default();
+    let s = seen(true, true, 40.0);
+    c.observe(t(18, 0), &s, true);
+    c.set_override(Some(charge_now(None, Some(60.0))));
+    let ev = c.observe(t(19, 0), &seen(true, true, 60.0), true);
+    assert!(
+        matches!(&ev[..], [Event::SteeringEnded(w)] if w.contains("state of charge")),
+        "{ev:?}"
+    );
+    assert!(c.steer.is_none() && c.replan.is_some());
+
+    c.set_override(Some(Override {
+        mode: OverrideMode::Stop,
+        ..charge_now(Some(t(20, 0)), None)
+    }));
+    assert_eq!(
+        c.decide(t(19, 0), &s, 5.0, 1),
+        Step::Command(Action::Stop, "override: stop")
+    );
+    c.sent(Action::Stop, t(19, 0));
+    assert_eq!(
+        c.observe(t(19, 30), &seen(true, false, 55.0), true),
+        vec![Event::Confirmed(Action::Stop)]
+    );
+    assert!(c.steer.is_some());
+    let ev = c.observe(t(20, 0), &seen(true, false, 60.0), true);
+    assert!(
+        ev.iter()
+            .any(|e| matches!(e, Event::SteeringEnded(w) if w.contains("time is up"))),
+        "{ev:?}"
+    );
+
+    c.set_override(Some(charge_now(None, None)));
+    let ev = c.observe(t(21, 0), &seen(false, false, 60.0), true);
+    assert!(ev.contains(&Event::Unplugged));
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::SteeringEnded(w) if w.contains("unplugged"))));
+    assert!(c.steer.is_none());
+}
+
+#[test]
+fn a_trip_set_while_unplugged_waits_for_its_session_and_ends_with_it() {
+    let mut c = ControlState::default();
+    c.observe(t(12, 0), &seen(false, false, 30.0), true);
+    c.set_trip(Some(Trip {
+        depart: t(10, 0) + TimeDelta::days(1),
+        target_percent: Some(90.0),
+        set_at: t(12, 0),
+        by: "root".into(),
+        in_session: false,
+    }));
+    // Unplugged polls keep it.
+    c.observe(t(13, 0), &seen(false, false, 30.0), true);
+    assert!(c.trip.as_ref().is_some_and(|t| !t.in_session));
+    c.observe(t(18, 0), &seen(true, false, 30.0), true);
+    assert!(c.trip.as_ref().is_some_and(|t| t.in_session));
+    let ev = c.observe(t(19, 0), &seen(false, false, 35.0), true);
+    assert!(ev
+        .iter()
+        .any(|e| matches!(e, Event::SteeringEnded(w) if w.contains("trip ended"))));
+    assert!(c.trip.is_none());
+}
+
+#[test]
+fn a_driver_override_ends_an_operator_override() {
+    let mut c = ControlState::default();
+    let s = seen(true, false, 40.0);
+    c.observe(t(18, 0), &s, true);
+    c.set_override(Some(charge_now(None, None)));
+    c.sent(Action::Start, t(18, 0));
+    c.observe(t(18, 1), &seen(true, true, 40.0), true);
+    // Stopped by hand.
+    let ev = c.observe(t(18, 10), &seen(true, false, 41.0), true);
+    assert!(ev.iter().any(|e| matches!(e, Event::Override(_))), "{ev:?}");
+    assert!(c.steer.is_none() && c.suspended.is_some());
+    assert_eq!(explain(&c, t(18, 10), &cx(&s)).code, Why::Suspended);
+}

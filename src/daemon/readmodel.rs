@@ -1,0 +1,416 @@
+//! The read model: one snapshot of the daemon for every view. The admin
+//! socket's JSON, the CLI's tables, the status page and the metrics all
+//! show a [`Snapshot`] (or one [`VehicleView`] of it); none of them derives
+//! again what is computed here or next to the controller (the
+//! [`Explanation`] above all).
+//!
+//! The fleet publishes a [`Live`] entry per vehicle after each decision
+//! (`Fleet::publish`); [`ReadModel::snapshot`] joins those with the users
+//! from the store, the price curve and the backoff states. Taking one costs
+//! a copy of each vehicle's entry under one short lock; nothing here does
+//! network I/O.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use serde::Serialize;
+
+use super::control::{self, ControlState, Explanation, Override, Seen, Trip};
+use super::fleet::Fleet;
+use crate::prices::PriceCurve;
+use crate::store::JournalEntry;
+use crate::users::{UserId, UserStatus};
+
+/// Commands kept per vehicle for the views (the journal keeps them all).
+pub const RECENT_COMMANDS: usize = 5;
+
+/// What the fleet knows about one vehicle after its last decision.
+#[derive(Debug, Clone)]
+pub struct Live {
+    /// The vehicle's user.
+    pub user: UserId,
+    /// The controller's state.
+    pub state: ControlState,
+    /// The last observation as the controller read it.
+    pub seen: Option<Seen>,
+    /// Enode's charging-location id at the last observation.
+    pub location: Option<String>,
+    /// Why it is (not) charging, computed with the decision.
+    pub explanation: Explanation,
+    /// The target in force (a trip's, else the policy's), percent.
+    pub target_percent: f64,
+    /// The zone the vehicle's deadlines are local to.
+    pub time_zone: Tz,
+}
+
+/// The whole daemon at one instant.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    /// When it was taken.
+    pub taken_at: DateTime<Utc>,
+    /// The daemon's version.
+    pub version: &'static str,
+    /// When the daemon started.
+    pub started_at: DateTime<Utc>,
+    /// Seconds since start.
+    pub uptime_seconds: i64,
+    /// The zone people read times in (the global policy's).
+    pub time_zone: Tz,
+    /// Linked users, by id.
+    pub users: Vec<UserView>,
+    /// Vehicles, by id.
+    pub vehicles: Vec<VehicleView>,
+    /// The price curve in use.
+    pub prices: PricesView,
+    /// Users and vendors that may not send requests yet.
+    pub backoff: Vec<Backoff>,
+}
+
+/// One user.
+#[derive(Debug, Clone, Serialize)]
+pub struct UserView {
+    /// The id.
+    pub id: UserId,
+    /// Active, or needs relinking.
+    pub status: UserStatus,
+    /// The vendor chosen at link time.
+    pub vendor: Option<String>,
+    /// When linked.
+    pub linked_at: DateTime<Utc>,
+    /// When the current access token expires.
+    pub token_expires_at: Option<DateTime<Utc>>,
+}
+
+/// One vehicle.
+#[derive(Debug, Clone, Serialize)]
+pub struct VehicleView {
+    /// Enode's vehicle id.
+    pub id: String,
+    /// Its user (none: not observed since start, shown as stored).
+    pub user: Option<UserId>,
+    /// Coarse state: charging, waiting, idle, manual or trouble.
+    pub state: &'static str,
+    /// Why it is (not) charging now.
+    pub explanation: Explanation,
+    /// The last observation.
+    pub observed: Option<Observed>,
+    /// In a controlled plug-in session.
+    pub session: bool,
+    /// Why control is suspended until the unplug (the driver took over).
+    pub suspended: Option<String>,
+    /// Did not follow commands; left alone until the unplug.
+    pub unresponsive: bool,
+    /// Enode cannot reach it.
+    pub unreachable: bool,
+    /// A command awaiting confirmation.
+    pub pending: Option<PendingView>,
+    /// An operator's override in force.
+    #[serde(rename = "override")]
+    pub steer: Option<Override>,
+    /// A one-off departure in force or waiting for the next plug-in.
+    pub trip: Option<Trip>,
+    /// The target in force, percent.
+    pub target_percent: Option<f64>,
+    /// The plan in force.
+    pub plan: Option<PlanView>,
+    /// The next block edge (start or end) after `taken_at`.
+    pub next_edge: Option<DateTime<Utc>>,
+    /// The last commands, newest last.
+    pub last_commands: Vec<JournalEntry>,
+}
+
+/// An observation as the controller read it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Observed {
+    /// When (none: stored state, not observed since start).
+    pub at: Option<DateTime<Utc>>,
+    /// Plugged in.
+    pub plugged: Option<bool>,
+    /// At a charging location smartcharged controls.
+    pub at_controlled_location: bool,
+    /// Enode's charging-location id.
+    pub location: Option<String>,
+    /// Charging.
+    pub charging: Option<bool>,
+    /// State of charge, percent.
+    pub soc: Option<f64>,
+    /// The vehicle's own charge limit, percent.
+    pub charge_limit: Option<f64>,
+    /// Reported charge rate, kW.
+    pub charge_rate_kw: Option<f64>,
+    /// Grid power the controller uses, kW.
+    pub power_kw: Option<f64>,
+}
+
+/// A command awaiting confirmation.
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingView {
+    /// START or STOP.
+    pub action: &'static str,
+    /// Last sent.
+    pub sent_at: DateTime<Utc>,
+    /// Sends so far.
+    pub attempts: u32,
+}
+
+/// A plan in force.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanView {
+    /// When it was made.
+    pub made_at: DateTime<Utc>,
+    /// Its deadline.
+    pub deadline: DateTime<Utc>,
+    /// Whether it reaches the target by the deadline.
+    pub feasible: bool,
+    /// Grid energy planned, kWh.
+    pub energy_kwh: f64,
+    /// Its cost, in the curve's currency.
+    pub cost: f64,
+    /// The cost of charging the same energy at once.
+    pub asap_cost: f64,
+    /// The charging blocks.
+    pub blocks: Vec<planner::Block>,
+    /// The planner's warnings.
+    pub warnings: Vec<String>,
+}
+
+/// The price curve in use.
+#[derive(Debug, Clone, Serialize)]
+pub struct PricesView {
+    /// ISO 4217 code.
+    pub currency: Option<String>,
+    /// First known instant.
+    pub known_from: Option<DateTime<Utc>>,
+    /// Last known instant (a new day-ahead day moves it).
+    pub known_until: Option<DateTime<Utc>>,
+    /// Price per kWh now.
+    pub price_now: Option<f64>,
+    /// The curve itself, for charts (not in the JSON: the `prices` command
+    /// prints it).
+    #[serde(skip)]
+    pub curve: Option<Arc<PriceCurve>>,
+}
+
+/// A user or vendor held back by a rate limit or backoff.
+#[derive(Debug, Clone, Serialize)]
+pub struct Backoff {
+    /// "user" or "vendor".
+    pub scope: &'static str,
+    /// The user id or vendor name.
+    pub id: String,
+    /// No request before this instant.
+    pub until: DateTime<Utc>,
+}
+
+impl Snapshot {
+    /// One vehicle by id.
+    pub fn vehicle(&self, id: &str) -> Option<&VehicleView> {
+        self.vehicles.iter().find(|v| v.id == id)
+    }
+
+    /// Users by status: (status, count), in a fixed order.
+    pub fn users_by_status(&self) -> Vec<(UserStatus, usize)> {
+        let mut out: Vec<(UserStatus, usize)> = Vec::new();
+        for u in &self.users {
+            match out.iter_mut().find(|(s, _)| *s == u.status) {
+                Some((_, n)) => *n += 1,
+                None => out.push((u.status, 1)),
+            }
+        }
+        out
+    }
+
+    /// Vehicles by coarse state: (state, count), sorted by state.
+    pub fn vehicles_by_state(&self) -> Vec<(&'static str, usize)> {
+        let mut out: Vec<(&'static str, usize)> = Vec::new();
+        for v in &self.vehicles {
+            match out.iter_mut().find(|(s, _)| *s == v.state) {
+                Some((_, n)) => *n += 1,
+                None => out.push((v.state, 1)),
+            }
+        }
+        out.sort_unstable();
+        out
+    }
+
+    /// The next block edge of any vehicle.
+    pub fn next_edge(&self) -> Option<(&str, DateTime<Utc>)> {
+        self.vehicles
+            .iter()
+            .filter_map(|v| v.next_edge.map(|t| (v.id.as_str(), t)))
+            .min_by_key(|(_, t)| *t)
+    }
+}
+
+/// Takes snapshots of a running daemon. Cheap to share (`Arc`).
+pub struct ReadModel {
+    /// The fleet, whose view and store it reads.
+    fleet: Arc<Fleet>,
+    /// When the daemon started.
+    started_at: DateTime<Utc>,
+}
+
+impl ReadModel {
+    /// A read model over `fleet`, for a daemon started at `started_at`.
+    pub fn new(fleet: Arc<Fleet>, started_at: DateTime<Utc>) -> Self {
+        ReadModel { fleet, started_at }
+    }
+
+    /// The fleet (for the actions of the admin socket).
+    pub fn fleet(&self) -> &Arc<Fleet> {
+        &self.fleet
+    }
+
+    /// The daemon now. Vehicles not observed since start are shown as
+    /// last stored. A store that cannot be read leaves users (or those
+    /// vehicles) out, with a warning in the log, rather than failing the
+    /// whole view.
+    pub fn snapshot(&self) -> Snapshot {
+        let fleet = &self.fleet;
+        let now = fleet.clock.now();
+        let time_zone = fleet.policy.borrow().global().time_zone;
+        let users = match fleet.store.users() {
+            Ok(list) => list
+                .into_iter()
+                .map(|u| UserView {
+                    token_expires_at: fleet
+                        .store
+                        .tokens(&u.id)
+                        .ok()
+                        .flatten()
+                        .map(|t| t.expires_at),
+                    id: u.id,
+                    status: u.status,
+                    vendor: u.vendor,
+                    linked_at: u.linked_at,
+                })
+                .collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, "status: cannot read the users");
+                Vec::new()
+            }
+        };
+        let stored = fleet.store.controls().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "status: cannot read the stored control states");
+            Vec::new()
+        });
+        let mut vehicles: Vec<VehicleView> = {
+            let view = fleet.view.lock().expect("view lock");
+            let recent = fleet.recent.lock().expect("recent lock");
+            let mut out: Vec<VehicleView> = view
+                .iter()
+                .map(|(id, live)| vehicle_view(id, Some(live), &live.state, now, recent.get(id)))
+                .collect();
+            out.extend(
+                stored
+                    .iter()
+                    .filter(|(id, _)| !view.contains_key(id))
+                    .map(|(id, s)| vehicle_view(id, None, s, now, recent.get(id))),
+            );
+            out
+        };
+        vehicles.sort_unstable_by(|a, b| a.id.cmp(&b.id));
+        let curve = fleet.prices.borrow().clone();
+        let prices = PricesView {
+            currency: curve.as_ref().map(|c| c.currency.clone()),
+            known_from: curve.as_ref().and_then(|c| c.start()),
+            known_until: curve.as_ref().and_then(|c| c.end()),
+            price_now: curve.as_ref().and_then(|c| c.price_at(now)),
+            curve,
+        };
+        Snapshot {
+            taken_at: now,
+            version: env!("CARGO_PKG_VERSION"),
+            started_at: self.started_at,
+            uptime_seconds: (now - self.started_at).num_seconds().max(0),
+            time_zone,
+            users,
+            vehicles,
+            prices,
+            backoff: fleet.backoffs(now),
+        }
+    }
+}
+
+/// One vehicle's view from its live entry (or, not observed since start,
+/// its stored state).
+fn vehicle_view(
+    id: &str,
+    live: Option<&Live>,
+    s: &ControlState,
+    now: DateTime<Utc>,
+    recent: Option<&VecDeque<JournalEntry>>,
+) -> VehicleView {
+    let explanation = match live {
+        Some(l) => l.explanation.clone(),
+        None => control::explain(
+            s,
+            now,
+            &control::Context {
+                seen: None,
+                plugged: None,
+                enode_smart_charging: false,
+                has_prices: false,
+                plan_error: None,
+                target_percent: 0.0,
+                tz: Tz::UTC,
+            },
+        ),
+    };
+    let observed = live.and_then(|l| {
+        l.seen.map(|seen| Observed {
+            at: s.observed_at,
+            plugged: seen.plugged,
+            at_controlled_location: seen.at_home,
+            location: l.location.clone(),
+            charging: seen.charging,
+            soc: seen.soc,
+            charge_limit: seen.charge_limit,
+            charge_rate_kw: seen.charge_rate_kw,
+            power_kw: s.power_kw,
+        })
+    });
+    let next_edge = s.plan.as_ref().and_then(|p| {
+        p.plan
+            .blocks
+            .iter()
+            .flat_map(|b| [b.start, b.end])
+            .filter(|t| *t > now)
+            .min()
+    });
+    VehicleView {
+        id: id.to_owned(),
+        user: live.map(|l| l.user.clone()),
+        state: explanation.code.state(),
+        explanation,
+        observed,
+        session: s.session,
+        suspended: s.suspended.clone(),
+        unresponsive: s.unresponsive,
+        unreachable: s.unreachable,
+        pending: s.pending.as_ref().map(|p| PendingView {
+            action: p.action.as_str(),
+            sent_at: p.sent_at,
+            attempts: p.attempts,
+        }),
+        steer: s.steer.clone(),
+        trip: s.trip.clone(),
+        target_percent: live.map(|l| l.target_percent),
+        plan: s.plan.as_ref().map(|p| PlanView {
+            made_at: p.made_at,
+            deadline: p.deadline,
+            feasible: p.plan.feasible,
+            energy_kwh: p.plan.energy_kwh,
+            cost: p.plan.cost,
+            asap_cost: p.plan.asap_cost,
+            blocks: p.plan.blocks.clone(),
+            warnings: p.plan.warnings.clone(),
+        }),
+        next_edge,
+        last_commands: recent
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default(),
+    }
+}
