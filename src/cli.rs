@@ -32,6 +32,18 @@ pub enum Command {
     Plan(cmd::plan::PlanArgs),
     /// Print the current price curve.
     Prices(cmd::prices::PricesArgs),
+    /// Show the running daemon: users, vehicles and why each is (not) charging.
+    Status(cmd::admin::StatusArgs),
+    /// List the running daemon's vehicles.
+    Vehicles(cmd::admin::StatusArgs),
+    /// Override a vehicle's plan: charge-now, stop, or auto (back to the plan).
+    Override(cmd::admin::OverrideArgs),
+    /// Set a one-off departure (and target) for the current or next plug-in.
+    Trip(cmd::admin::TripArgs),
+    /// Make a vehicle's plan again now.
+    Replan(cmd::admin::ReplanArgs),
+    /// Show the journal of commands, overrides and trips.
+    Journal(cmd::admin::JournalArgs),
 }
 
 impl Cli {
@@ -65,6 +77,12 @@ impl Cli {
             Command::Users(a) => cmd::link::run_users(a),
             Command::Plan(a) => cmd::plan::run(a),
             Command::Prices(a) => cmd::prices::run(a),
+            Command::Status(a) => cmd::admin::run_status(a),
+            Command::Vehicles(a) => cmd::admin::run_vehicles(a),
+            Command::Override(a) => cmd::admin::run_override(a),
+            Command::Trip(a) => cmd::admin::run_trip(a),
+            Command::Replan(a) => cmd::admin::run_replan(a),
+            Command::Journal(a) => cmd::admin::run_journal(a),
         }
     }
 }

@@ -25,6 +25,10 @@ pub const DEFAULT_TOKEN_URL: &str = "https://link.test.enode.io/oauth2/token";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 /// Default store directory (systemd's StateDirectory).
 pub const DEFAULT_STORE: &str = "/var/lib/smartcharged";
+/// The admin socket (systemd's RuntimeDirectory).
+pub const DEFAULT_ADMIN_SOCKET: &str = "/run/smartcharged/admin.sock";
+/// The longest socket path: `sun_path` holds 108 bytes with its NUL.
+pub const MAX_SOCKET_PATH: usize = 107;
 /// Environment variable that may carry the client secret.
 pub const SECRET_ENV: &str = "SMARTCHARGED_CLIENT_SECRET";
 
@@ -39,6 +43,8 @@ pub struct Config {
     pub store: StoreConfig,
     /// The HTTP listener (OAuth callback, health).
     pub http: HttpConfig,
+    /// The admin socket.
+    pub admin: AdminConfig,
     /// Token refresh timing.
     pub tokens: TokenConfig,
     /// The price source and tariff, when `[prices]` is present.
@@ -90,6 +96,16 @@ pub struct StoreConfig {
 pub struct HttpConfig {
     /// Address the callback/health listener binds.
     pub listen: SocketAddr,
+}
+
+/// The admin socket, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Where the Unix socket is made.
+    pub socket: PathBuf,
+    /// The group whose members may use it (besides root and the daemon's
+    /// own user); the socket gets this group and mode 0660.
+    pub group: Option<String>,
 }
 
 /// Token refresh timing, validated.
@@ -147,6 +163,9 @@ pub struct RawConfig {
     /// `[tokens]`
     #[serde(default)]
     pub tokens: RawTokens,
+    /// `[admin]`
+    #[serde(default)]
+    pub admin: RawAdmin,
     /// `[prices]` (see `prices::config`)
     #[serde(default)]
     pub prices: Option<crate::prices::config::RawPricesConfig>,
@@ -199,6 +218,16 @@ pub struct RawStore {
 pub struct RawHttp {
     /// Listen address.
     pub listen: Option<Spanned<String>>,
+}
+
+/// `[admin]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Socket path.
+    pub socket: Option<Spanned<String>>,
+    /// Group allowed to use the socket.
+    pub group: Option<Spanned<String>>,
 }
 
 /// `[tokens]` as written.
@@ -343,6 +372,41 @@ impl Config {
             Some(p) => base.join(p.get_ref()),
         };
 
+        let socket = match &raw.admin.socket {
+            None => PathBuf::from(DEFAULT_ADMIN_SOCKET),
+            Some(p) => {
+                let path = base.join(p.get_ref());
+                if p.get_ref().trim().is_empty() || path.as_os_str().len() > MAX_SOCKET_PATH {
+                    return Err(invalid(FieldError::at(
+                        p.span(),
+                        "admin socket path is empty or longer than 107 bytes",
+                        format!("set a short path, e.g. \"{DEFAULT_ADMIN_SOCKET}\""),
+                    )));
+                }
+                path
+            }
+        };
+        let group = match &raw.admin.group {
+            None => None,
+            Some(g) => {
+                let name = g.get_ref();
+                let ok = (1..=32).contains(&name.len())
+                    && name
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+                    && !name.starts_with('-');
+                if !ok {
+                    return Err(invalid(FieldError::at(
+                        g.span(),
+                        format!("`{}` is not a group name", crate::limits::clip(name)),
+                        "write a group name of 1-32 letters, digits, . _ -, e.g. \"smartcharged\"",
+                    )));
+                }
+                Some(name.clone())
+            }
+        };
+        let admin = AdminConfig { socket, group };
+
         let prices = match raw.prices {
             None => None,
             Some(p) => Some(p.validate_with(base, env).map_err(invalid)?),
@@ -371,6 +435,7 @@ impl Config {
                 journal_retention,
             },
             http: HttpConfig { listen },
+            admin,
             tokens,
             prices,
             policy,

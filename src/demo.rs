@@ -112,6 +112,9 @@ client_id = "smartcharged"
 [store]
 path = "{store}"
 
+[admin]
+socket = "{store}.sock"
+
 [prices]
 provider = "file"
 time_zone = "{tz}"

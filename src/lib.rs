@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md for the codemap and the invariants each module keeps.
 
+pub mod admin;
 pub mod cli;
 pub mod cmd;
 pub mod config;

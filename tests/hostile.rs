@@ -168,7 +168,30 @@ async fn daemon_with_http(scenario: Scenario) -> (fleet::Running, std::net::Sock
     let addr = listener.local_addr().unwrap();
     let r = fleet::start_with(scenario, "", &format!("\n[http]\nlisten = \"{addr}\"\n")).await;
     r.daemon.serve_http(listener);
+    let (admin, allowed) = smartcharged::admin::bind(&r.daemon.admin_config())
+        .await
+        .unwrap();
+    r.daemon.serve_admin(admin, allowed);
     (r, addr)
+}
+
+/// The status of one raw request on the admin socket (link flows start
+/// there, not on the TCP listener).
+async fn admin_status(r: &fleet::Running, method: &str, path: &str) -> u16 {
+    let mut s = tokio::net::UnixStream::connect(&r.daemon.admin_config().socket)
+        .await
+        .unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: localhost\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"))
 }
 
 /// Ids that would change Enode's URL path (`..` removed a segment: the
@@ -178,22 +201,24 @@ async fn daemon_with_http(scenario: Scenario) -> (fleet::Running, std::net::Sock
 #[tokio::test(start_paused = true)]
 async fn link_requests_with_bad_ids_or_vendors_are_refused() {
     let (r, addr) = daemon_with_http(fleet::scenario(1, 1)).await;
+    // The TCP listener starts no link flow.
+    assert_eq!(raw_status(addr, "POST", "/link/alice").await, 404);
     let long = "x".repeat(10_000);
     for path in [
-        "/link/..".to_string(),
-        "/link/.".into(),
-        "/link/%2E%2E".into(),
-        "/link/%2e".into(),
-        "/link/a%00b".into(),
-        "/link/a%0D%0Ab".into(),
-        "/link/%20%20".into(),
-        "/link/a%2Fb".into(),
-        format!("/link/{long}"),
-        "/link/alice?vendor=FORD".into(),
-        "/link/alice?vendor=tes%0Ala".into(),
-        "/link/alice?language=x".into(),
+        "/v1/link/..".to_string(),
+        "/v1/link/.".into(),
+        "/v1/link/%2E%2E".into(),
+        "/v1/link/%2e".into(),
+        "/v1/link/a%00b".into(),
+        "/v1/link/a%0D%0Ab".into(),
+        "/v1/link/%20%20".into(),
+        "/v1/link/a%2Fb".into(),
+        format!("/v1/link/{long}"),
+        "/v1/link/alice?vendor=FORD".into(),
+        "/v1/link/alice?vendor=tes%0Ala".into(),
+        "/v1/link/alice?language=x".into(),
     ] {
-        let status = raw_status(addr, "POST", &path).await;
+        let status = admin_status(&r, "POST", &path).await;
         assert!(
             (400..500).contains(&status),
             "{}: {status}",
@@ -211,7 +236,7 @@ async fn link_requests_with_bad_ids_or_vendors_are_refused() {
 
     // A vendor in any case is sent as the spec spells it.
     assert_eq!(
-        raw_status(addr, "POST", "/link/alice?vendor=tesla").await,
+        admin_status(&r, "POST", "/v1/link/alice?vendor=tesla").await,
         200
     );
     let stats = r.sim.handle.stats();
@@ -229,7 +254,7 @@ async fn link_requests_with_bad_ids_or_vendors_are_refused() {
 /// old grant beside the new one).
 #[tokio::test(start_paused = true)]
 async fn relinking_an_active_user_does_not_double_its_polling() {
-    let (r, addr) = daemon_with_http(fleet::scenario(2, 2)).await;
+    let (r, _addr) = daemon_with_http(fleet::scenario(2, 2)).await;
     // Polls in a quiet afternoon hour (no plug-in before 16:00), before
     // the relink.
     r.clock.sleep(Duration::from_secs(600)).await;
@@ -241,12 +266,9 @@ async fn relinking_an_active_user_does_not_double_its_polling() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let started: serde_json::Value = http
-        .post(format!("http://{addr}/link/user-0"))
-        .send()
-        .await
-        .unwrap()
-        .json()
+    let admin = smartcharged::admin::client::Client::new(&r.daemon.admin_config().socket).unwrap();
+    let started: serde_json::Value = admin
+        .post("/v1/link/user-0", &serde_json::json!({}))
         .await
         .unwrap();
     let authorize = url::Url::parse(started["authorize_url"].as_str().unwrap()).unwrap();

@@ -33,6 +33,9 @@ pub struct LinkArgs {
     /// address the browser ends on).
     #[arg(long)]
     pub paste: bool,
+    /// The running daemon's admin socket (default: `[admin] socket`).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub config: ConfigArg,
 }
@@ -143,28 +146,36 @@ fn link_via_daemon(config: &crate::config::Config, args: &LinkArgs, holder: &str
             .timeout(config.enode.request_timeout * 2)
             .redirect(reqwest::redirect::Policy::none())
             .build()?;
-        let mut url = Url::parse(&format!("{base}/link/"))?.join(args.user_id.as_str())?;
+        let socket = args.socket.clone().unwrap_or_else(|| config.admin.socket.clone());
+        let admin = crate::admin::client::Client::new(&socket)
+            .map_err(|e| Failure::new(exit::UNAVAILABLE, e))?;
+        let mut path = format!("/v1/link/{}", args.user_id.as_str());
         {
-            let mut q = url.query_pairs_mut();
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
             if let Some(v) = &args.vendor {
                 q.append_pair("vendor", v);
             }
             if let Some(l) = &args.language {
                 q.append_pair("language", l);
             }
+            let q = q.finish();
+            if !q.is_empty() {
+                path = format!("{path}?{q}");
+            }
         }
-        let resp = http.post(url).send().await.map_err(|e| {
-            Failure::new(
-                exit::UNAVAILABLE,
-                anyhow::anyhow!("the store is in use by {holder}, and its daemon does not answer on {base}: {e}"),
-            )
-        })?;
-        let status = resp.status();
-        let body = resp.text().await?;
-        if !status.is_success() {
-            return Err(Failure::new(exit::UNAVAILABLE, anyhow::anyhow!("the daemon refused to start linking: {}", body.trim())));
-        }
-        let v: serde_json::Value = serde_json::from_str(&body)?;
+        let v: serde_json::Value = admin
+            .post(&path, &serde_json::json!({}))
+            .await
+            .map_err(|e| match e {
+                crate::admin::client::ClientError::NoDaemon { .. } => Failure::new(
+                    exit::UNAVAILABLE,
+                    anyhow::anyhow!("the store is in use by {holder}, and {e}"),
+                ),
+                e => Failure::new(
+                    exit::UNAVAILABLE,
+                    anyhow::anyhow!("the daemon refused to start linking: {e}"),
+                ),
+            })?;
         let authorize = v["authorize_url"].as_str().context("the daemon's answer has no authorize_url")?;
         println!("{authorize}");
         std::io::stdout().flush()?;

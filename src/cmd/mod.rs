@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+pub mod admin;
 pub mod check_config;
 pub mod common;
 pub mod demo;

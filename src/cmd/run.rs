@@ -72,6 +72,11 @@ pub fn run(args: RunArgs) -> CmdResult {
             )
         })?;
         daemon.serve_http(listener);
+        let admin_socket = daemon.admin_config();
+        let (admin, allowed) = crate::admin::bind(&admin_socket)
+            .await
+            .map_err(|e| Failure::new(exit::UNAVAILABLE, e))?;
+        daemon.serve_admin(admin, allowed);
         tokio::spawn(notify::watchdog(daemon.cancelled()));
         notify::ready();
         notify::status("running");

@@ -3,9 +3,9 @@
 //! - `GET /health`: `ok` while the daemon runs.
 //! - `GET /status`: the read model's snapshot as JSON (users, vehicles with
 //!   their explanation and plan, prices, backoffs).
-//! - `POST /link/{userId}?vendor=&language=`: starts a link flow while the
-//!   daemon holds the store (the `link` command uses it when the store is
-//!   in use); answers `{"authorize_url", "link_state"}`.
+//!
+//! Starting a link flow is on the admin socket (`POST /v1/link/{userId}`):
+//! nobody who can merely reach this TCP port may start one.
 //! - `GET <redirect path>` (default `/callback`): the OAuth redirect. The
 //!   state must be a stored, unexpired link session (single use); the code
 //!   is exchanged with its PKCE verifier, the user stored, and its token
@@ -14,13 +14,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::Json;
+use axum::routing::get;
 use clock::Clock;
-use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{info, warn};
@@ -30,7 +28,6 @@ use super::fleet::Fleet;
 use super::readmodel::ReadModel;
 use super::tokens::TokenKeeper;
 use crate::link::{self, LinkError};
-use crate::users::UserId;
 
 /// What the handlers need.
 pub struct Api {
@@ -55,22 +52,12 @@ pub struct Api {
     pub redirect_uri: Url,
 }
 
-/// Query of `POST /link/{userId}`.
-#[derive(Deserialize)]
-struct LinkQuery {
-    /// Vendor to preselect.
-    vendor: Option<String>,
-    /// Language to force.
-    language: Option<String>,
-}
-
 /// Serves until `cancel` fires.
 pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
     let cancel = api.cancel.clone();
     let app = axum::Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/status", get(status))
-        .route("/link/{user}", post(start_link))
         .route(api.redirect_uri.path(), get(callback))
         .with_state(api);
     let r = axum::serve(listener, app)
@@ -86,47 +73,6 @@ async fn status(State(api): State<Arc<Api>>) -> axum::response::Response {
     match serde_json::to_vec(&api.read.snapshot()) {
         Ok(b) => ([(axum::http::header::CONTENT_TYPE, "application/json")], b).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
-    }
-}
-
-async fn start_link(
-    State(api): State<Arc<Api>>,
-    Path(user): Path<String>,
-    Query(q): Query<LinkQuery>,
-) -> impl IntoResponse {
-    let user = match UserId::new(user) {
-        Ok(u) => u,
-        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
-    };
-    let r = link::start(
-        &api.fleet.client,
-        &api.fleet.store,
-        &api.clock,
-        link::Request {
-            user: &user,
-            vendor: q.vendor.as_deref(),
-            language: q.language.as_deref(),
-            pkce: api.pkce,
-            timeout: api.link_timeout,
-        },
-    )
-    .await;
-    match r {
-        Ok(s) => {
-            info!(user.id = %user, "link flow started");
-            (
-                StatusCode::OK,
-                Json(serde_json::json!({
-                    "authorize_url": s.authorize_url.as_str(),
-                    "link_state": s.link_state,
-                })),
-            )
-                .into_response()
-        }
-        Err(e @ LinkError::BadRequest(_)) => {
-            (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response()
-        }
-        Err(e) => (StatusCode::BAD_GATEWAY, format!("{e}\n")).into_response(),
     }
 }
 

@@ -202,6 +202,8 @@ impl VehiclePolicy {
 pub struct PolicyConfig {
     /// Built-in defaults with the global settings applied.
     global: VehiclePolicy,
+    /// What `[policy]` itself sets (for [`PolicyConfig::sources`]).
+    global_layer: Layer,
     /// `[[policy.users]]` by user id.
     users: HashMap<String, Layer>,
     /// `[[policy.vehicles]]` by Enode vehicle id.
@@ -228,6 +230,7 @@ impl PolicyConfig {
         base.apply(&global);
         PolicyConfig {
             global: base,
+            global_layer: global,
             users,
             vehicles,
         }
@@ -245,6 +248,56 @@ impl PolicyConfig {
             p.apply(l);
         }
         p
+    }
+
+    /// Where each setting of `vehicle`'s policy comes from: (key, source),
+    /// the source being "vehicle", "user", "global" or "default" (the most
+    /// specific level that sets it), in the config's key order.
+    pub fn sources(&self, user: &str, vehicle: &str) -> Vec<(&'static str, &'static str)> {
+        let layers = [
+            ("vehicle", self.vehicles.get(vehicle)),
+            ("user", self.users.get(user)),
+            ("global", Some(&self.global_layer)),
+        ];
+        let from = |set: &dyn Fn(&Layer) -> bool| {
+            layers
+                .iter()
+                .find(|(_, l)| l.is_some_and(set))
+                .map_or("default", |(name, _)| name)
+        };
+        macro_rules! keys {
+            ($($key:ident),* $(,)?) => {
+                vec![$((stringify!($key), from(&|l: &Layer| l.$key.is_some()))),*]
+            };
+        }
+        let mut out = keys!(
+            target_percent,
+            time_zone,
+            min_soc_percent,
+            max_blocks,
+            min_block_minutes,
+            min_pause_minutes,
+            finish_by_departure_minutes,
+            opportunistic_price,
+            efficiency,
+            max_power_kw,
+            take_over_enode_smart_charging,
+            use_enode_deadline,
+            charging_locations,
+            suspend_on_manual_override,
+            replan_soc_drift_percent,
+            poll_fast,
+            poll_slow,
+            tie_break,
+        );
+        out.insert(
+            1,
+            (
+                "deadlines",
+                from(&|l: &Layer| l.deadline.is_some() || l.deadlines.iter().any(Option::is_some)),
+            ),
+        );
+        out
     }
 
     /// The global policy (what a vehicle without overrides gets).

@@ -414,3 +414,110 @@ fn vehicle_view(
             .unwrap_or_default(),
     }
 }
+
+/// One setting of a vehicle's policy and the level it comes from.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicySetting {
+    /// The config key.
+    pub key: &'static str,
+    /// Its value in force, as the config writes it.
+    pub value: String,
+    /// "vehicle", "user", "global", "default", or "trip" (a one-off
+    /// departure sets the deadline and maybe the target).
+    pub source: &'static str,
+}
+
+/// One vehicle with the policy in force: `GET /v1/vehicles/{id}`.
+#[derive(Debug, Clone, Serialize)]
+pub struct VehicleDetail {
+    /// The vehicle as every view shows it.
+    #[serde(flatten)]
+    pub vehicle: VehicleView,
+    /// The policy in force and where each value came from.
+    pub policy: Vec<PolicySetting>,
+    /// The zone its times are local to.
+    pub time_zone: Tz,
+}
+
+impl ReadModel {
+    /// One vehicle with its policy, or none if it is not known.
+    pub fn vehicle(&self, id: &str) -> Option<VehicleDetail> {
+        let snap = self.snapshot();
+        let vehicle = snap.vehicle(id)?.clone();
+        let user = vehicle.user.as_ref().map_or("", |u| u.as_str());
+        let config = self.fleet.policy.borrow().clone();
+        let p = config.for_vehicle(user, id);
+        let mut policy: Vec<PolicySetting> = config
+            .sources(user, id)
+            .into_iter()
+            .map(|(key, source)| PolicySetting {
+                key,
+                value: policy_value(&p, key),
+                source,
+            })
+            .collect();
+        if let Some(t) = vehicle.trip.as_ref().filter(|t| t.in_session) {
+            for s in policy.iter_mut() {
+                if s.key == "deadlines" {
+                    s.value = format!("{} (this session)", t.depart.with_timezone(&p.time_zone));
+                    s.source = "trip";
+                }
+                if let (Some(target), "target_percent") = (t.target_percent, s.key) {
+                    s.value = format!("{target}");
+                    s.source = "trip";
+                }
+            }
+        }
+        Some(VehicleDetail {
+            vehicle,
+            policy,
+            time_zone: p.time_zone,
+        })
+    }
+}
+
+/// A policy value as the config writes it.
+fn policy_value(p: &super::policy::VehiclePolicy, key: &str) -> String {
+    fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+        v.map_or_else(|| "none".into(), |v| v.to_string())
+    }
+    match key {
+        "target_percent" => p.target_percent.to_string(),
+        "deadlines" => {
+            let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+            if p.deadlines.iter().all(|d| *d == p.deadlines[0]) {
+                p.deadlines[0].format("%H:%M").to_string()
+            } else {
+                days.iter()
+                    .zip(p.deadlines)
+                    .map(|(d, t)| format!("{d} {}", t.format("%H:%M")))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        }
+        "time_zone" => p.time_zone.to_string(),
+        "min_soc_percent" => p.min_soc_percent.to_string(),
+        "max_blocks" => opt(p.max_blocks),
+        "min_block_minutes" => opt(p.min_block_minutes),
+        "min_pause_minutes" => opt(p.min_pause_minutes),
+        "finish_by_departure_minutes" => opt(p.finish_by_departure_minutes),
+        "opportunistic_price" => opt(p.opportunistic_price),
+        "efficiency" => p.efficiency.to_string(),
+        "max_power_kw" => opt(p.max_power_kw),
+        "take_over_enode_smart_charging" => p.take_over_enode_smart_charging.to_string(),
+        "use_enode_deadline" => p.use_enode_deadline.to_string(),
+        "charging_locations" => {
+            if p.charging_locations.is_empty() {
+                "any".into()
+            } else {
+                p.charging_locations.join(", ")
+            }
+        }
+        "suspend_on_manual_override" => p.suspend_on_manual_override.to_string(),
+        "replan_soc_drift_percent" => p.replan_soc_drift_percent.to_string(),
+        "poll_fast" => format!("{}s", p.poll_fast.as_secs()),
+        "poll_slow" => format!("{}s", p.poll_slow.as_secs()),
+        "tie_break" => format!("{:?}", p.tie_break).to_lowercase(),
+        _ => String::new(),
+    }
+}

@@ -178,6 +178,24 @@ impl Daemon {
             .spawn(super::http::serve(listener, self.api.clone()));
     }
 
+    /// Serves the admin API on the Unix socket `listener` until shutdown.
+    pub fn serve_admin(
+        &self,
+        listener: tokio::net::UnixListener,
+        allowed: crate::admin::peer::Allowed,
+    ) {
+        let admin = Arc::new(crate::admin::Admin {
+            api: self.api.clone(),
+            allowed,
+        });
+        self.tracker.spawn(crate::admin::serve(listener, admin));
+    }
+
+    /// The admin socket's settings in force.
+    pub fn admin_config(&self) -> crate::config::AdminConfig {
+        self.config.lock().expect("config lock").admin.clone()
+    }
+
     /// The read model every view shows (status page, metrics, admin
     /// socket, tests).
     pub fn read_model(&self) -> Arc<ReadModel> {

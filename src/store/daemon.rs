@@ -111,4 +111,41 @@ impl Store {
             })
             .collect()
     }
+
+    /// Journal entries in `[since, until)` that `keep` accepts, newest
+    /// first, at most `limit`: one range scan from the newest, so a
+    /// filtered query on a long journal stops once it has enough.
+    pub fn journal_between(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        keep: impl Fn(&JournalEntry) -> bool,
+        limit: usize,
+    ) -> Result<Vec<JournalEntry>> {
+        let key = |t: DateTime<Utc>| {
+            t.timestamp_nanos_opt()
+                .unwrap_or(if t.timestamp() < 0 { 0 } else { i64::MAX })
+                .max(0)
+                .to_be_bytes()
+                .to_vec()
+        };
+        let tree = self.tree("journal")?;
+        let lo = since.map_or_else(Vec::new, key);
+        let range = match until {
+            Some(u) => tree.range(lo..key(u)),
+            None => tree.range(lo..),
+        };
+        let mut out = Vec::new();
+        for kv in range.rev() {
+            let (_, v) = kv?;
+            let e: JournalEntry = records::decode("journal", "entry", &v)?;
+            if keep(&e) {
+                out.push(e);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
 }

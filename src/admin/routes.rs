@@ -1,0 +1,434 @@
+//! The admin API's routes. Reads are views of the read model; changes go
+//! to the vehicle's user loop through `Fleet::steer`. Every input is
+//! bounded: the body ([`super::MAX_BODY`]), ids (the Enode id and user id
+//! grammars), numbers (percentages), times (local text, at most 14 days
+//! ahead) and journal queries ([`super::MAX_JOURNAL`] entries).
+
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use super::peer::{proc_groups, Peer};
+use super::{Admin, MAX_BODY, MAX_JOURNAL};
+use crate::daemon::control::{Override, OverrideMode, Trip};
+use crate::daemon::fleet::{Change, SteerError};
+use crate::link::{self, LinkError};
+use crate::localtime;
+use crate::store::JournalEntry;
+use crate::users::UserId;
+
+/// The routes, with the peer check in front of all of them.
+pub fn router(admin: Arc<Admin>) -> Router {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/vehicles", get(vehicles))
+        .route("/v1/vehicles/{id}", get(vehicle))
+        .route("/v1/vehicles/{id}/override", post(set_override))
+        .route("/v1/vehicles/{id}/trip", post(set_trip))
+        .route("/v1/vehicles/{id}/replan", post(replan))
+        .route("/v1/users", get(users))
+        .route("/v1/journal", get(journal))
+        .route("/v1/link/{user}", post(start_link))
+        .fallback(|| async { Failed::new(StatusCode::NOT_FOUND, "no such path") })
+        .layer(middleware::from_fn_with_state(admin.clone(), check_peer))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(admin)
+}
+
+/// An error answer: `{"error": "..."}` with its status.
+pub struct Failed(StatusCode, String);
+
+impl Failed {
+    fn new(status: StatusCode, msg: impl Into<String>) -> Self {
+        Failed(status, msg.into())
+    }
+}
+
+impl IntoResponse for Failed {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+/// Refuses anyone but root, the daemon's user and the group's members.
+async fn check_peer(
+    State(admin): State<Arc<Admin>>,
+    ConnectInfo(peer): ConnectInfo<Peer>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if !admin.allowed.admits(&peer, proc_groups) {
+        warn!(peer.uid = ?peer.uid, peer.gid = ?peer.gid, peer.pid = ?peer.pid, path = %crate::limits::clip(req.uri().path()), "admin socket: peer refused");
+        return Failed::new(
+            StatusCode::FORBIDDEN,
+            "not allowed: use root, the daemon's user, or a member of the [admin] group",
+        )
+        .into_response();
+    }
+    req.extensions_mut().insert(peer);
+    next.run(req).await
+}
+
+/// Who asked, for the journal.
+fn who(peer: &Peer) -> String {
+    peer.to_string()
+}
+
+/// A vehicle id from the path: Enode's id grammar.
+fn vehicle_id(id: &str) -> Result<&str, Failed> {
+    if crate::limits::enode_id_ok(id) {
+        Ok(id)
+    } else {
+        Err(Failed::new(
+            StatusCode::BAD_REQUEST,
+            format!("{:?} is not a vehicle id", crate::limits::clip(id)),
+        ))
+    }
+}
+
+async fn status(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
+    Json(admin.api.read.snapshot())
+}
+
+async fn vehicles(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
+    Json(admin.api.read.snapshot().vehicles)
+}
+
+async fn vehicle(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, Failed> {
+    let id = vehicle_id(&id)?;
+    admin
+        .api
+        .read
+        .vehicle(id)
+        .map(Json)
+        .ok_or_else(|| Failed::new(StatusCode::NOT_FOUND, format!("no vehicle {id}")))
+}
+
+async fn users(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
+    Json(admin.api.read.snapshot().users)
+}
+
+/// The body of `POST /v1/vehicles/{id}/override`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverrideBody {
+    /// "charge-now", "stop" or "auto".
+    pub mode: String,
+    /// Until when: local time text or RFC 3339.
+    pub until: Option<String>,
+    /// Charge-now until this state of charge, percent.
+    pub soc: Option<f64>,
+}
+
+/// The body of `POST /v1/vehicles/{id}/trip`.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TripBody {
+    /// The departure: local time text or RFC 3339 (none with `cancel`).
+    pub depart: Option<String>,
+    /// The state of charge wanted then, percent.
+    pub target: Option<f64>,
+    /// Drop the trip instead.
+    #[serde(default)]
+    pub cancel: bool,
+}
+
+/// A percentage from outside: finite, 1-100.
+fn percent(v: f64, what: &str) -> Result<f64, Failed> {
+    if v.is_finite() && (1.0..=100.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(Failed::new(
+            StatusCode::BAD_REQUEST,
+            format!("{what} must be between 1 and 100"),
+        ))
+    }
+}
+
+/// The zone people mean, for a vehicle: its policy's.
+fn zone(admin: &Admin, id: &str) -> chrono_tz::Tz {
+    let user = admin
+        .api
+        .fleet
+        .view
+        .lock()
+        .expect("view lock")
+        .get(id)
+        .map(|l| l.user.to_string())
+        .unwrap_or_default();
+    admin
+        .api
+        .fleet
+        .policy
+        .borrow()
+        .for_vehicle(&user, id)
+        .time_zone
+}
+
+fn time(admin: &Admin, id: &str, text: &str) -> Result<DateTime<Utc>, Failed> {
+    localtime::parse(text, zone(admin, id), admin.api.clock.now())
+        .map_err(|e| Failed::new(StatusCode::BAD_REQUEST, e.to_string()))
+}
+
+/// Applies a change and answers the vehicle as it is afterwards.
+async fn steer(admin: &Admin, id: &str, change: Change, peer: &Peer) -> Result<Response, Failed> {
+    match admin.api.fleet.steer(id, change, who(peer)).await {
+        Ok(()) => Ok(Json(admin.api.read.vehicle(id)).into_response()),
+        Err(e) => {
+            let status = match e {
+                SteerError::NotSeen(_) => StatusCode::NOT_FOUND,
+                SteerError::NotPluggedIn(_) | SteerError::Inactive => StatusCode::CONFLICT,
+                SteerError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            Err(Failed::new(status, e.to_string()))
+        }
+    }
+}
+
+async fn set_override(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<String>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    Json(body): Json<OverrideBody>,
+) -> Result<Response, Failed> {
+    let id = vehicle_id(&id)?;
+    let mode = match body.mode.as_str() {
+        "auto" => {
+            if body.until.is_some() || body.soc.is_some() {
+                return Err(Failed::new(
+                    StatusCode::BAD_REQUEST,
+                    "auto takes no --until or --soc",
+                ));
+            }
+            return steer(&admin, id, Change::Override(None), &peer).await;
+        }
+        "charge-now" => OverrideMode::ChargeNow,
+        "stop" => OverrideMode::Stop,
+        other => {
+            return Err(Failed::new(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "unknown override {:?}: use charge-now, stop or auto",
+                    crate::limits::clip(other)
+                ),
+            ))
+        }
+    };
+    if body.until.is_some() && body.soc.is_some() {
+        return Err(Failed::new(
+            StatusCode::BAD_REQUEST,
+            "give --until or --soc, not both",
+        ));
+    }
+    if mode == OverrideMode::Stop && body.soc.is_some() {
+        return Err(Failed::new(StatusCode::BAD_REQUEST, "stop takes no --soc"));
+    }
+    let until = body
+        .until
+        .as_deref()
+        .map(|t| time(&admin, id, t))
+        .transpose()?;
+    let soc = body.soc.map(|s| percent(s, "--soc")).transpose()?;
+    let o = Override {
+        mode,
+        until,
+        soc,
+        set_at: admin.api.clock.now(),
+        by: who(&peer),
+    };
+    steer(&admin, id, Change::Override(Some(o)), &peer).await
+}
+
+async fn set_trip(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<String>,
+    axum::Extension(peer): axum::Extension<Peer>,
+    Json(body): Json<TripBody>,
+) -> Result<Response, Failed> {
+    let id = vehicle_id(&id)?;
+    if body.cancel {
+        return steer(&admin, id, Change::Trip(None), &peer).await;
+    }
+    let Some(depart) = body.depart.as_deref() else {
+        return Err(Failed::new(StatusCode::BAD_REQUEST, "--depart is needed"));
+    };
+    let depart = time(&admin, id, depart)?;
+    let target = body.target.map(|t| percent(t, "--target")).transpose()?;
+    let t = Trip {
+        depart,
+        target_percent: target,
+        set_at: admin.api.clock.now(),
+        by: who(&peer),
+        in_session: false,
+    };
+    steer(&admin, id, Change::Trip(Some(t)), &peer).await
+}
+
+async fn replan(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<String>,
+    axum::Extension(peer): axum::Extension<Peer>,
+) -> Result<Response, Failed> {
+    let id = vehicle_id(&id)?;
+    steer(&admin, id, Change::Replan, &peer).await
+}
+
+/// The query of `GET /v1/journal`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalQuery {
+    /// Only this vehicle.
+    pub vehicle: Option<String>,
+    /// Only this user.
+    pub user: Option<String>,
+    /// From this instant (RFC 3339 or YYYY-MM-DD, UTC).
+    pub since: Option<String>,
+    /// Before this instant.
+    pub until: Option<String>,
+    /// At most this many, the newest (default and cap [`MAX_JOURNAL`]).
+    pub limit: Option<usize>,
+}
+
+/// Reads a journal bound: RFC 3339, or a date (its midnight UTC).
+pub fn journal_bound(text: &str) -> Result<DateTime<Utc>, String> {
+    if text.len() > localtime::MAX_TIME_TEXT {
+        return Err("time too long".into());
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| {
+            NaiveDate::parse_from_str(text, "%Y-%m-%d")
+                .map(|d| d.and_hms_opt(0, 0, 0).expect("midnight").and_utc())
+        })
+        .map_err(|_| {
+            format!(
+                "{:?} is not RFC 3339 or YYYY-MM-DD",
+                crate::limits::clip(text)
+            )
+        })
+}
+
+/// The journal entries a query selects, oldest first, at most `limit`
+/// (the newest). Shared with the CLI when no daemon runs.
+pub fn select_journal(
+    store: &crate::store::Store,
+    q: &JournalQuery,
+) -> Result<Vec<JournalEntry>, String> {
+    let since = q.since.as_deref().map(journal_bound).transpose()?;
+    let until = q.until.as_deref().map(journal_bound).transpose()?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if s > u {
+            return Err("--since is after --until".into());
+        }
+    }
+    if let Some(v) = &q.vehicle {
+        vehicle_id(v).map_err(|e| e.1)?;
+    }
+    if let Some(u) = &q.user {
+        UserId::new(u.clone()).map_err(|e| e.to_string())?;
+    }
+    let limit = q.limit.unwrap_or(MAX_JOURNAL).clamp(1, MAX_JOURNAL);
+    let mut out = store
+        .journal_between(
+            since,
+            until,
+            |e| {
+                q.vehicle.as_ref().is_none_or(|v| &e.vehicle == v)
+                    && q.user.as_ref().is_none_or(|u| &e.user == u)
+            },
+            limit,
+        )
+        .map_err(|e| e.to_string())?;
+    out.reverse();
+    Ok(out)
+}
+
+async fn journal(
+    State(admin): State<Arc<Admin>>,
+    Query(q): Query<JournalQuery>,
+) -> Result<impl IntoResponse, Failed> {
+    select_journal(&admin.api.fleet.store, &q)
+        .map(Json)
+        .map_err(|e| Failed::new(StatusCode::BAD_REQUEST, e))
+}
+
+/// Query of `POST /v1/link/{user}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkQuery {
+    /// Vendor to preselect.
+    vendor: Option<String>,
+    /// Language to force.
+    language: Option<String>,
+}
+
+async fn start_link(
+    State(admin): State<Arc<Admin>>,
+    Path(user): Path<String>,
+    Query(q): Query<LinkQuery>,
+    axum::Extension(peer): axum::Extension<Peer>,
+) -> Result<impl IntoResponse, Failed> {
+    let user =
+        UserId::new(user).map_err(|e| Failed::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let vendor = q
+        .vendor
+        .as_deref()
+        .map(crate::enode::vendor)
+        .transpose()
+        .map_err(|e| Failed::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let language = q
+        .language
+        .as_deref()
+        .map(crate::enode::language)
+        .transpose()
+        .map_err(|e| Failed::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let api = &admin.api;
+    let r = link::start(
+        &api.fleet.client,
+        &api.fleet.store,
+        &api.clock,
+        link::Request {
+            user: &user,
+            vendor,
+            language,
+            pkce: api.pkce,
+            timeout: api.link_timeout,
+        },
+    )
+    .await;
+    match r {
+        Ok(s) => {
+            info!(user.id = %user, by = %who(&peer), "link flow started");
+            api.fleet
+                .journal(JournalEntry {
+                    at: api.clock.now(),
+                    user: user.to_string(),
+                    vehicle: String::new(),
+                    action: "LINK".into(),
+                    reason: format!("link flow started (by {})", who(&peer)),
+                    price: None,
+                    result: "ok".into(),
+                })
+                .await;
+            Ok(Json(serde_json::json!({
+                "authorize_url": s.authorize_url.as_str(),
+                "link_state": s.link_state,
+            })))
+        }
+        Err(e @ LinkError::BadRequest(_)) => {
+            Err(Failed::new(StatusCode::BAD_REQUEST, e.to_string()))
+        }
+        Err(e) => Err(Failed::new(StatusCode::BAD_GATEWAY, e.to_string())),
+    }
+}

@@ -1,0 +1,343 @@
+//! The commands that talk to the running daemon over its admin socket:
+//! `status`, `vehicles`, `override`, `trip`, `replan`, `journal`. Each takes
+//! `--socket PATH` (default: the config's `[admin] socket`) and `--json`.
+//! When no daemon answers they say so and exit 69 (EX_UNAVAILABLE).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use super::common::{self, ConfigArg};
+use super::{exit, CmdResult, Failure};
+use crate::admin::client::{Client, ClientError};
+
+/// Where the daemon is and how to print.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SocketArgs {
+    /// The daemon's admin socket (default: `[admin] socket` of the config).
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Print the daemon's JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub config: ConfigArg,
+}
+
+/// Arguments of `status` and `vehicles`.
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub socket: SocketArgs,
+}
+
+/// Arguments of `override`.
+#[derive(clap::Args, Debug)]
+pub struct OverrideArgs {
+    /// The vehicle.
+    pub vehicle: String,
+    /// charge-now, stop or auto.
+    #[arg(value_parser = ["charge-now", "stop", "auto"])]
+    pub mode: String,
+    /// Until when: "10:00", "tomorrow 07:30", "2026-12-24 08:00" (local) or RFC 3339.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Charge-now until this state of charge, percent.
+    #[arg(long, value_name = "N", conflicts_with = "until")]
+    pub soc: Option<f64>,
+    #[command(flatten)]
+    pub socket: SocketArgs,
+}
+
+/// Arguments of `trip`.
+#[derive(clap::Args, Debug)]
+pub struct TripArgs {
+    /// The vehicle.
+    pub vehicle: String,
+    /// The departure: "10:00", "tomorrow 07:30", "2026-12-24 08:00" (local) or RFC 3339.
+    #[arg(long, value_name = "TIME", required_unless_present = "cancel")]
+    pub depart: Option<String>,
+    /// The state of charge wanted then, percent (default: the policy's).
+    #[arg(long, value_name = "N")]
+    pub target: Option<f64>,
+    /// Drop the trip.
+    #[arg(long, conflicts_with_all = ["depart", "target"])]
+    pub cancel: bool,
+    #[command(flatten)]
+    pub socket: SocketArgs,
+}
+
+/// Arguments of `replan`.
+#[derive(clap::Args, Debug)]
+pub struct ReplanArgs {
+    /// The vehicle.
+    pub vehicle: String,
+    #[command(flatten)]
+    pub socket: SocketArgs,
+}
+
+/// Arguments of `journal`.
+#[derive(clap::Args, Debug)]
+pub struct JournalArgs {
+    /// Only this vehicle.
+    #[arg(long)]
+    pub vehicle: Option<String>,
+    /// Only this user.
+    #[arg(long)]
+    pub user: Option<String>,
+    /// From (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Before (RFC 3339 or YYYY-MM-DD, UTC).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// At most this many, the newest.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub socket: SocketArgs,
+}
+
+/// The socket to use: `--socket`, else the config's.
+fn socket_path(a: &SocketArgs) -> Result<PathBuf, Failure> {
+    match &a.socket {
+        Some(p) => Ok(p.clone()),
+        None => Ok(common::load_config(&a.config.config)?.admin.socket),
+    }
+}
+
+fn failure(e: ClientError) -> Failure {
+    match e {
+        ClientError::NoDaemon { .. } => Failure::new(exit::UNAVAILABLE, e),
+        ClientError::Refused { status, .. } if (400..500).contains(&status) => {
+            Failure::new(exit::DATAERR, e)
+        }
+        e => Failure::new(exit::FAILURE, e),
+    }
+}
+
+/// One request, printed as JSON or by `human`.
+fn call(
+    a: &SocketArgs,
+    post: Option<Value>,
+    path: &str,
+    human: impl FnOnce(&Value, &mut dyn Write) -> std::io::Result<()>,
+) -> CmdResult {
+    let socket = socket_path(a)?;
+    let client = Client::new(&socket).map_err(failure)?;
+    let v: Value = common::runtime()?
+        .block_on(async {
+            match &post {
+                Some(body) => client.post(path, body).await,
+                None => client.get(path).await,
+            }
+        })
+        .map_err(failure)?;
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+    } else {
+        human(&v, &mut out)?;
+    }
+    Ok(())
+}
+
+/// `smartcharged status`.
+pub fn run_status(args: StatusArgs) -> CmdResult {
+    call(&args.socket, None, "/v1/status", print_status)
+}
+
+/// `smartcharged vehicles`.
+pub fn run_vehicles(args: StatusArgs) -> CmdResult {
+    call(&args.socket, None, "/v1/vehicles", |v, out| {
+        vehicle_table(v.as_array().map_or(&[][..], Vec::as_slice), out)
+    })
+}
+
+/// `smartcharged override`.
+pub fn run_override(args: OverrideArgs) -> CmdResult {
+    let body = serde_json::json!({ "mode": args.mode, "until": args.until, "soc": args.soc });
+    let path = format!("/v1/vehicles/{}/override", segment(&args.vehicle)?);
+    call(&args.socket, Some(body), &path, print_vehicle)
+}
+
+/// `smartcharged trip`.
+pub fn run_trip(args: TripArgs) -> CmdResult {
+    let body =
+        serde_json::json!({ "depart": args.depart, "target": args.target, "cancel": args.cancel });
+    let path = format!("/v1/vehicles/{}/trip", segment(&args.vehicle)?);
+    call(&args.socket, Some(body), &path, print_vehicle)
+}
+
+/// `smartcharged replan`.
+pub fn run_replan(args: ReplanArgs) -> CmdResult {
+    let path = format!("/v1/vehicles/{}/replan", segment(&args.vehicle)?);
+    call(
+        &args.socket,
+        Some(serde_json::json!({})),
+        &path,
+        print_vehicle,
+    )
+}
+
+/// `smartcharged journal`.
+pub fn run_journal(args: JournalArgs) -> CmdResult {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("vehicle", &args.vehicle),
+        ("user", &args.user),
+        ("since", &args.since),
+        ("until", &args.until),
+    ] {
+        if let Some(v) = v {
+            q.append_pair(k, v);
+        }
+    }
+    q.append_pair("limit", &args.limit.to_string());
+    let path = format!("/v1/journal?{}", q.finish());
+    call(&args.socket, None, &path, |v, out| {
+        writeln!(
+            out,
+            "{:<20} {:<14} {:<12} {:<9} REASON",
+            "TIME (UTC)", "VEHICLE", "USER", "ACTION"
+        )?;
+        for e in v.as_array().map_or(&[][..], Vec::as_slice) {
+            let at = e["at"].as_str().unwrap_or("-");
+            writeln!(
+                out,
+                "{:<20} {:<14} {:<12} {:<9} {}{}",
+                at.get(..19).unwrap_or(at),
+                s(&e["vehicle"]),
+                s(&e["user"]),
+                s(&e["action"]),
+                s(&e["reason"]),
+                match e["result"].as_str() {
+                    Some("ok") | None => String::new(),
+                    Some(r) => format!(" [{r}]"),
+                }
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// A vehicle id checked before it becomes a path segment.
+fn segment(id: &str) -> Result<&str, Failure> {
+    if crate::limits::enode_id_ok(id) {
+        Ok(id)
+    } else {
+        Err(Failure::new(
+            exit::DATAERR,
+            anyhow::anyhow!("{:?} is not a vehicle id", crate::limits::clip(id)),
+        ))
+    }
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        v => v.to_string(),
+    }
+}
+
+fn print_status(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
+    let vehicles = v["vehicles"].as_array().map_or(&[][..], Vec::as_slice);
+    let users = v["users"].as_array().map_or(&[][..], Vec::as_slice);
+    let active = users.iter().filter(|u| u["status"] == "active").count();
+    writeln!(out, "● smartcharged {} — running", s(&v["version"]))?;
+    writeln!(
+        out,
+        "     Since: {} ({} s)",
+        s(&v["started_at"]),
+        s(&v["uptime_seconds"])
+    )?;
+    writeln!(out, "     Users: {} ({active} active)", users.len())?;
+    let mut states: Vec<(String, usize)> = Vec::new();
+    for x in vehicles {
+        let st = s(&x["state"]);
+        match states.iter_mut().find(|(k, _)| *k == st) {
+            Some((_, n)) => *n += 1,
+            None => states.push((st, 1)),
+        }
+    }
+    let states: Vec<String> = states.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    writeln!(
+        out,
+        "  Vehicles: {} ({})",
+        vehicles.len(),
+        states.join(", ")
+    )?;
+    let p = &v["prices"];
+    writeln!(
+        out,
+        "    Prices: {} {} now, known until {}",
+        s(&p["price_now"]),
+        s(&p["currency"]),
+        s(&p["known_until"])
+    )?;
+    for b in v["backoff"].as_array().map_or(&[][..], Vec::as_slice) {
+        writeln!(
+            out,
+            "   Backoff: {} {} until {}",
+            s(&b["scope"]),
+            s(&b["id"]),
+            s(&b["until"])
+        )?;
+    }
+    writeln!(out)?;
+    vehicle_table(vehicles, out)
+}
+
+fn vehicle_table(vehicles: &[Value], out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "{:<14} {:<10} {:>5}  WHY", "VEHICLE", "STATE", "SOC")?;
+    for x in vehicles {
+        let soc = x["observed"]["soc"]
+            .as_f64()
+            .map_or("-".into(), |s| format!("{s:.0}%"));
+        writeln!(
+            out,
+            "{:<14} {:<10} {:>5}  {}",
+            s(&x["id"]),
+            s(&x["state"]),
+            soc,
+            s(&x["explanation"]["text"])
+        )?;
+    }
+    Ok(())
+}
+
+fn print_vehicle(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "● {} ({})", s(&v["id"]), s(&v["state"]))?;
+    writeln!(out, "   {}", s(&v["explanation"]["text"]))?;
+    if let Some(o) = v.get("override").filter(|o| !o.is_null()) {
+        writeln!(
+            out,
+            "   Override: {} until {}",
+            s(&o["mode"]),
+            s(&o["until"])
+        )?;
+    }
+    if let Some(t) = v.get("trip").filter(|t| !t.is_null()) {
+        writeln!(
+            out,
+            "   Trip: depart {} target {}",
+            s(&t["depart"]),
+            s(&t["target_percent"])
+        )?;
+    }
+    if let Some(p) = v.get("plan").filter(|p| !p.is_null()) {
+        writeln!(
+            out,
+            "   Plan: deadline {}, cost {}, at once {}",
+            s(&p["deadline"]),
+            s(&p["cost"]),
+            s(&p["asap_cost"])
+        )?;
+        for b in p["blocks"].as_array().map_or(&[][..], Vec::as_slice) {
+            writeln!(out, "     {} - {}", s(&b["start"]), s(&b["end"]))?;
+        }
+    }
+    Ok(())
+}
