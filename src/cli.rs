@@ -44,6 +44,9 @@ pub enum Command {
     Replan(cmd::admin::ReplanArgs),
     /// Show the journal of commands, overrides and trips.
     Journal(cmd::admin::JournalArgs),
+    /// Write shell completions or manual pages (for packaging).
+    #[command(hide = true)]
+    Generate(cmd::generate::GenerateArgs),
 }
 
 impl Cli {
@@ -83,6 +86,7 @@ impl Cli {
             Command::Trip(a) => cmd::admin::run_trip(a),
             Command::Replan(a) => cmd::admin::run_replan(a),
             Command::Journal(a) => cmd::admin::run_journal(a),
+            Command::Generate(a) => cmd::generate::run(a),
         }
     }
 }

@@ -503,7 +503,7 @@ fn secret_from_env_or_inline(
 
 /// Reads a secret file, trimming surrounding whitespace (editors add a newline).
 fn read_secret(file: &Path) -> Result<Secret, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
+    let text = crate::limits::read_secret_file(file).map_err(|e| e.to_string())?;
     let t = text.trim();
     if t.is_empty() {
         return Err("the file is empty".into());

@@ -19,9 +19,39 @@ pub const TOKEN_BODY_MAX: usize = 64 << 10;
 pub const PRICE_BODY_MAX: usize = 8 << 20;
 /// Largest price file read (three years of hourly prices are < 1 MiB).
 pub const PRICE_FILE_MAX: u64 = 32 << 20;
+/// Longest price slot accepted from a provider, a price file or the cache.
+/// Market slots last 15 or 60 minutes and a fixed price is written per
+/// day or month; a slot of centuries (a timestamp of 0 or the year 9999)
+/// would make the tariff formula cut it at every local midnight and every
+/// grid-fee window edge: millions of slots and hundreds of MB per publish.
+pub const PRICE_SLOT_MAX: chrono::TimeDelta = chrono::TimeDelta::days(31);
+/// Longest span of one quote, first start to last end: a price file may
+/// hold years of history (the shared series hold three), not millennia
+/// of slots, for the same reason as [`PRICE_SLOT_MAX`].
+pub const PRICE_SPAN_MAX: chrono::TimeDelta = chrono::TimeDelta::days(10 * 366);
 /// Of an error answer (4xx/5xx), only this much is read for its problem
 /// body; the rest is dropped unread.
 pub const ERROR_BODY_MAX: usize = 64 << 10;
+
+/// Largest secret file read (client secret, price API token): a secret
+/// is a few hundred bytes; a config naming `/dev/zero` or a log file by
+/// mistake must fail at once instead of reading without end.
+pub const SECRET_FILE_MAX: u64 = 64 << 10;
+
+/// Reads a secret file of at most [`SECRET_FILE_MAX`] bytes as UTF-8 text.
+pub fn read_secret_file(path: &std::path::Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::new();
+    std::fs::File::open(path)?
+        .take(SECRET_FILE_MAX + 1)
+        .read_to_string(&mut text)?;
+    if text.len() as u64 > SECRET_FILE_MAX {
+        return Err(std::io::Error::other(format!(
+            "larger than {SECRET_FILE_MAX} bytes"
+        )));
+    }
+    Ok(text)
+}
 
 /// Strings from outside (problem titles, OAuth error descriptions, provider
 /// error texts) are cut to this many bytes before they reach a log line, an

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod check_config;
 pub mod common;
 pub mod demo;
+pub mod generate;
 pub mod link;
 pub mod plan;
 pub mod prices;

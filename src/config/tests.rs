@@ -272,3 +272,27 @@ fn a_missing_price_file_does_not_stop_the_daemon_config() {
     );
     assert!(parse(&text).unwrap().prices.is_some());
 }
+
+#[test]
+fn a_secret_file_without_end_is_refused_not_read() {
+    // /dev/zero never ends: read whole, it would eat all memory.
+    let (line, col, msg) =
+        invalid("[enode]\nclient_id = \"c\"\nclient_secret_file = \"/dev/zero\"\n");
+    assert_eq!((line, col), (3, 22), "{msg}");
+    assert!(msg.contains("larger than 65536 bytes"), "{msg}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret.txt");
+    std::fs::write(&file, "s".repeat(65_537)).unwrap();
+    let text = format!(
+        "[enode]\nclient_id = \"c\"\nclient_secret_file = \"{}\"\n",
+        file.display()
+    );
+    let (_, _, msg) = invalid(&text);
+    assert!(msg.contains("larger than 65536 bytes"), "{msg}");
+    std::fs::write(&file, "s".repeat(65_536)).unwrap();
+    assert_eq!(
+        parse(&text).unwrap().enode.client_secret.expose().len(),
+        65_536
+    );
+}

@@ -149,6 +149,10 @@ pub struct ActivePlan {
 
 /// The reason [`ControlState::decide`] gives for a periodic sweep.
 pub const SWEEP_REASON: &str = "periodic sweep";
+/// The reason of a START at a planned block's start.
+pub const BLOCK_STARTS: &str = "block starts";
+/// The reason of a STOP at a planned block's end.
+pub const BLOCK_ENDS: &str = "block ends";
 
 impl ActivePlan {
     /// Cost and energy of what is left of the plan from `now` on (blocks
@@ -573,7 +577,7 @@ impl ControlState {
         if want && seen.full() {
             return Step::Idle; // never above the vehicle's own limit
         }
-        self.reconcile(now, want, charging, ("block starts", "block ends"))
+        self.reconcile(now, want, charging, (BLOCK_STARTS, BLOCK_ENDS))
     }
 
     /// The command that makes `charging` what is wanted, if any; a command

@@ -616,6 +616,10 @@ impl UserTask {
             .outages
             .failed(e.kind(), now, &format_args!("user {}: {e}", self.user));
         let wait = self.retry.next_wait(now, not_before);
+        self.fleet
+            .client
+            .metrics()
+            .blocked(false, wait.as_secs_f64());
         let until = now + TimeDelta::from_std(wait).unwrap_or_default();
         self.not_before = Some(until);
         self.fleet
@@ -652,6 +656,12 @@ impl UserTask {
                 } else {
                     debug!(vendor = %self.vendor, until = %nb, "vendor backoff extended");
                 }
+                let from = v.not_before.filter(|_| was_blocked).unwrap_or(now);
+                let added = (nb - from).to_std().unwrap_or_default();
+                self.fleet
+                    .client
+                    .metrics()
+                    .blocked(true, added.as_secs_f64());
                 v.not_before = Some(nb);
             }
         }
@@ -936,6 +946,12 @@ impl UserTask {
     ) -> Result<(), RoundError> {
         let fleet = self.fleet.clone();
         let token = self.token().await?;
+        // How late this is after the block edge it serves (first sends
+        // only: a resend is late on purpose).
+        let edge = matches!(reason, control::BLOCK_STARTS | control::BLOCK_ENDS)
+            .then(|| state.plan.as_ref())
+            .flatten()
+            .and_then(|p| crate::metrics::block_edge(&p.plan, action == Action::Start, now));
         // The command is pending, durably, before it is sent: a crash after
         // Enode applied it but before it was recorded would otherwise leave
         // a restarted daemon seeing a change it did not command (and taking
@@ -949,6 +965,11 @@ impl UserTask {
             .client
             .set_charging(&token, &v.id, action.to_api())
             .await;
+        let metrics = fleet.client.metrics();
+        metrics.command(action.as_str(), r.is_ok());
+        if let Some(edge) = edge {
+            metrics.block_edge_late((now - edge).as_seconds_f64());
+        }
         let result = match &r {
             Ok(()) => "ok".to_owned(),
             Err(e) => e.to_string(),
@@ -1004,6 +1025,10 @@ impl UserTask {
             .client
             .put_smart_charging_policy(&token, &v.id, &off)
             .await;
+        fleet
+            .client
+            .metrics()
+            .command("DISABLE_ENODE_SMART_CHARGING", r.is_ok());
         let entry = JournalEntry {
             at: now,
             user: self.user.to_string(),

@@ -3,6 +3,8 @@
 //! - `GET /health`: `ok` while the daemon runs.
 //! - `GET /status`: the read model's snapshot as JSON (users, vehicles with
 //!   their explanation and plan, prices, backoffs).
+//! - `GET /metrics`: Prometheus metrics (OpenMetrics text), see
+//!   [`crate::metrics`].
 //!
 //! Starting a link flow is on the admin socket (`POST /v1/link/{userId}`):
 //! nobody who can merely reach this TCP port may start one.
@@ -50,6 +52,8 @@ pub struct Api {
     /// The configured redirect URI (its path is served; its base rebuilds
     /// the callback URL).
     pub redirect_uri: Url,
+    /// The daemon's counters, for `GET /metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Serves until `cancel` fires.
@@ -58,6 +62,7 @@ pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
     let app = axum::Router::new()
         .route("/health", get(|| async { "ok\n" }))
         .route("/status", get(status))
+        .route("/metrics", get(metrics))
         .route(api.redirect_uri.path(), get(callback))
         .with_state(api);
     let r = axum::serve(listener, app)
@@ -65,6 +70,22 @@ pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
         .await;
     if let Err(e) = r {
         warn!(error = %e, "http listener failed");
+    }
+}
+
+/// `GET /metrics`: the counters and the state gauges, OpenMetrics text.
+async fn metrics(State(api): State<Arc<Api>>) -> axum::response::Response {
+    let snap = crate::web::metrics_snapshot(&api.read.snapshot(), &api.metrics);
+    match api.metrics.encode(&snap) {
+        Ok(body) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                crate::metrics::CONTENT_TYPE,
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     }
 }
 

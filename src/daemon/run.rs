@@ -67,7 +67,8 @@ impl Daemon {
             "the daemon needs a [prices] section in the config (see config/prices-examples.toml)",
         )?;
         let store = Store::open(&config.store.path)?;
-        let client = Client::new(&config.enode, opts.clock.clone())?;
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let client = Client::with_metrics(&config.enode, opts.clock.clone(), metrics.clone())?;
         let cancel = CancellationToken::new();
         let tracker = TaskTracker::new();
 
@@ -87,6 +88,7 @@ impl Daemon {
             opts.clock.clone(),
             prices_cfg.feed.clone(),
         );
+        let feed = feed.with_metrics(metrics.clone());
         let (cron, ticks) = if opts.cron {
             let (sched, ticks) = cron_ticks(&prices_cfg.refresh_cron).await?;
             (Some(sched), ticks)
@@ -141,6 +143,7 @@ impl Daemon {
             pkce: config.enode.pkce,
             link_timeout: config.tokens.link_timeout,
             redirect_uri: config.enode.redirect_uri.clone(),
+            metrics,
         });
         info!(users, controlled, store = %config.store.path.display(), "daemon started");
         Ok(Daemon {

@@ -317,7 +317,16 @@ impl TokenKeeper {
             }
             .in_current_span(),
         );
-        match section.await {
+        let section = section.await;
+        let metrics = self.client.metrics();
+        match &section {
+            Ok(Ok(_)) => metrics.token_refresh("ok"),
+            Ok(Err(Section::Auth(AuthError::InvalidGrant { .. }))) => {
+                metrics.token_refresh("invalid_grant")
+            }
+            _ => metrics.token_refresh("failed"),
+        }
+        match section {
             Ok(Ok(fresh)) => {
                 debug!(expires_at = %fresh.expires_at, "token refreshed");
                 Ok(fresh)

@@ -278,28 +278,67 @@ impl Auth {
         Ok(self.token_set(&r, now, Some(refresh_token)))
     }
 
-    /// Converts a token answer. `sent_at` is when the request left, so the
-    /// expiry errs on the early side by the round-trip time.
+    /// Converts a token answer (see [`token_set`]), with the configured
+    /// scopes as the fallback.
     fn token_set(
         &self,
         r: &BasicTokenResponse,
         sent_at: DateTime<Utc>,
         old_refresh: Option<&Secret>,
     ) -> TokenSet {
-        let lifetime = lifetime(r);
-        let scopes = match r.scopes() {
-            Some(s) => s.iter().map(|s| s.to_string()).collect(),
-            None => self.scopes.clone(),
-        };
-        TokenSet {
-            access_token: Secret::new(r.access_token().secret().clone()),
-            refresh_token: r
-                .refresh_token()
-                .map(|t| Secret::new(t.secret().clone()))
-                .or_else(|| old_refresh.cloned()),
-            expires_at: sent_at + delta(lifetime),
-            scopes,
-        }
+        token_set(r, sent_at, old_refresh, &self.scopes)
+    }
+}
+
+/// Converts a token answer. `sent_at` is when the request left, so the
+/// expiry errs on the early side by the round-trip time; `old_refresh` is
+/// kept when the server did not rotate; `scopes` stand in when the answer
+/// names none.
+fn token_set(
+    r: &BasicTokenResponse,
+    sent_at: DateTime<Utc>,
+    old_refresh: Option<&Secret>,
+    scopes: &[String],
+) -> TokenSet {
+    let lifetime = lifetime(r);
+    let scopes = match r.scopes() {
+        Some(s) => s.iter().map(|s| s.to_string()).collect(),
+        None => scopes.to_vec(),
+    };
+    TokenSet {
+        access_token: Secret::new(r.access_token().secret().clone()),
+        refresh_token: r
+            .refresh_token()
+            .map(|t| Secret::new(t.secret().clone()))
+            .or_else(|| old_refresh.cloned()),
+        expires_at: sent_at + delta(lifetime),
+        scopes,
+    }
+}
+
+/// Reads a 2xx token answer the way the code exchange and the refresh read
+/// it: normalised (an odd but usable answer is kept), parsed as `oauth2`
+/// parses a token response, the lifetime clamped. Pure, so the fuzz target
+/// (`fuzz/`, `enode_token`) drives exactly the path a hostile token
+/// endpoint reaches; `sent_at`, `old_refresh` and `scopes` as in a refresh.
+pub fn token_answer(
+    body: &[u8],
+    sent_at: DateTime<Utc>,
+    old_refresh: Option<&Secret>,
+    scopes: &[String],
+) -> Result<TokenSet, AuthError> {
+    let r: BasicTokenResponse = serde_json::from_slice(&normalize_token_body(body))
+        .map_err(|_| AuthError::Protocol("not a token response".into()))?;
+    Ok(token_set(&r, sent_at, old_refresh, scopes))
+}
+
+/// Reads a token endpoint's OAuth error answer (a 4xx JSON body) into the
+/// decision the keeper acts on, as a failed refresh is read. Pure, for the
+/// fuzz target `enode_token`.
+pub fn token_error_answer(body: &[u8]) -> AuthError {
+    match serde_json::from_slice::<BasicErrorResponse>(body) {
+        Ok(r) => auth_error(RequestTokenError::ServerResponse(r)),
+        Err(_) => AuthError::Protocol("not a token response".into()),
     }
 }
 

@@ -24,6 +24,7 @@ use super::dto;
 use super::error::Error;
 use crate::config::EnodeConfig;
 use crate::limits;
+use crate::metrics::Metrics;
 use crate::model::{
     ChargeAction, ChargeState, ChargingLocation, SmartChargingPolicy, UserInfo, Vehicle,
     VehicleField, WatchProperty,
@@ -51,6 +52,8 @@ struct Inner {
     auth: Auth,
     /// Reference time for Retry-After dates.
     clock: Clock,
+    /// Where requests are counted.
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Client {
@@ -65,6 +68,15 @@ impl Client {
     /// Builds the client from validated config. `clock` is the daemon's one
     /// time source (tokio paused time in tests).
     pub fn new(config: &EnodeConfig, clock: Clock) -> Result<Client, Error> {
+        Client::with_metrics(config, clock, Arc::default())
+    }
+
+    /// [`Client::new`], counting requests in `metrics` (the daemon's).
+    pub fn with_metrics(
+        config: &EnodeConfig,
+        clock: Clock,
+        metrics: Arc<Metrics>,
+    ) -> Result<Client, Error> {
         let http = build_http(config.request_timeout)?;
         if config.api_url.cannot_be_a_base() {
             return Err(Error::Setup(format!(
@@ -79,8 +91,15 @@ impl Client {
                 api_url: config.api_url.clone(),
                 auth,
                 clock,
+                metrics,
             }),
         })
+    }
+
+    /// Where this client's requests are counted; the daemon's other parts
+    /// count their events there too.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
     }
 
     /// The OAuth2 side: authorization URLs, code exchange, refresh.
@@ -338,6 +357,7 @@ impl Client {
         body: Option<&B>,
     ) -> Result<Bytes, Error> {
         let path = url.path().to_string();
+        let endpoint = endpoint(&method, &self.inner.api_url, &url);
         let mut req = self
             .inner
             .http
@@ -375,10 +395,14 @@ impl Client {
         let (status, headers, bytes) = match result {
             Ok(r) => r,
             Err(err) => {
+                self.inner.metrics.enode_request(endpoint, None);
                 debug!(method = %method, path = %path, latency_ms, error = %err, "enode request failed");
                 return Err(err);
             }
         };
+        self.inner
+            .metrics
+            .enode_request(endpoint, Some(status.as_u16()));
         debug!(
             method = %method,
             path = %path,
@@ -394,6 +418,45 @@ impl Client {
             debug!(method = %method, path = %path, error = %err, "enode request refused");
         }
         Err(err)
+    }
+}
+
+/// The endpoint a request goes to, as a fixed label for metrics: the
+/// method and the path below the API base with ids replaced by `:id`.
+/// Only paths this client builds are named; anything else is `other`, so
+/// the set of labels is bounded whatever the ids are.
+fn endpoint(method: &Method, base: &Url, url: &Url) -> &'static str {
+    let skip = base
+        .path_segments()
+        .map_or(0, |s| s.filter(|p| !p.is_empty()).count());
+    let segs: Vec<&str> = url
+        .path_segments()
+        .map(|s| s.skip(skip).collect())
+        .unwrap_or_default();
+    let templ = match segs.as_slice() {
+        [a, _, rest @ ..] if *a == "users" || *a == "vehicles" => (*a, true, rest.join("/")),
+        [a, rest @ ..] => (*a, false, rest.join("/")),
+        [] => ("", false, String::new()),
+    };
+    match (method.as_str(), templ.0, templ.1, templ.2.as_str()) {
+        ("GET", "me", false, "") => "GET /me",
+        ("GET", "vehicles", false, "") => "GET /vehicles",
+        ("GET", "vehicles", true, "") => "GET /vehicles/:id",
+        ("GET", "vehicles", true, "charge-state") => "GET /vehicles/:id/charge-state",
+        ("POST", "vehicles", true, "charging") => "POST /vehicles/:id/charging",
+        ("GET", "vehicles", true, "smart-charging-policy") => {
+            "GET /vehicles/:id/smart-charging-policy"
+        }
+        ("PUT", "vehicles", true, "smart-charging-policy") => {
+            "PUT /vehicles/:id/smart-charging-policy"
+        }
+        ("POST", "vehicles", true, "watch") => "POST /vehicles/:id/watch",
+        ("GET", "charging-locations", false, "") => "GET /charging-locations",
+        ("GET", "health", false, "ready") => "GET /health/ready",
+        ("POST", "users", true, "link") => "POST /users/:id/link",
+        ("DELETE", "users", true, "") => "DELETE /users/:id",
+        ("DELETE", "users", true, "authorization") => "DELETE /users/:id/authorization",
+        _ => "other",
     }
 }
 
@@ -456,6 +519,30 @@ mod tests {
         let mut bare = Url::parse("https://api.test.enode.io/vehicles").unwrap();
         add_fields(&mut bare, &[]);
         assert_eq!(bare.query(), None);
+    }
+
+    #[test]
+    fn endpoints_are_templates_whatever_the_ids() {
+        let base = Url::parse("http://127.0.0.1:9/api/").unwrap();
+        let at = |p: &str| base.join(p).unwrap();
+        assert_eq!(
+            endpoint(&Method::GET, &base, &at("vehicles")),
+            "GET /vehicles"
+        );
+        assert_eq!(
+            endpoint(&Method::POST, &base, &at("vehicles/v%2F1/charging")),
+            "POST /vehicles/:id/charging"
+        );
+        assert_eq!(
+            endpoint(&Method::DELETE, &base, &at("users/u-1/authorization")),
+            "DELETE /users/:id/authorization"
+        );
+        assert_eq!(endpoint(&Method::GET, &base, &at("users/u/x/y")), "other");
+        let bare = Url::parse("http://127.0.0.1:9").unwrap();
+        assert_eq!(
+            endpoint(&Method::GET, &bare, &bare.join("health/ready").unwrap()),
+            "GET /health/ready"
+        );
     }
 
     /// A server whose token endpoint hands out `ct-1`, `ct-2`, ... and whose

@@ -399,7 +399,7 @@ fn token(
     match (file, var) {
         (Some(f), None) => {
             let path = base.join(f.get_ref());
-            let t = std::fs::read_to_string(&path).map_err(|e| {
+            let t = crate::limits::read_secret_file(&path).map_err(|e| {
                 err(
                     f,
                     format!("cannot read token_file {}: {e}", path.display()),

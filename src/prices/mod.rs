@@ -200,12 +200,22 @@ impl PriceCurve {
     }
 }
 
-/// Sorts slots and checks that each is non-empty and none overlap.
+/// Sorts slots and checks that each is non-empty, at most
+/// [`PRICE_SLOT_MAX`](crate::limits::PRICE_SLOT_MAX) long, and that none
+/// overlap and all lie within [`PRICE_SPAN_MAX`](crate::limits::PRICE_SPAN_MAX).
 fn normalize(mut slots: Vec<Slot>) -> Result<Vec<Slot>, String> {
+    use crate::limits::{PRICE_SLOT_MAX, PRICE_SPAN_MAX};
     slots.sort_by_key(|s| s.start);
     for s in &slots {
         if s.end <= s.start {
             return Err(format!("empty slot at {}", s.start));
+        }
+        if s.end - s.start > PRICE_SLOT_MAX {
+            return Err(format!(
+                "slot at {} lasts longer than {} days",
+                s.start,
+                PRICE_SLOT_MAX.num_days()
+            ));
         }
         if !s.price.is_finite() {
             return Err(format!("price at {} is not a number", s.start));
@@ -216,6 +226,16 @@ fn normalize(mut slots: Vec<Slot>) -> Result<Vec<Slot>, String> {
             "slots overlap: {}..{} and {}..{}",
             w[0].start, w[0].end, w[1].start, w[1].end
         ));
+    }
+    if let (Some(first), Some(last)) = (slots.first(), slots.last()) {
+        if last.end - first.start > PRICE_SPAN_MAX {
+            return Err(format!(
+                "slots span {}..{}, more than {} days",
+                first.start,
+                last.end,
+                PRICE_SPAN_MAX.num_days()
+            ));
+        }
     }
     Ok(slots)
 }

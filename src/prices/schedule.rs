@@ -77,6 +77,8 @@ pub struct PriceFeed {
     outages: crate::outage::Outages,
     /// A curve without future prices (a stale price file), logged once.
     stale: crate::outage::Outages,
+    /// Where fetches are counted.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl PriceFeed {
@@ -112,8 +114,15 @@ impl PriceFeed {
             warned_on: None,
             outages: crate::outage::Outages::new("price fetch"),
             stale: crate::outage::Outages::new("price curve"),
+            metrics: Arc::default(),
         };
         (feed, rx)
+    }
+
+    /// Counts fetches in `metrics` (the daemon's) rather than in a private set.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// See [`market_days`].
@@ -182,7 +191,9 @@ impl PriceFeed {
         let (today, _, end) = self.market_days(now);
         let id = self.source.id();
         debug!(source = %id, reason, "fetching prices");
-        match self.source.fetch(today, end).await {
+        let fetched = self.source.fetch(today, end).await;
+        self.metrics.price_fetch(fetched.is_ok(), now);
+        match fetched {
             Ok(fresh) => {
                 self.outages.succeeded(now);
                 let keep_after = now - TimeDelta::days(1);

@@ -1,0 +1,45 @@
+//! What the read-only TCP listener shows people and scrapers, all views of
+//! the read model's [`Snapshot`](crate::daemon::readmodel::Snapshot): the
+//! state metrics of `GET /metrics` (the counters live in
+//! [`crate::metrics`]).
+//!
+//! Everything here is a view of the daemon's state: it computes nothing
+//! the controller does not already know, and changes nothing.
+
+use crate::daemon::readmodel;
+use crate::metrics::{Metrics, Snapshot, VEHICLE_STATES};
+use crate::users::UserStatus;
+
+/// The state metrics of a read-model snapshot: users by status, vehicles
+/// by the read model's coarse state, the age and reach of the prices.
+/// Nothing is derived here that the read model does not already say.
+pub fn metrics_snapshot(snap: &readmodel::Snapshot, metrics: &Metrics) -> Snapshot {
+    let now = snap.taken_at;
+    let mut users = vec![("active", 0u64), ("needs_relink", 0)];
+    for (status, n) in snap.users_by_status() {
+        let i = match status {
+            UserStatus::Active => 0,
+            UserStatus::NeedsRelink => 1,
+        };
+        users[i].1 += n as u64;
+    }
+    let mut vehicles: Vec<(&'static str, u64)> = VEHICLE_STATES.iter().map(|s| (*s, 0)).collect();
+    for (state, n) in snap.vehicles_by_state() {
+        match vehicles.iter_mut().find(|(s, _)| *s == state) {
+            Some((_, c)) => *c += n as u64,
+            None => vehicles.push((state, n as u64)),
+        }
+    }
+    Snapshot {
+        users,
+        vehicles,
+        price_fetch_age_seconds: metrics
+            .last_price_fetch()
+            .map(|t| (now - t).as_seconds_f64().max(0.0)),
+        price_horizon_seconds: snap
+            .prices
+            .known_until
+            .map(|end| (end - now).as_seconds_f64()),
+        uptime_seconds: snap.uptime_seconds.max(0) as f64,
+    }
+}
