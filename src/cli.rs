@@ -44,6 +44,10 @@ pub enum Command {
     Replan(cmd::admin::ReplanArgs),
     /// Show the journal of commands, overrides and trips.
     Journal(cmd::admin::JournalArgs),
+    /// The savings report: energy, cost, cost at once, saving, sessions, deadlines met.
+    Report(cmd::admin::ReportArgs),
+    /// Register, test and inspect the Enode Firehose webhook.
+    Webhook(cmd::webhook::WebhookArgs),
     /// Write shell completions or manual pages (for packaging).
     #[command(hide = true)]
     Generate(cmd::generate::GenerateArgs),
@@ -86,6 +90,8 @@ impl Cli {
             Command::Trip(a) => cmd::admin::run_trip(a),
             Command::Replan(a) => cmd::admin::run_replan(a),
             Command::Journal(a) => cmd::admin::run_journal(a),
+            Command::Report(a) => cmd::admin::run_report(a),
+            Command::Webhook(a) => cmd::webhook::run(a),
             Command::Generate(a) => cmd::generate::run(a),
         }
     }

@@ -51,6 +51,8 @@ pub struct Config {
     pub prices: Option<crate::prices::config::PricesConfig>,
     /// Per-vehicle charging policy (`[policy]`), defaults when absent.
     pub policy: crate::daemon::policy::PolicyConfig,
+    /// The Firehose webhook receiver, when `[webhooks]` is present.
+    pub webhooks: Option<WebhooksConfig>,
     /// Things that are accepted but deserve a warning in the log (no secrets).
     pub warnings: Vec<String>,
 }
@@ -97,6 +99,26 @@ pub struct HttpConfig {
     /// Address the callback/health listener binds.
     pub listen: SocketAddr,
 }
+
+/// The `[webhooks]` section, validated.
+#[derive(Debug, Clone)]
+pub struct WebhooksConfig {
+    /// The path of the receiver on the HTTP listener.
+    pub path: String,
+    /// The file holding the shared secret.
+    pub secret_file: PathBuf,
+    /// The operator provisions the secret (`secret_file` was set): `webhook
+    /// register` sends it instead of generating one.
+    pub provisioned: bool,
+    /// Poll interval of every user while webhooks deliver: a safety net.
+    pub safety_poll: Duration,
+    /// No delivery for this long (the daemon asks Enode for a test event
+    /// after half of it) and polling returns to normal.
+    pub silence: Duration,
+}
+
+/// The default receiver path.
+pub const DEFAULT_WEBHOOK_PATH: &str = "/webhooks/enode";
 
 /// The admin socket, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +194,23 @@ pub struct RawConfig {
     /// `[policy]` (see `daemon::policy`)
     #[serde(default)]
     pub policy: crate::daemon::policy::RawPolicyConfig,
+    /// `[webhooks]`
+    #[serde(default)]
+    pub webhooks: Option<RawWebhooks>,
+}
+
+/// `[webhooks]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhooks {
+    /// Receiver path, e.g. "/webhooks/enode".
+    pub path: Option<Spanned<String>>,
+    /// File with the shared secret (provisioned by the operator).
+    pub secret_file: Option<Spanned<String>>,
+    /// Poll interval while webhooks deliver, e.g. "1h".
+    pub safety_poll: Option<Spanned<String>>,
+    /// Silence after which polling returns to normal, e.g. "15m".
+    pub silence: Option<Spanned<String>>,
 }
 
 /// `[enode]` as written.
@@ -416,6 +455,48 @@ impl Config {
             .validate(prices.as_ref().map(|p| p.tz))
             .map_err(invalid)?;
 
+        let webhooks = match &raw.webhooks {
+            None => None,
+            Some(w) => {
+                let path = match &w.path {
+                    None => DEFAULT_WEBHOOK_PATH.to_owned(),
+                    Some(p) => {
+                        let v = p.get_ref();
+                        let reserved = ["/health", "/status", "/link", redirect_uri.path()];
+                        if !v.starts_with('/')
+                            || v.len() > 256
+                            || !v.chars().all(|c| c.is_ascii_graphic())
+                            || v.contains("{")
+                            || reserved
+                                .iter()
+                                .any(|r| v == r || v.starts_with(&format!("{r}/")))
+                        {
+                            return Err(invalid(FieldError::at(
+                                p.span(),
+                                format!("webhook path `{}` is not usable", limits::clip(v)),
+                                format!("write an absolute path of its own, e.g. \"{DEFAULT_WEBHOOK_PATH}\""),
+                            )));
+                        }
+                        v.clone()
+                    }
+                };
+                let (secret_file, provisioned) = match &w.secret_file {
+                    Some(f) => (base.join(f.get_ref()), true),
+                    None => (
+                        crate::store::default_webhook_secret_file(&store_path),
+                        false,
+                    ),
+                };
+                Some(WebhooksConfig {
+                    path,
+                    secret_file,
+                    provisioned,
+                    safety_poll: dur(&w.safety_poll, &limits::SAFETY_POLL, 3600)?,
+                    silence: dur(&w.silence, &limits::WEBHOOK_SILENCE, 900)?,
+                })
+            }
+        };
+
         Ok(Config {
             source: path.to_owned(),
             enode: EnodeConfig {
@@ -439,6 +520,7 @@ impl Config {
             tokens,
             prices,
             policy,
+            webhooks,
             warnings,
         })
     }

@@ -33,6 +33,17 @@ pub const PRICE_SPAN_MAX: chrono::TimeDelta = chrono::TimeDelta::days(10 * 366);
 /// body; the rest is dropped unread.
 pub const ERROR_BODY_MAX: usize = 64 << 10;
 
+/// Largest webhook delivery read (Enode sends at most 100 events of a
+/// few KiB each); a longer body is refused with 413 unread.
+pub const WEBHOOK_BODY_MAX: usize = 1 << 20;
+/// A webhook delivery id (`X-Enode-Delivery`) longer than this, or with
+/// characters outside printable ASCII, is not remembered (it becomes a
+/// store key and a log field).
+pub const DELIVERY_ID_MAX: usize = 128;
+/// Delivery ids remembered for deduplication: Enode retries a failed
+/// delivery within hours, and this many ids cover days of a small fleet's
+/// deliveries in well under a megabyte.
+pub const DELIVERIES_REMEMBERED: usize = 10_000;
 /// Largest secret file read (client secret, price API token): a secret
 /// is a few hundred bytes; a config naming `/dev/zero` or a log file by
 /// mistake must fail at once instead of reading without end.
@@ -133,6 +144,19 @@ pub const POLL_FAST: Bounds = Bounds {
 pub const POLL_SLOW: Bounds = Bounds {
     key: "poll_slow",
     min: secs(30),
+    max: secs(86_400),
+};
+/// `[webhooks] safety_poll`: polling while webhooks deliver.
+pub const SAFETY_POLL: Bounds = Bounds {
+    key: "safety_poll",
+    min: secs(60),
+    max: secs(86_400),
+};
+/// `[webhooks] silence`: no delivery for this long and webhooks count as
+/// down (polling returns to normal).
+pub const WEBHOOK_SILENCE: Bounds = Bounds {
+    key: "silence",
+    min: secs(60),
     max: secs(86_400),
 };
 /// `[prices] request_timeout`.

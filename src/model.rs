@@ -345,3 +345,222 @@ pub struct TokenSet {
     /// Scopes granted (the requested ones when the server did not say).
     pub scopes: Vec<String>,
 }
+
+/// The parts of a [`Vehicle`] a webhook update can carry, one bit each.
+///
+/// Enode's `user:vehicle:updated` sends only the fields that changed, so an
+/// update is a partial vehicle plus the set of fields it really holds: a
+/// field it does not name keeps its last known value, a field it names as
+/// `null` becomes unknown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FieldSet(u32);
+
+/// One part of a vehicle that is merged (and timestamped) on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum VehiclePart {
+    /// `chargeState.batteryLevel`
+    BatteryLevel,
+    /// `chargeState.batteryCapacity`
+    BatteryCapacity,
+    /// `chargeState.chargeLimit`
+    ChargeLimit,
+    /// `chargeState.chargeRate`
+    ChargeRate,
+    /// `chargeState.chargeTimeRemaining`
+    ChargeTimeRemaining,
+    /// `chargeState.isCharging`
+    IsCharging,
+    /// `chargeState.isPluggedIn`
+    IsPluggedIn,
+    /// `chargeState.isChargingReasons`
+    Reasons,
+    /// `chargeState.range`
+    Range,
+    /// `chargingLocationId`
+    ChargingLocationId,
+    /// `isReachable`
+    IsReachable,
+    /// `lastSeen`
+    LastSeen,
+    /// `smartChargingPolicy` (as a whole)
+    SmartChargingPolicy,
+    /// `information` (as a whole)
+    Information,
+    /// `location` (as a whole)
+    Location,
+    /// `odometer` (as a whole)
+    Odometer,
+}
+
+impl VehiclePart {
+    /// Every part, in bit order.
+    pub const ALL: [VehiclePart; 16] = [
+        VehiclePart::BatteryLevel,
+        VehiclePart::BatteryCapacity,
+        VehiclePart::ChargeLimit,
+        VehiclePart::ChargeRate,
+        VehiclePart::ChargeTimeRemaining,
+        VehiclePart::IsCharging,
+        VehiclePart::IsPluggedIn,
+        VehiclePart::Reasons,
+        VehiclePart::Range,
+        VehiclePart::ChargingLocationId,
+        VehiclePart::IsReachable,
+        VehiclePart::LastSeen,
+        VehiclePart::SmartChargingPolicy,
+        VehiclePart::Information,
+        VehiclePart::Location,
+        VehiclePart::Odometer,
+    ];
+
+    /// Copies this part from `from` into `to`.
+    fn copy(self, from: &Vehicle, to: &mut Vehicle) {
+        let cs = |v: &Vehicle| v.charge_state.clone().unwrap_or_default();
+        let src = cs(from);
+        let dst = to.charge_state.get_or_insert_with(ChargeState::default);
+        match self {
+            VehiclePart::BatteryLevel => dst.battery_level = src.battery_level,
+            VehiclePart::BatteryCapacity => dst.battery_capacity_kwh = src.battery_capacity_kwh,
+            VehiclePart::ChargeLimit => dst.charge_limit = src.charge_limit,
+            VehiclePart::ChargeRate => dst.charge_rate_kw = src.charge_rate_kw,
+            VehiclePart::ChargeTimeRemaining => {
+                dst.charge_time_remaining_min = src.charge_time_remaining_min
+            }
+            VehiclePart::IsCharging => dst.is_charging = src.is_charging,
+            VehiclePart::IsPluggedIn => dst.is_plugged_in = src.is_plugged_in,
+            VehiclePart::Reasons => dst.reasons = src.reasons,
+            VehiclePart::Range => dst.range_km = src.range_km,
+            VehiclePart::ChargingLocationId => {
+                to.charging_location_id = from.charging_location_id.clone()
+            }
+            VehiclePart::IsReachable => to.is_reachable = from.is_reachable,
+            VehiclePart::LastSeen => to.last_seen = from.last_seen,
+            VehiclePart::SmartChargingPolicy => {
+                to.smart_charging_policy = from.smart_charging_policy.clone()
+            }
+            VehiclePart::Information => to.information = from.information.clone(),
+            VehiclePart::Location => to.location = from.location.clone(),
+            VehiclePart::Odometer => to.odometer = from.odometer.clone(),
+        }
+    }
+}
+
+impl FieldSet {
+    /// Every part: what a poll or a `discovered` event reports.
+    pub const ALL: FieldSet = FieldSet((1 << VehiclePart::ALL.len()) - 1);
+
+    /// Adds a part.
+    pub fn insert(&mut self, p: VehiclePart) {
+        self.0 |= 1 << p as u8;
+    }
+
+    /// Whether the set holds `p`.
+    pub fn contains(self, p: VehiclePart) -> bool {
+        self.0 & (1 << p as u8) != 0
+    }
+
+    /// Whether the set is empty.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
+/// A partial vehicle from a webhook: the values of the parts in `present`
+/// (every other part of `vehicle` is meaningless).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VehicleUpdate {
+    /// The vehicle id and the reported values.
+    pub vehicle: Vehicle,
+    /// Which parts the update reports.
+    pub present: FieldSet,
+}
+
+/// What the daemon knows of a vehicle, and when each part was last
+/// reported: a part is overwritten only by a report at least as new, so
+/// webhook deliveries that arrive out of order, and a poll racing them,
+/// leave the newest value of each part whatever the order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackedVehicle {
+    /// The merged vehicle.
+    pub vehicle: Vehicle,
+    /// When each part (by [`VehiclePart`] bit) was reported.
+    stamps: [Option<DateTime<Utc>>; 16],
+}
+
+impl TrackedVehicle {
+    /// A vehicle known only by its id.
+    pub fn new(id: &str) -> Self {
+        TrackedVehicle {
+            vehicle: Vehicle {
+                id: id.to_owned(),
+                information: None,
+                charge_state: None,
+                smart_charging_policy: None,
+                location: None,
+                odometer: None,
+                charging_location_id: None,
+                is_reachable: None,
+                last_seen: None,
+            },
+            stamps: [None; 16],
+        }
+    }
+
+    /// Merges the parts of `update` reported at `at`; returns whether any
+    /// part changed value. A part reported earlier than the one held is
+    /// ignored.
+    pub fn merge(&mut self, update: &VehicleUpdate, at: DateTime<Utc>) -> bool {
+        let before = self.vehicle.clone();
+        for p in VehiclePart::ALL {
+            if !update.present.contains(p) {
+                continue;
+            }
+            let stamp = &mut self.stamps[p as usize];
+            if stamp.is_some_and(|s| s > at) {
+                continue;
+            }
+            *stamp = Some(at);
+            p.copy(&update.vehicle, &mut self.vehicle);
+        }
+        self.vehicle != before
+    }
+
+    /// When the newest part was reported.
+    pub fn newest(&self) -> Option<DateTime<Utc>> {
+        self.stamps.iter().flatten().max().copied()
+    }
+}
+
+/// A vehicle event pushed by Enode (a webhook), in domain terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VehicleEvent {
+    /// The user the vehicle belongs to (Enode's user id, as sent).
+    pub user: String,
+    /// When Enode created the event.
+    pub at: DateTime<Utc>,
+    /// What happened.
+    pub kind: VehicleEventKind,
+}
+
+/// What a [`VehicleEvent`] reports.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VehicleEventKind {
+    /// Some parts of a vehicle changed (`user:vehicle:updated`).
+    Updated(VehicleUpdate),
+    /// A vehicle appeared, whole (`user:vehicle:discovered`).
+    Discovered(VehicleUpdate),
+    /// A vehicle is gone (`user:vehicle:deleted`).
+    Deleted(String),
+}
+
+/// One event of a webhook delivery.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WebhookEvent {
+    /// A vehicle event for the fleet (boxed: it is large, the others small).
+    Vehicle(Box<VehicleEvent>),
+    /// Enode's test event (`enode:firehose:test`), sent on request.
+    Test,
+    /// An event this version does not act on, by name (clipped).
+    Ignored(String),
+}

@@ -30,6 +30,7 @@ async fn a_day_of_twenty_vehicles() {
             clock: clock.clone(),
             cron: false,
             events: Some(tx),
+            seed: 7,
         },
     )
     .await

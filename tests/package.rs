@@ -74,6 +74,16 @@ fn the_package_holds_binary_unit_users_config_completions_and_man_pages() {
     for name in &visible {
         expected.insert(format!("/usr/share/man/man1/smartcharged-{name}.1.gz"));
     }
+    // Nested subcommands (`plan show`) get their own page too.
+    for c in cli.get_subcommands().filter(|c| !c.is_hide_set()) {
+        for sub in c.get_subcommands().filter(|s| !s.is_hide_set()) {
+            expected.insert(format!(
+                "/usr/share/man/man1/smartcharged-{}-{}.1.gz",
+                c.get_name(),
+                sub.get_name()
+            ));
+        }
+    }
     assert_eq!(files, expected, "file list of {deb}");
     // Everything is root's; the binary is executable, nothing else is.
     for l in listing.lines().filter(|l| l.starts_with('-')) {

@@ -222,3 +222,107 @@ fn bad_requests_exit_65_naming_the_field() {
         "{err}"
     );
 }
+
+/// Two cars of 11 and 7.4 kW on an 11 kW connection and one 3.7 kW car:
+/// the 11 kW car never charges together with another.
+const SITE: &str = r#"{"now":"2024-03-01T17:23:00Z","site_limit_kw":11.0,
+ "prices":[
+  {"start":"2024-03-01T17:00:00Z","end":"2024-03-01T18:00:00Z","price_per_kwh":0.2134},
+  {"start":"2024-03-01T18:00:00Z","end":"2024-03-01T22:00:00Z","price_per_kwh":0.25},
+  {"start":"2024-03-01T22:00:00Z","end":"2024-03-02T01:00:00Z","price_per_kwh":0.11},
+  {"start":"2024-03-02T01:00:00Z","end":"2024-03-02T03:00:00Z","price_per_kwh":0.19},
+  {"start":"2024-03-02T03:00:00Z","end":"2024-03-02T07:00:00Z","price_per_kwh":0.14}],
+ "vehicles":[
+  {"id":"blue","deadline":"2024-03-02T07:00:00Z","battery_kwh":75.0,"soc_percent":40.0,
+   "target_percent":80.0,"max_power_kw":11.0,"efficiency":1.0},
+  {"id":"red","deadline":"2024-03-02T06:00:00Z","battery_kwh":60.0,"soc_percent":50.0,
+   "target_percent":80.0,"max_power_kw":7.4,"efficiency":1.0},
+  {"id":"van","deadline":"2024-03-02T05:00:00Z","battery_kwh":40.0,"soc_percent":50.0,
+   "target_percent":70.0,"max_power_kw":3.7,"efficiency":1.0}]}"#;
+
+#[test]
+fn site_plan_json_holds_the_limit_and_equals_the_library() {
+    for args in [
+        &["plan", "--site", "--request", "-", "--json"][..],
+        // a request with vehicles is a site request without the flag too
+        &["plan", "--request", "-", "--json"][..],
+    ] {
+        let out = smartcharged(args, SITE);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).expect("utf-8");
+        let plan: planner::SitePlan = serde_json::from_str(text.trim()).expect("a site plan");
+        let req = planner::SiteRequest::from_json(SITE).expect("valid");
+        // the same text as the library's plan (floats read back from JSON
+        // may differ in the last bit)
+        let lib = planner::plan_site(&req).expect("plans");
+        assert_eq!(text.trim(), serde_json::to_string(&lib).expect("json"));
+        assert!(plan.feasible && plan.exact);
+        assert!(plan.peak_kw() <= 11.0);
+        // the documented shape
+        let v: serde_json::Value = serde_json::from_str(text.trim()).expect("json");
+        for key in ["feasible", "cost", "vehicles", "load"] {
+            assert!(v.get(key).is_some(), "{key} missing");
+        }
+        for key in ["id", "feasible", "blocks", "shortfall_kwh"] {
+            assert!(v["vehicles"][0].get(key).is_some(), "{key} missing");
+        }
+        for key in ["start", "end", "energy_kwh", "cost"] {
+            assert!(
+                v["vehicles"][0]["blocks"][0].get(key).is_some(),
+                "{key} missing"
+            );
+        }
+    }
+}
+
+#[test]
+fn site_chart_shows_every_vehicle_and_the_load() {
+    let out = smartcharged(&["plan", "--site", "--request", "-"], SITE);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    for id in ["blue ", "red ", "van ", "load "] {
+        assert!(
+            text.lines().any(|l| l.starts_with(id)),
+            "no {id} row:\n{text}"
+        );
+    }
+    assert!(text.contains("of 11 kW"), "{text}");
+    assert!(text.contains("exact    the cheapest joint plan"), "{text}");
+}
+
+#[test]
+fn bad_site_requests_exit_65_naming_the_field() {
+    for (from, to, field) in [
+        (
+            r#""site_limit_kw":11.0"#,
+            r#""site_limit_kw":-1"#,
+            "site_limit_kw",
+        ),
+        (
+            r#""max_power_kw":7.4"#,
+            r#""max_power_kw":"fast""#,
+            "vehicles[1].max_power_kw",
+        ),
+        (r#""id":"van""#, r#""id":"red""#, "vehicles[2].id"),
+        (
+            r#""soc_percent":40.0"#,
+            r#""soc_percent":140.0"#,
+            "vehicles[0].soc_percent",
+        ),
+    ] {
+        let bad = SITE.replace(from, to);
+        assert_ne!(bad, SITE);
+        let out = smartcharged(&["plan", "--site", "--request", "-", "--json"], &bad);
+        assert_eq!(out.status.code(), Some(65), "{field}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(field), "{field} not named: {err}");
+    }
+}

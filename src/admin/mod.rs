@@ -12,7 +12,7 @@
 
 pub mod client;
 pub mod peer;
-mod routes;
+pub mod routes;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;

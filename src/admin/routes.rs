@@ -31,11 +31,13 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/vehicles", get(vehicles))
         .route("/v1/vehicles/{id}", get(vehicle))
+        .route("/v1/vehicles/{id}/plan", get(plan))
         .route("/v1/vehicles/{id}/override", post(set_override))
         .route("/v1/vehicles/{id}/trip", post(set_trip))
         .route("/v1/vehicles/{id}/replan", post(replan))
         .route("/v1/users", get(users))
         .route("/v1/journal", get(journal))
+        .route("/v1/report", get(report))
         .route("/v1/link/{user}", post(start_link))
         .fallback(|| async { Failed::new(StatusCode::NOT_FOUND, "no such path") })
         .layer(middleware::from_fn_with_state(admin.clone(), check_peer))
@@ -113,6 +115,75 @@ async fn vehicle(
         .vehicle(id)
         .map(Json)
         .ok_or_else(|| Failed::new(StatusCode::NOT_FOUND, format!("no vehicle {id}")))
+}
+
+/// The answer of `GET /v1/vehicles/{id}/plan`: what the chart needs.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PlanAnswer {
+    /// The instant of the answer.
+    pub now: DateTime<Utc>,
+    /// The zone people read the chart in.
+    pub time_zone: chrono_tz::Tz,
+    /// The explanation's sentence.
+    pub explanation: String,
+    /// The plan's deadline.
+    pub deadline: DateTime<Utc>,
+    /// The plan in force.
+    pub plan: planner::Plan,
+    /// The prices from now to the deadline.
+    pub prices: Vec<planner::PriceSlot>,
+}
+
+async fn plan(
+    State(admin): State<Arc<Admin>>,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, Failed> {
+    let id = vehicle_id(&id)?;
+    let detail = admin
+        .api
+        .read
+        .vehicle(id)
+        .ok_or_else(|| Failed::new(StatusCode::NOT_FOUND, format!("no vehicle {id}")))?;
+    let plan = admin
+        .api
+        .fleet
+        .view
+        .lock()
+        .expect("view lock")
+        .get(id)
+        .and_then(|l| l.state.plan.clone())
+        .ok_or_else(|| {
+            Failed::new(
+                StatusCode::CONFLICT,
+                format!(
+                    "vehicle {id} has no plan: {}",
+                    detail.vehicle.explanation.text
+                ),
+            )
+        })?;
+    let now = admin.api.clock.now();
+    let curve = admin.api.fleet.prices.borrow().clone();
+    let prices = curve
+        .map(|c| {
+            c.slots()
+                .iter()
+                .filter(|s| s.end > now && s.start < plan.deadline)
+                .map(|s| planner::PriceSlot {
+                    start: s.start,
+                    end: s.end,
+                    price_per_kwh: s.price,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(Json(PlanAnswer {
+        now,
+        time_zone: detail.time_zone,
+        explanation: detail.vehicle.explanation.text,
+        deadline: plan.deadline,
+        plan: plan.plan,
+        prices,
+    }))
 }
 
 async fn users(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
@@ -359,6 +430,44 @@ async fn journal(
     Query(q): Query<JournalQuery>,
 ) -> Result<impl IntoResponse, Failed> {
     select_journal(&admin.api.fleet.store, &q)
+        .map(Json)
+        .map_err(|e| Failed::new(StatusCode::BAD_REQUEST, e))
+}
+
+/// The query of `GET /v1/report`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// "YYYY-MM" (default: this month, local).
+    pub month: Option<String>,
+    /// Only this vehicle.
+    pub vehicle: Option<String>,
+}
+
+/// The report a query asks for, from `store`. Shared with the CLI when no
+/// daemon runs.
+pub fn select_report(
+    store: &crate::store::Store,
+    q: &ReportQuery,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> Result<crate::report::Report, String> {
+    let month = match &q.month {
+        Some(m) => crate::report::parse_month(m)?,
+        None => crate::report::this_month(now, tz),
+    };
+    if let Some(v) = &q.vehicle {
+        vehicle_id(v).map_err(|e| e.1)?;
+    }
+    crate::report::build(store, month, tz, q.vehicle.as_deref()).map_err(|e| e.to_string())
+}
+
+async fn report(
+    State(admin): State<Arc<Admin>>,
+    Query(q): Query<ReportQuery>,
+) -> Result<impl IntoResponse, Failed> {
+    let tz = admin.api.fleet.policy.borrow().global().time_zone;
+    select_report(&admin.api.fleet.store, &q, admin.api.clock.now(), tz)
         .map(Json)
         .map_err(|e| Failed::new(StatusCode::BAD_REQUEST, e))
 }

@@ -181,8 +181,120 @@ pub fn run_replan(args: ReplanArgs) -> CmdResult {
     )
 }
 
-/// `smartcharged journal`.
+/// `smartcharged plan show VEHICLE`: the live plan as the terminal chart,
+/// in local time, under the explanation.
+pub fn run_plan_show(vehicle: &str, a: &SocketArgs) -> CmdResult {
+    let path = format!("/v1/vehicles/{}/plan", segment(vehicle)?);
+    call(a, None, &path, |v, out| {
+        let p: crate::admin::routes::PlanAnswer = serde_json::from_value(v.clone())
+            .map_err(|e| std::io::Error::other(format!("unreadable plan: {e}")))?;
+        write!(out, "{}", plan_text(vehicle, &p))
+    })
+}
+
+/// What `plan show` prints: the explanation, then the chart.
+pub fn plan_text(vehicle: &str, p: &crate::admin::routes::PlanAnswer) -> String {
+    format!(
+        "● {vehicle}: {}\n\n{}",
+        p.explanation,
+        super::plan::chart(&p.prices, p.now, p.deadline, &p.plan, p.time_zone)
+    )
+}
+
+/// Arguments of `report`.
+#[derive(clap::Args, Debug)]
+pub struct ReportArgs {
+    /// The month, YYYY-MM (default: this month, local).
+    #[arg(long)]
+    pub month: Option<String>,
+    /// Only this vehicle.
+    #[arg(long)]
+    pub vehicle: Option<String>,
+    /// CSV instead of a table.
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+    #[command(flatten)]
+    pub socket: SocketArgs,
+}
+
+/// The store, if no daemon holds it (its lock tells); `None` when a
+/// daemon runs and the socket must be asked.
+fn store_if_free(
+    a: &SocketArgs,
+) -> Result<Option<(crate::store::Store, crate::config::Config)>, Failure> {
+    let config = common::load_config(&a.config.config)?;
+    match crate::store::Store::open(&config.store.path) {
+        Ok(s) => Ok(Some((s, config))),
+        Err(crate::store::StoreError::InUse { .. }) => Ok(None),
+        Err(e) => Err(Failure::new(exit::FAILURE, e)),
+    }
+}
+
+/// `smartcharged report`: from the daemon, or from the store when none runs.
+pub fn run_report(args: ReportArgs) -> CmdResult {
+    let q = crate::admin::routes::ReportQuery {
+        month: args.month.clone(),
+        vehicle: args.vehicle.clone(),
+    };
+    let report: crate::report::Report = match store_if_free(&args.socket)? {
+        Some((store, config)) => {
+            let tz = config.policy.global().time_zone;
+            crate::admin::routes::select_report(&store, &q, clock::Clock::system().now(), tz)
+                .map_err(|e| Failure::new(exit::DATAERR, anyhow::anyhow!(e)))?
+        }
+        None => {
+            let socket = socket_path(&args.socket)?;
+            let client = Client::new(&socket).map_err(failure)?;
+            let path = format!(
+                "/v1/report?{}",
+                serde_urlencoded_pairs(&[("month", &q.month), ("vehicle", &q.vehicle)])
+            );
+            common::runtime()?
+                .block_on(client.get(&path))
+                .map_err(failure)?
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    if args.socket.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+    } else if args.csv {
+        write!(out, "{}", report.csv())?;
+    } else {
+        write!(out, "{}", report.table())?;
+    }
+    Ok(())
+}
+
+fn serde_urlencoded_pairs(pairs: &[(&str, &Option<String>)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        if let Some(v) = v {
+            q.append_pair(k, v);
+        }
+    }
+    q.finish()
+}
+
+/// `smartcharged journal`: from the daemon, or from the store when none runs.
 pub fn run_journal(args: JournalArgs) -> CmdResult {
+    if let Some((store, _)) = store_if_free(&args.socket)? {
+        let q = crate::admin::routes::JournalQuery {
+            vehicle: args.vehicle.clone(),
+            user: args.user.clone(),
+            since: args.since.clone(),
+            until: args.until.clone(),
+            limit: Some(args.limit),
+        };
+        let list = crate::admin::routes::select_journal(&store, &q)
+            .map_err(|e| Failure::new(exit::DATAERR, anyhow::anyhow!(e)))?;
+        let v = serde_json::to_value(list)?;
+        let mut out = std::io::stdout().lock();
+        if args.socket.json {
+            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+            return Ok(());
+        }
+        return print_journal(&v, &mut out).map_err(Into::into);
+    }
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     for (k, v) in [
         ("vehicle", &args.vehicle),
@@ -196,7 +308,11 @@ pub fn run_journal(args: JournalArgs) -> CmdResult {
     }
     q.append_pair("limit", &args.limit.to_string());
     let path = format!("/v1/journal?{}", q.finish());
-    call(&args.socket, None, &path, |v, out| {
+    call(&args.socket, None, &path, print_journal)
+}
+
+fn print_journal(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
+    {
         writeln!(
             out,
             "{:<20} {:<14} {:<12} {:<9} REASON",
@@ -219,7 +335,7 @@ pub fn run_journal(args: JournalArgs) -> CmdResult {
             )?;
         }
         Ok(())
-    })
+    }
 }
 
 /// A vehicle id checked before it becomes a path segment.
@@ -242,7 +358,8 @@ fn s(v: &Value) -> String {
     }
 }
 
-fn print_status(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
+/// What `status` prints for the daemon's `/v1/status` answer.
+pub fn print_status(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
     let vehicles = v["vehicles"].as_array().map_or(&[][..], Vec::as_slice);
     let users = v["users"].as_array().map_or(&[][..], Vec::as_slice);
     let active = users.iter().filter(|u| u["status"] == "active").count();

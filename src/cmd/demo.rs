@@ -112,6 +112,7 @@ async fn demo_main(args: DemoArgs) -> CmdResult {
             clock: clock.clone(),
             cron: false,
             events: Some(tx),
+            seed: 7,
         },
     )
     .await?;

@@ -12,6 +12,7 @@ pub mod link;
 pub mod plan;
 pub mod prices;
 pub mod run;
+pub mod webhook;
 
 /// sysexits.h codes used by the commands, so scripts and systemd can tell
 /// bad input from bad configuration from a transient outage.

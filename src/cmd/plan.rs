@@ -3,21 +3,27 @@
 //! `--request FILE|-` reads one request and prints a chart, or the plan as
 //! JSON with `--json`. `--batch FILE.jsonl` reads one request per line and
 //! prints one plan per line, with buffered I/O and reused buffers, for
-//! throughput measurements and scripts.
+//! throughput measurements and scripts. `--site` (or a request with a
+//! `vehicles` array) plans vehicles sharing one connection jointly under
+//! `site_limit_kw`.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use planner::{Plan, PlanRequest, Planner};
+use planner::{plan_site, Plan, PlanRequest, Planner, SitePlan, SiteRequest};
 
 use super::{exit, CmdResult, Failure};
 
 /// Arguments of `smartcharged plan`.
 #[derive(clap::Args, Debug)]
 #[command(group(clap::ArgGroup::new("input").required(true).args(["request", "batch"])))]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct PlanArgs {
+    /// `plan show VEHICLE`: the running daemon's live plan.
+    #[command(subcommand)]
+    pub live: Option<LivePlan>,
     /// Read one request from FILE (`-` for standard input).
     #[arg(long, value_name = "FILE")]
     pub request: Option<PathBuf>,
@@ -28,16 +34,37 @@ pub struct PlanArgs {
     /// and print one JSON plan per line.
     #[arg(long, value_name = "FILE.jsonl", conflicts_with_all = ["request", "json"])]
     pub batch: Option<PathBuf>,
+    /// Read a site request (shared prices and limit, several vehicles) and
+    /// plan its vehicles jointly; a request with `vehicles` is read as one
+    /// without the flag too.
+    #[arg(long, requires = "request")]
+    pub site: bool,
     /// IANA time zone of the chart's times (e.g. Europe/Berlin); JSON is UTC.
     #[arg(long, value_name = "ZONE", default_value = "UTC")]
     pub time_zone: chrono_tz::Tz,
 }
 
+/// Plans of the running daemon.
+#[derive(clap::Subcommand, Debug)]
+pub enum LivePlan {
+    /// Chart the live plan of VEHICLE in local time, with why it is (not)
+    /// charging now (from the running daemon, over its admin socket).
+    Show {
+        /// The vehicle.
+        vehicle: String,
+        #[command(flatten)]
+        socket: super::admin::SocketArgs,
+    },
+}
+
 /// Runs `smartcharged plan`.
 pub fn run(args: PlanArgs) -> CmdResult {
+    if let Some(LivePlan::Show { vehicle, socket }) = args.live {
+        return super::admin::run_plan_show(&vehicle, &socket);
+    }
     match (&args.request, &args.batch) {
         (_, Some(batch)) => run_batch(batch),
-        (Some(request), None) => run_one(request, args.json, args.time_zone),
+        (Some(request), None) => run_one(request, args.site, args.json, args.time_zone),
         (None, None) => Err(Failure::new(
             exit::DATAERR,
             anyhow::anyhow!("give --request FILE or --batch FILE.jsonl"),
@@ -55,12 +82,29 @@ fn open(path: &Path) -> Result<Box<dyn Read>, Failure> {
     Ok(Box::new(file))
 }
 
-fn run_one(path: &Path, json: bool, tz: chrono_tz::Tz) -> CmdResult {
+/// The largest request file read, bytes: a week of minute prices for a
+/// full site is far below it.
+pub const MAX_REQUEST_BYTES: u64 = 16 << 20;
+
+fn run_one(path: &Path, site: bool, json: bool, tz: chrono_tz::Tz) -> CmdResult {
     let mut text = String::new();
     open(path)?
+        .take(MAX_REQUEST_BYTES + 1)
         .read_to_string(&mut text)
         .with_context(|| format!("cannot read {}", path.display()))
         .map_err(|e| Failure::new(exit::DATAERR, e))?;
+    if text.len() as u64 > MAX_REQUEST_BYTES {
+        return Err(Failure::new(
+            exit::DATAERR,
+            anyhow::anyhow!(
+                "{} is larger than {MAX_REQUEST_BYTES} bytes",
+                path.display()
+            ),
+        ));
+    }
+    if site || has_vehicles(&text) {
+        return run_site(&text, json, tz);
+    }
     let req = PlanRequest::from_json(&text).map_err(|e| Failure::new(exit::DATAERR, e))?;
     let plan = Planner::new()
         .plan(&req)
@@ -79,6 +123,150 @@ fn run_one(path: &Path, json: bool, tz: chrono_tz::Tz) -> CmdResult {
     }
     out.flush()?;
     Ok(())
+}
+
+/// Whether `text` is a JSON object with a `vehicles` key: a site request.
+fn has_vehicles(text: &str) -> bool {
+    serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+        .is_ok_and(|m| m.contains_key("vehicles"))
+}
+
+fn run_site(text: &str, json: bool, tz: chrono_tz::Tz) -> CmdResult {
+    let req = SiteRequest::from_json(text).map_err(|e| Failure::new(exit::DATAERR, e))?;
+    let plan = plan_site(&req).map_err(|e| Failure::new(exit::DATAERR, e))?;
+    let stdout = io::stdout();
+    let mut out = BufWriter::new(stdout.lock());
+    if json {
+        serde_json::to_writer(&mut out, &plan).context("cannot write the plan")?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", site_chart(&req, &plan, tz))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Columns of the site chart's timeline.
+const COLUMNS: i64 = 64;
+
+/// The site chart: one row per vehicle over the horizon (█ charging),
+/// the summed load as a row of eighths of the limit, then each vehicle's
+/// blocks and the totals. Times are local in `tz`.
+pub(crate) fn site_chart(req: &SiteRequest, plan: &SitePlan, tz: chrono_tz::Tz) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let fmt = "%m-%d %H:%M";
+    let local = |t: chrono::DateTime<chrono::Utc>| t.with_timezone(&tz);
+    let start = req.now;
+    let end = req
+        .vehicles
+        .iter()
+        .map(|v| v.deadline)
+        .max()
+        .unwrap_or(start);
+    let span = (end - start).num_seconds().max(1);
+    let col = |c: i64| start + chrono::TimeDelta::seconds(span * c / COLUMNS);
+    let _ = writeln!(
+        s,
+        "site plan from {} to {} ({tz}), limit {} kW, {} vehicles, one column = {} min",
+        local(start).format(fmt),
+        local(end).format(fmt),
+        req.site_limit_kw,
+        req.vehicles.len(),
+        span / COLUMNS / 60
+    );
+    let width = req
+        .vehicles
+        .iter()
+        .map(|v| v.id.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    for (v, p) in req.vehicles.iter().zip(&plan.vehicles) {
+        let row: String = (0..COLUMNS)
+            .map(|c| {
+                let (a, b) = (col(c), col(c + 1));
+                if a >= v.deadline {
+                    ' '
+                } else if p.blocks.iter().any(|k| k.start < b && a < k.end) {
+                    '█'
+                } else {
+                    '·'
+                }
+            })
+            .collect();
+        let _ = writeln!(s, "{:<width$} |{row}| {} kW", v.id, v.max_power_kw);
+    }
+    // the highest load in each column, in eighths of the limit
+    const LEVELS: [char; 9] = [' ', '▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let load: String = (0..COLUMNS)
+        .map(|c| {
+            let (a, b) = (col(c), col(c + 1));
+            let kw = plan
+                .load
+                .iter()
+                .filter(|l| l.start < b && a < l.end)
+                .map(|l| l.kw)
+                .fold(0.0, f64::max);
+            let level = (kw / req.site_limit_kw * 8.0).ceil().clamp(0.0, 8.0) as usize;
+            LEVELS[level]
+        })
+        .collect();
+    let _ = writeln!(
+        s,
+        "{:<width$} |{load}| peak {} of {} kW",
+        "load",
+        plan.peak_kw(),
+        req.site_limit_kw
+    );
+    let _ = writeln!(s);
+    for p in &plan.vehicles {
+        for b in &p.blocks {
+            let _ = writeln!(
+                s,
+                "{:<width$} charge {} – {}  {:>6.2} kWh  {:>8.4}{}",
+                p.id,
+                local(b.start).format(fmt),
+                local(b.end).format(fmt),
+                b.energy_kwh,
+                b.cost,
+                if b.tentative { "  (tentative)" } else { "" }
+            );
+        }
+        if !p.feasible {
+            let _ = writeln!(
+                s,
+                "{:<width$} NOT FEASIBLE: {:.2} kWh short at its deadline",
+                p.id, p.shortfall_kwh
+            );
+        }
+        for w in &p.warnings {
+            let _ = writeln!(s, "{:<width$} warning: {w}", p.id);
+        }
+    }
+    let _ = writeln!(s, "cost     {:.4}", plan.cost);
+    match (plan.exact, plan.lower_bound) {
+        (true, _) => {
+            let _ = writeln!(s, "exact    the cheapest joint plan");
+        }
+        (false, Some(lb)) => {
+            let _ = writeln!(
+                s,
+                "bound    {lb:.4} (gap {:.4}): not proven the cheapest",
+                plan.cost - lb
+            );
+        }
+        (false, None) => {
+            let _ = writeln!(
+                s,
+                "bound    none on the same energy: not proven the cheapest"
+            );
+        }
+    }
+    for w in &plan.warnings {
+        let _ = writeln!(s, "warning: {w}");
+    }
+    s
 }
 
 fn run_batch(path: &Path) -> CmdResult {

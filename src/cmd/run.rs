@@ -58,6 +58,7 @@ pub fn run(args: RunArgs) -> CmdResult {
                 clock: clock.clone(),
                 cron: args.virtual_clock.is_none(),
                 events: None,
+                seed: rand::random(),
             },
         )
         .await

@@ -71,6 +71,9 @@ pub struct ControlState {
     pub trip: Option<Trip>,
     /// A new plan was asked for (replan, a trip, an override ended).
     pub replan: Option<String>,
+    /// The plug-in session's energy and cost so far (written with the
+    /// rest of the state, not at every poll).
+    pub log: Option<super::sessions::SessionLog>,
 }
 
 /// What an operator asked of one vehicle instead of its plan.
@@ -630,6 +633,7 @@ impl ControlState {
             steer,
             trip,
             replan,
+            log: _,
         } = self;
         *session != other.session
             || *plan != other.plan

@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use clock::Clock;
-use rand::Rng;
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
@@ -22,13 +23,17 @@ use super::policy::{self, PolicyConfig, VehiclePolicy};
 use super::readmodel::{Backoff, Live, RECENT_COMMANDS};
 use super::tokens::{TokenError, TokenKeeper};
 use crate::enode::{Client, Error as ApiError};
-use crate::model::{SmartChargingPolicy, Vehicle, VehicleField, WatchProperty};
+use crate::model::{
+    FieldSet, SmartChargingPolicy, TrackedVehicle, Vehicle, VehicleEvent, VehicleEventKind,
+    VehicleField, VehicleUpdate, WatchProperty,
+};
 use crate::outage::Outages;
 use crate::prices::PriceCurve;
 use crate::retry::{Policy as RetryPolicy, Retry};
 use crate::secret::Secret;
 use crate::store::{JournalEntry, Store};
 use crate::users::UserId;
+use crate::webhooks::Liveness;
 
 /// Users of one vendor that must see a 429 within [`VENDOR_WINDOW`] before
 /// the whole vendor is backed off.
@@ -41,6 +46,19 @@ const SCARCE_FOR: TimeDelta = TimeDelta::minutes(30);
 /// Idle planners kept for reuse (plans are made one at a time per worker
 /// thread, so a few suffice).
 const PLANNER_POOL: usize = 4;
+/// Replans asked for by new prices are spread over this long, so a price
+/// publication does not wake every user at one instant.
+pub const REPLAN_SPREAD: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// A random share of `over`, with millisecond resolution.
+fn jitter(rng: &mut StdRng, over: std::time::Duration) -> TimeDelta {
+    let ms = over.as_millis().min(u64::MAX as u128) as u64;
+    if ms == 0 {
+        return TimeDelta::zero();
+    }
+    TimeDelta::milliseconds(rng.gen_range(0..ms) as i64)
+}
+
 /// Charge power assumed for a first plan when neither the policy nor an
 /// observation gives one (a common wallbox); the plan is redone once the
 /// vehicle charges and reports its real rate.
@@ -125,6 +143,48 @@ pub struct Fleet {
     pub blocked: Mutex<HashMap<UserId, DateTime<Utc>>>,
     /// Each running user loop's inbox for overrides, trips and replans.
     pub inbox: Mutex<HashMap<UserId, mpsc::Sender<SteerRequest>>>,
+    /// Each running user's inbox of webhook events (see [`HookInbox`]), by user id.
+    pub hook_inboxes: Mutex<HashMap<String, Arc<HookInbox>>>,
+    /// Whether webhooks deliver, when `[webhooks]` is configured.
+    pub webhooks: Option<Arc<Liveness>>,
+    /// Every user's poll interval while webhooks deliver.
+    pub safety_poll: std::time::Duration,
+    /// Seeds the jitter that spreads users' polls (a fixed seed repeats a
+    /// schedule in tests and benchmarks).
+    pub seed: u64,
+}
+
+/// Webhook events waiting for one user's task. Bounded: when more arrive
+/// than the task took, the rest are dropped and the task polls instead.
+#[derive(Debug, Default)]
+pub struct HookInbox {
+    /// The events, and whether some were dropped.
+    queue: Mutex<(Vec<VehicleEvent>, bool)>,
+    /// Wakes the task.
+    notify: Notify,
+}
+
+/// Events held per user at most before the inbox overflows (a poll then
+/// learns the state instead).
+pub const INBOX_MAX: usize = 256;
+
+impl HookInbox {
+    /// Queues an event and wakes the task.
+    fn push(&self, e: VehicleEvent) {
+        let mut q = self.queue.lock().expect("inbox lock");
+        if q.0.len() < INBOX_MAX {
+            q.0.push(e);
+        } else {
+            q.1 = true;
+        }
+        drop(q);
+        self.notify.notify_one();
+    }
+
+    /// Takes every queued event, and whether some were dropped.
+    fn take(&self) -> (Vec<VehicleEvent>, bool) {
+        std::mem::take(&mut *self.queue.lock().expect("inbox lock"))
+    }
 }
 
 /// A change an operator asks of one vehicle (through the admin socket). It
@@ -219,6 +279,10 @@ struct UserTask {
     /// Why each vehicle could not be planned, while it cannot: logged
     /// when the reason changes.
     plan_errors: HashMap<String, String>,
+    /// What is known of each vehicle, merged from polls and webhooks.
+    tracked: HashMap<String, TrackedVehicle>,
+    /// Webhook events for this user.
+    hooks: Arc<HookInbox>,
 }
 
 impl Fleet {
@@ -246,6 +310,11 @@ impl Fleet {
             fn drop(&mut self) {
                 self.0.running.lock().expect("running lock").remove(&self.1);
                 self.0.inbox.lock().expect("inbox lock").remove(&self.1);
+                self.0
+                    .hook_inboxes
+                    .lock()
+                    .expect("inboxes lock")
+                    .remove(self.1.as_str());
             }
         }
         let _running = Running(self.clone(), user.clone());
@@ -254,6 +323,11 @@ impl Fleet {
             .lock()
             .expect("inbox lock")
             .insert(user.clone(), inbox_tx);
+        let hooks = Arc::new(HookInbox::default());
+        self.hook_inboxes
+            .lock()
+            .expect("inboxes lock")
+            .insert(user.as_str().to_owned(), hooks.clone());
         let span = tracing::info_span!("fleet", user.id = %user);
         let mut task = UserTask {
             fleet: self,
@@ -266,6 +340,8 @@ impl Fleet {
             last: HashMap::new(),
             limited_at: None,
             plan_errors: HashMap::new(),
+            tracked: HashMap::new(),
+            hooks,
         };
         match task.run(cancel, inbox).instrument(span.clone()).await {
             Stop::Cancelled => {}
@@ -333,6 +409,32 @@ impl Fleet {
                 list.push_front(e);
             }
         }
+    }
+
+    /// Hands a webhook event to its user's task; false when the user has
+    /// no running task here (unknown, or needing relink).
+    pub fn deliver(&self, e: VehicleEvent) -> bool {
+        let inbox = self
+            .hook_inboxes
+            .lock()
+            .expect("inboxes lock")
+            .get(&e.user)
+            .cloned();
+        match inbox {
+            Some(i) => {
+                i.push(e);
+                true
+            }
+            None => {
+                debug!(user.id = %crate::limits::clip(&e.user), "webhook event for a user without a running task ignored");
+                false
+            }
+        }
+    }
+
+    /// Whether webhooks deliver now.
+    fn webhooks_live(&self, now: DateTime<Utc>) -> bool {
+        self.webhooks.as_ref().is_some_and(|w| w.live(now))
     }
 
     /// Users and vendors that may not send yet.
@@ -411,11 +513,14 @@ impl UserTask {
         let fleet = self.fleet.clone();
         let mut prices = fleet.prices.clone();
         let mut policy_rx = fleet.policy.clone();
-        // Spread users over the first fast interval.
-        let spread = fleet.policy.borrow().global().poll_fast;
-        let mut next_poll = fleet.clock.now()
-            + TimeDelta::from_std(spread.mul_f64(rand::thread_rng().gen::<f64>()))
-                .unwrap_or_default();
+        let hooks = self.hooks.clone();
+        let mut rng = self.rng();
+        // Spread users over their first interval, so a fleet started
+        // together does not poll together (and stay in step).
+        let first = fleet.policy.borrow().global().poll_fast;
+        let mut next_poll = fleet.clock.now() + jitter(&mut rng, first);
+        // A replan asked for by new prices or a new policy, spread too.
+        let mut replan_at: Option<DateTime<Utc>> = None;
         loop {
             let now = fleet.clock.now();
             let mut wake = next_poll;
@@ -423,6 +528,9 @@ impl UserTask {
                 if let Some(t) = s.next_wake(now) {
                     wake = wake.min(t);
                 }
+            }
+            if let Some(t) = replan_at {
+                wake = wake.min(t);
             }
             if let Some(nb) = self.blocked_until(now) {
                 wake = wake.max(nb);
@@ -436,19 +544,49 @@ impl UserTask {
                     }
                     continue;
                 }
-                Ok(()) = prices.changed() => { debug!("new prices"); }
+                Ok(()) = prices.changed() => {
+                    debug!("new prices");
+                    if self.states.values().any(|s| s.session) {
+                        replan_at.get_or_insert(now + jitter(&mut rng, REPLAN_SPREAD));
+                    }
+                    continue;
+                }
                 Ok(()) = policy_rx.changed() => {
-                    // A new policy: every plan is redone.
+                    // A new policy (an operator's reload, rare): every
+                    // plan is redone now.
                     for s in self.states.values_mut() { s.plan = None; }
+                }
+                _ = hooks.notify.notified() => {
+                    let (events, overflowed) = hooks.take();
+                    let changed = self.merge_events(events);
+                    if overflowed {
+                        debug!("webhook inbox overflowed: polling instead");
+                        next_poll = next_poll.min(fleet.clock.now());
+                        continue;
+                    }
+                    if changed.is_empty() || self.blocked_until(fleet.clock.now()).is_some() {
+                        continue;
+                    }
+                    let now = fleet.clock.now();
+                    match Box::pin(self.act_on(now, &changed)).await {
+                        Ok(_) => {}
+                        Err(RoundError::Relink) => return Stop::Relink,
+                        Err(RoundError::Wait(until)) => next_poll = until,
+                    }
+                    continue;
                 }
             }
             let now = fleet.clock.now();
             if self.blocked_until(now).is_some() {
                 continue;
             }
+            if replan_at.is_some_and(|t| t <= now) {
+                replan_at = None;
+            }
+            let poll = now >= next_poll || !self.state_known(now);
             // Boxed: the round's state (requests in flight) exists only
             // while it runs, so an idle user's task stays small.
-            match Box::pin(self.round(now)).await {
+            match Box::pin(self.round(now, poll)).await {
                 Ok(any_session) => {
                     fleet.outages.succeeded(fleet.clock.now());
                     fleet
@@ -457,13 +595,10 @@ impl UserTask {
                         .expect("blocked lock")
                         .remove(&self.user);
                     self.retry = RetryPolicy::DEFAULT.start();
-                    let p = fleet.policy.borrow().global().clone();
-                    let every = if any_session {
-                        p.poll_fast
-                    } else {
-                        p.poll_slow
-                    };
-                    next_poll = fleet.clock.now() + TimeDelta::from_std(every).unwrap_or_default();
+                    if poll {
+                        let every = self.interval(now, any_session);
+                        next_poll = fleet.clock.now() + every;
+                    }
                 }
                 Err(RoundError::Relink) => return Stop::Relink,
                 Err(RoundError::Wait(until)) => {
@@ -471,6 +606,85 @@ impl UserTask {
                 }
             }
         }
+    }
+
+    /// This user's jitter source: seeded from the fleet's seed and the
+    /// user id, so a run repeats and users differ.
+    fn rng(&self) -> StdRng {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.user.as_str().hash(&mut h);
+        StdRng::seed_from_u64(self.fleet.seed ^ h.finish())
+    }
+
+    /// The poll interval after a round: a safety net while webhooks
+    /// deliver, else fast while a session runs, slow otherwise.
+    fn interval(&self, now: DateTime<Utc>, any_session: bool) -> TimeDelta {
+        let p = self.fleet.policy.borrow().global().clone();
+        let every = if self.fleet.webhooks_live(now) {
+            self.fleet.safety_poll
+        } else if any_session {
+            p.poll_fast
+        } else {
+            p.poll_slow
+        };
+        TimeDelta::from_std(every).unwrap_or_default()
+    }
+
+    /// Whether the state known from webhooks is good enough to act on at
+    /// `now` without polling: webhooks deliver, every vehicle was seen,
+    /// and no command is about to be sent again unconfirmed (a poll
+    /// first makes sure it was not just a lost delivery).
+    fn state_known(&self, now: DateTime<Utc>) -> bool {
+        self.fleet.webhooks_live(now)
+            && !self.tracked.is_empty()
+            && self.states.values().all(|s| {
+                s.pending
+                    .as_ref()
+                    .is_none_or(|p| now - p.sent_at < control::CONFIRM_TIMEOUT)
+            })
+    }
+
+    /// Merges webhook events into what is known; returns the ids of the
+    /// vehicles whose state changed.
+    fn merge_events(&mut self, events: Vec<VehicleEvent>) -> Vec<String> {
+        let mut changed = Vec::new();
+        for e in events {
+            match e.kind {
+                VehicleEventKind::Updated(u) | VehicleEventKind::Discovered(u) => {
+                    let id = u.vehicle.id.clone();
+                    let t = self
+                        .tracked
+                        .entry(id.clone())
+                        .or_insert_with(|| TrackedVehicle::new(&id));
+                    if t.merge(&u, e.at) && !changed.contains(&id) {
+                        changed.push(id);
+                    }
+                }
+                VehicleEventKind::Deleted(id) => {
+                    info!(vehicle.id = %id, "vehicle deleted at Enode; no longer controlled");
+                    self.tracked.remove(&id);
+                    self.states.remove(&id);
+                    self.last.remove(&id);
+                    changed.retain(|c| *c != id);
+                }
+            }
+        }
+        changed
+    }
+
+    /// Runs the controller on the known state of `ids` (after webhook
+    /// events), without polling.
+    async fn act_on(&mut self, now: DateTime<Utc>, ids: &[String]) -> Result<bool, RoundError> {
+        let mut any = false;
+        for id in ids {
+            let Some(v) = self.tracked.get(id).map(|t| t.vehicle.clone()) else {
+                continue;
+            };
+            any |= self.vehicle(&v).await?;
+            self.last.insert(v.id.clone(), (now, v));
+        }
+        Ok(any)
     }
 
     /// When the user (or the user's vendor) may send again, if not now.
@@ -489,11 +703,38 @@ impl UserTask {
             .max()
     }
 
-    /// One round: poll, then plan and command each vehicle. Returns whether
+    /// One round: poll (or, with `poll` false, take the state webhooks
+    /// keep current), then plan and command each vehicle. Returns whether
     /// any vehicle is in a controlled session.
-    async fn round(&mut self, now: DateTime<Utc>) -> Result<bool, RoundError> {
-        self.commands_first(now).await?;
-        let vehicles = self.poll(now).await?;
+    async fn round(&mut self, now: DateTime<Utc>, poll: bool) -> Result<bool, RoundError> {
+        let vehicles = if poll {
+            self.commands_first(now).await?;
+            let polled = self.poll(now).await?;
+            let at = self.fleet.clock.now();
+            polled
+                .into_iter()
+                .map(|v| {
+                    let id = v.id.clone();
+                    let t = self
+                        .tracked
+                        .entry(id.clone())
+                        .or_insert_with(|| TrackedVehicle::new(&id));
+                    t.merge(
+                        &VehicleUpdate {
+                            vehicle: v,
+                            present: FieldSet::ALL,
+                        },
+                        at,
+                    );
+                    t.vehicle.clone()
+                })
+                .collect()
+        } else {
+            self.tracked
+                .values()
+                .map(|t| t.vehicle.clone())
+                .collect::<Vec<_>>()
+        };
         let mut any = false;
         for v in vehicles {
             any |= self.vehicle(&v).await?;
@@ -786,7 +1027,66 @@ impl UserTask {
             // Its charge state is stale: neither observe nor command.
             return Ok(());
         }
-        for e in state.observe(now, &seen, policy.suspend_on_manual_override) {
+        let curve_now = fleet.prices.borrow().clone();
+        // The interval since the last observation is accounted with what
+        // the vehicle was doing then, before the observation changes it.
+        let mut log = state.log.take();
+        if let Some(l) = log.as_mut() {
+            l.account(
+                now,
+                state.power_kw,
+                curve_now.as_deref(),
+                seen.charging == Some(true),
+            );
+        }
+        let trip_target = state
+            .trip
+            .as_ref()
+            .filter(|t| t.in_session)
+            .and_then(|t| t.target_percent);
+        let events = state.observe(now, &seen, policy.suspend_on_manual_override);
+        for e in &events {
+            match e {
+                Event::PluggedIn => {
+                    log = Some(super::sessions::SessionLog::start(
+                        now,
+                        seen.soc,
+                        seen.charging == Some(true),
+                    ));
+                }
+                Event::Unplugged => {
+                    if let Some(l) = log.take() {
+                        let target = trip_target
+                            .unwrap_or(policy.target_percent)
+                            .min(seen.charge_limit.unwrap_or(100.0));
+                        let r = l.close(
+                            &v.id,
+                            self.user.as_str(),
+                            now,
+                            seen.soc,
+                            target,
+                            curve_now.as_deref(),
+                        );
+                        if let Err(e) = fleet.store.put_session(&r).await {
+                            warn!(vehicle.id = %v.id, error = %e, "cannot store the plug-in session");
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if state.session {
+            // A session already running when the log began (an older
+            // stored state) is accounted from now on.
+            state.log = log.or_else(|| {
+                Some(super::sessions::SessionLog::start(
+                    now,
+                    seen.soc,
+                    seen.charging == Some(true),
+                ))
+            });
+        }
+        for e in events {
             match e {
                 Event::PluggedIn => {
                     info!(vehicle.id = %v.id, soc = ?seen.soc, "plugged in at a controlled location")

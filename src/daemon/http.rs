@@ -8,6 +8,9 @@
 //!
 //! Starting a link flow is on the admin socket (`POST /v1/link/{userId}`):
 //! nobody who can merely reach this TCP port may start one.
+//! - `POST <[webhooks] path>` (default `/webhooks/enode`) and `GET
+//!   /status/webhooks`: the Firehose receiver and its counters (see
+//!   `webhook_http.rs`).
 //! - `GET <redirect path>` (default `/callback`): the OAuth redirect. The
 //!   state must be a stored, unexpired link session (single use); the code
 //!   is exchanged with its PKCE verifier, the user stored, and its token
@@ -19,7 +22,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use clock::Clock;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -52,6 +55,8 @@ pub struct Api {
     /// The configured redirect URI (its path is served; its base rebuilds
     /// the callback URL).
     pub redirect_uri: Url,
+    /// The webhook receiver and its path, when `[webhooks]` is configured.
+    pub webhooks: Option<(String, Arc<crate::webhooks::Receiver>)>,
     /// The daemon's counters, for `GET /metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
 }
@@ -63,8 +68,14 @@ pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
         .route("/health", get(|| async { "ok\n" }))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
-        .route(api.redirect_uri.path(), get(callback))
-        .with_state(api);
+        .route(api.redirect_uri.path(), get(callback));
+    let app = match &api.webhooks {
+        Some((path, _)) => app
+            .route(path, post(super::webhook_http::receive))
+            .route("/status/webhooks", get(super::webhook_http::status)),
+        None => app,
+    };
+    let app = app.with_state(api);
     let r = axum::serve(listener, app)
         .with_graceful_shutdown(async move { cancel.cancelled().await })
         .await;

@@ -3,10 +3,13 @@
 
 pub mod control;
 pub mod fleet;
+pub mod heartbeat;
 pub mod http;
 pub mod notify;
 pub mod policy;
 pub mod readmodel;
 pub mod run;
+pub mod sessions;
 pub mod signals;
 pub mod tokens;
+pub mod webhook_http;

@@ -37,6 +37,8 @@ pub struct Options {
     pub cron: bool,
     /// Where plans and commands are reported besides the log.
     pub events: Option<mpsc::UnboundedSender<FleetEvent>>,
+    /// Seeds the jitter that spreads users' polls and replans.
+    pub seed: u64,
 }
 
 /// A running daemon.
@@ -100,6 +102,10 @@ impl Daemon {
         tracker.spawn(feed.run(ticks, cancel.clone().cancelled_owned()));
 
         let (policy_tx, policy_rx) = watch::channel(Arc::new(config.policy.clone()));
+        let liveness = config
+            .webhooks
+            .as_ref()
+            .map(|w| Arc::new(crate::webhooks::Liveness::new(w.silence)));
         let fleet = Arc::new(Fleet {
             store: store.clone(),
             client,
@@ -117,6 +123,13 @@ impl Daemon {
             blocked: Mutex::new(Default::default()),
             inbox: Mutex::new(Default::default()),
             planners: Mutex::new(Vec::new()),
+            hook_inboxes: Mutex::new(Default::default()),
+            webhooks: liveness.clone(),
+            safety_poll: config
+                .webhooks
+                .as_ref()
+                .map_or(Duration::from_secs(3600), |w| w.safety_poll),
+            seed: opts.seed,
         });
         fleet.load_recent();
         let read = Arc::new(ReadModel::new(fleet.clone(), opts.clock.now()));
@@ -133,7 +146,27 @@ impl Daemon {
             config.store.journal_retention,
             cancel.clone(),
         ));
+        let webhooks = match (&config.webhooks, &liveness) {
+            (Some(w), Some(l)) => {
+                let r = Arc::new(crate::webhooks::Receiver::new(
+                    w,
+                    store.clone(),
+                    opts.clock.clone(),
+                    fleet.clone(),
+                    l.clone(),
+                )?);
+                tracker.spawn(super::heartbeat::run(
+                    fleet.client.clone(),
+                    opts.clock.clone(),
+                    l.clone(),
+                    cancel.clone(),
+                ));
+                Some((w.path.clone(), r))
+            }
+            _ => None,
+        };
         let api = Arc::new(super::http::Api {
+            webhooks,
             read: read.clone(),
             fleet: fleet.clone(),
             keeper: keeper.clone(),
@@ -273,6 +306,11 @@ async fn housekeeping(
         let horizon = now
             .checked_sub_signed(retention)
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+        match store.prune_sessions(horizon) {
+            Ok(0) => {}
+            Ok(n) => info!(sessions = n, before = %horizon, "old plug-in sessions removed"),
+            Err(e) => warn!(error = %e, "cannot prune the sessions"),
+        }
         match store.prune_journal(horizon) {
             Ok(0) => {}
             Ok(n) => info!(entries = n, before = %horizon, "old journal entries removed"),

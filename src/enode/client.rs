@@ -277,6 +277,34 @@ impl Client {
         }
     }
 
+    /// Points the Firehose webhook at `url`, signed with `secret`
+    /// (`PUT /webhooks/firehose`, client token).
+    pub async fn put_firehose(&self, url: &Url, secret: &Secret) -> Result<(), Error> {
+        let body = dto::FirehoseBody {
+            url: url.as_str(),
+            secret: secret.expose(),
+        };
+        self.admin(
+            Method::PUT,
+            self.url(&["webhooks", "firehose"]),
+            Some(&body),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Asks Enode to send a test event to the Firehose webhook (`POST
+    /// /webhooks/firehose/test`, client token); it arrives as a delivery.
+    pub async fn test_firehose(&self) -> Result<(), Error> {
+        self.admin(
+            Method::POST,
+            self.url(&["webhooks", "firehose", "test"]),
+            None::<&()>,
+        )
+        .await
+        .map(|_| ())
+    }
+
     /// The API URL for a path given as segments (each percent-encoded, so
     /// an id cannot change the path).
     fn url(&self, segments: &[&str]) -> Url {

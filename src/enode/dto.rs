@@ -22,7 +22,7 @@ use crate::model::{
 };
 
 /// A JSON object, read field by field.
-type Object = Map<String, Value>;
+pub(super) type Object = Map<String, Value>;
 
 /// Of a string array (e.g. `isChargingReasons`), at most this many are kept.
 const MAX_STRINGS: usize = 32;
@@ -152,6 +152,16 @@ pub fn link_state(v: &Value) -> Option<String> {
         .filter(|s| s.len() < limits::TEXT_MAX && !s.chars().any(char::is_control))
 }
 
+/// Body of `PUT /webhooks/firehose` (`Update_Firehose_Webhook`). Never
+/// logged: it carries the secret.
+#[derive(Serialize)]
+pub struct FirehoseBody<'a> {
+    /// Where Enode delivers.
+    pub url: &'a str,
+    /// The shared secret deliveries are signed with.
+    pub secret: &'a str,
+}
+
 /// Body of `POST /users/{userId}/link` (`Link_User_Options`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -225,7 +235,7 @@ pub fn parse_deadline(s: &str) -> Option<NaiveTime> {
 
 /// A field as a string; numbers are accepted and printed (ids sometimes
 /// are). Clipped to [`limits::TEXT_MAX`] bytes.
-fn string(o: &Object, key: &str) -> Option<String> {
+pub(super) fn string(o: &Object, key: &str) -> Option<String> {
     match o.get(key)? {
         Value::String(s) if !s.is_empty() => Some(limits::clip(s)),
         Value::Number(n) => Some(n.to_string()),
@@ -236,7 +246,7 @@ fn string(o: &Object, key: &str) -> Option<String> {
 /// A field as an id: as [`string`], but an id that is too long or holds
 /// control characters reads as absent rather than clipped (a clipped id
 /// would name another object).
-fn id(o: &Object, key: &str) -> Option<String> {
+pub(super) fn id(o: &Object, key: &str) -> Option<String> {
     match o.get(key)? {
         Value::String(s) if limits::enode_id_ok(s) => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
@@ -246,7 +256,7 @@ fn id(o: &Object, key: &str) -> Option<String> {
 
 /// A field as a number: a JSON number or a numeric string (`"38"`, `" 38.5 "`).
 /// Non-finite values and anything else read as unknown.
-fn number(o: &Object, key: &str) -> Option<f64> {
+pub(super) fn number(o: &Object, key: &str) -> Option<f64> {
     let n = match o.get(key)? {
         Value::Number(n) => n.as_f64(),
         Value::String(s) => s.trim().parse::<f64>().ok(),
@@ -256,7 +266,7 @@ fn number(o: &Object, key: &str) -> Option<f64> {
 }
 
 /// A field as a boolean: `true`/`false`, or the strings `"true"`/`"false"`.
-fn boolean(o: &Object, key: &str) -> Option<bool> {
+pub(super) fn boolean(o: &Object, key: &str) -> Option<bool> {
     match o.get(key)? {
         Value::Bool(b) => Some(*b),
         Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
@@ -269,13 +279,13 @@ fn boolean(o: &Object, key: &str) -> Option<bool> {
 }
 
 /// A nested object; anything else reads as absent.
-fn object<'a>(o: &'a Object, key: &str) -> Option<&'a Object> {
+pub(super) fn object<'a>(o: &'a Object, key: &str) -> Option<&'a Object> {
     o.get(key)?.as_object()
 }
 
 /// An array of strings; non-string elements are skipped, a lone string is
 /// read as a one-element array.
-fn strings(o: &Object, key: &str) -> Vec<String> {
+pub(super) fn strings(o: &Object, key: &str) -> Vec<String> {
     match o.get(key) {
         Some(Value::Array(a)) => a
             .iter()
@@ -292,7 +302,7 @@ fn strings(o: &Object, key: &str) -> Vec<String> {
 /// A timestamp. The spec says `format: date` but servers send RFC 3339
 /// date-times; both are accepted (a bare date is midnight UTC, a date-time
 /// without an offset is UTC).
-fn date_time(o: &Object, key: &str) -> Option<DateTime<Utc>> {
+pub(super) fn date_time(o: &Object, key: &str) -> Option<DateTime<Utc>> {
     let s = o.get(key)?.as_str()?.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));

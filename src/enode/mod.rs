@@ -7,6 +7,8 @@
 //!   authorization URL with PKCE, code exchange, refresh).
 //! - [`error`]: [`Error`] and [`AuthError`], whose variants say what to do
 //!   next, and the RFC 7807 [`Problem`].
+//! - [`webhook`]: the Firehose webhook's events, read into
+//!   [`crate::model::WebhookEvent`]s.
 //!
 //! Everything else in the daemon speaks [`crate::model`] types.
 
@@ -14,6 +16,7 @@ pub mod auth;
 pub mod client;
 pub mod dto;
 pub mod error;
+pub mod webhook;
 
 pub use auth::{Auth, AuthError};
 pub use client::{build_http, Client};

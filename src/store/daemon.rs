@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{records, Result, Store};
 use crate::daemon::control::ControlState;
+use crate::daemon::sessions::SessionRecord;
 
 /// One line of the command journal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +55,60 @@ impl Store {
         self.tree("control")?
             .insert(vehicle.as_bytes(), records::encode(state))?;
         self.commit().await
+    }
+
+    /// Stores a finished plug-in session and flushes; keyed by its unplug
+    /// time, like the journal.
+    pub async fn put_session(&self, r: &SessionRecord) -> Result<()> {
+        let tree = self.tree("sessions")?;
+        let mut key = r
+            .unplugged_at
+            .timestamp_nanos_opt()
+            .unwrap_or_default()
+            .max(0)
+            .to_be_bytes()
+            .to_vec();
+        key.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
+        tree.insert(key, records::encode(r))?;
+        self.commit().await
+    }
+
+    /// Sessions that ended in `[from, to)`, oldest first.
+    pub fn sessions_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<SessionRecord>> {
+        let key = |t: DateTime<Utc>| {
+            t.timestamp_nanos_opt()
+                .unwrap_or(i64::MAX)
+                .max(0)
+                .to_be_bytes()
+                .to_vec()
+        };
+        self.tree("sessions")?
+            .range(key(from)..key(to))
+            .map(|kv| {
+                let (_, v) = kv?;
+                records::decode("sessions", "session", &v)
+            })
+            .collect()
+    }
+
+    /// Removes sessions that ended before `before` and flushes; returns how many.
+    pub fn prune_sessions(&self, before: DateTime<Utc>) -> Result<usize> {
+        let tree = self.tree("sessions")?;
+        let end = before.timestamp_nanos_opt().unwrap_or(i64::MAX).max(0);
+        let mut n = 0;
+        for kv in tree.range(..end.to_be_bytes().to_vec()) {
+            let (k, _) = kv?;
+            tree.remove(k)?;
+            n += 1;
+        }
+        if n > 0 {
+            self.flush()?;
+        }
+        Ok(n)
     }
 
     /// Appends to the command journal and flushes.

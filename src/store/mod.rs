@@ -16,6 +16,7 @@ mod lock;
 mod migrate;
 mod prices;
 mod records;
+mod webhooks;
 
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -32,6 +33,7 @@ use crate::users::{LinkSession, User, UserId, UserStatus};
 pub use daemon::JournalEntry;
 pub use lock::StoreLock;
 use records::TokenRecord;
+pub use webhooks::{default_webhook_secret_file, write_webhook_secret};
 
 /// Errors of the store; each says which store and what to do.
 #[derive(Debug, thiserror::Error)]

@@ -137,6 +137,7 @@ pub async fn restart(
             clock: clock.clone(),
             cron: false,
             events: Some(tx),
+            seed: 7,
         },
     )
     .await

@@ -366,6 +366,7 @@ pub async fn run_daemon(market: Market, car: &Car, policy_extra: &str) -> Daemon
             clock: clock.clone(),
             cron: false,
             events: Some(tx),
+            seed: 7,
         },
     )
     .await

@@ -69,7 +69,7 @@ impl IntoResponse for Refused {
 /// Admits a request: authenticates, checks scopes, notes Retry-After
 /// violations, and applies fault rules (waiting out injected latency on the
 /// clock).
-async fn gate(
+pub(crate) async fn gate(
     h: &SimHandle,
     headers: &HeaderMap,
     need: Need,
@@ -112,7 +112,10 @@ async fn gate_user(
 
 /// Parses a JSON body into `T` (an empty body as `default`), answering 400
 /// problem+json otherwise.
-fn json_body<T: DeserializeOwned>(body: &[u8], default: Option<T>) -> Result<T, Problem> {
+pub(crate) fn json_body<T: DeserializeOwned>(
+    body: &[u8],
+    default: Option<T>,
+) -> Result<T, Problem> {
     if body.iter().all(u8::is_ascii_whitespace) {
         if let Some(d) = default {
             return Ok(d);
@@ -436,6 +439,8 @@ pub(crate) async fn post_charging(
             ),
         );
     }
+    drop(guard);
+    h.wake_deliverer();
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -478,7 +483,10 @@ pub(crate) async fn put_policy(
     if let Some(e) = update.is_enabled {
         v.policy_enabled = e;
     }
-    Ok(Json(policy(v)))
+    let answer = policy(v);
+    drop(st);
+    h.wake_deliverer();
+    Ok(Json(answer))
 }
 
 /// `POST /vehicles/{vehicleId}/watch`.

@@ -45,6 +45,12 @@ pub(crate) struct Shared {
     pub clock: Clock,
     /// The world.
     pub state: Mutex<State>,
+    /// The firehose webhook's deliverer state.
+    pub webhooks: Mutex<crate::webhooks::Webhooks>,
+    /// Wakes the deliverer after a change.
+    pub wake: tokio::sync::Notify,
+    /// API requests per clock second (unix seconds), bounded.
+    pub per_second: Mutex<std::collections::HashMap<i64, u32>>,
 }
 
 /// A cheap-to-clone handle on a running (or about to run) simulator.
@@ -118,10 +124,14 @@ pub struct UserTokens {
 impl SimHandle {
     /// A simulator world for `scenario`, reading time from `clock`.
     pub fn new(scenario: Scenario, clock: Clock) -> Result<SimHandle, ScenarioError> {
+        let seed = scenario.seed;
         let state = State::new(scenario, clock.now())?;
         Ok(SimHandle {
             shared: Arc::new(Shared {
                 clock,
+                webhooks: Mutex::new(crate::webhooks::Webhooks::new(seed)),
+                wake: tokio::sync::Notify::new(),
+                per_second: Mutex::new(Default::default()),
                 state: Mutex::new(state),
             }),
         })
@@ -367,6 +377,8 @@ impl SimHandle {
             .ok_or_else(|| SimError::UnknownVehicle(vehicle.into()))?;
         v.advance(now);
         v.apply(now, action);
+        drop(st);
+        self.wake_deliverer();
         Ok(())
     }
 
@@ -424,6 +436,8 @@ impl SimHandle {
             .get_mut(vehicle)
             .ok_or_else(|| SimError::UnknownVehicle(vehicle.into()))?;
         v.reachable = reachable;
+        drop(st);
+        self.wake_deliverer();
         Ok(())
     }
 
@@ -447,6 +461,8 @@ impl SimHandle {
         if let Some(d) = deadline {
             v.policy_deadline = d.into();
         }
+        drop(st);
+        self.wake_deliverer();
         Ok(())
     }
 

@@ -51,13 +51,25 @@
 //! delays an API answer before its work and a token answer after it.
 //! `GET /_sim/stats` returns [`Stats`] as JSON.
 //!
+//! # Webhooks
+//! `PUT /webhooks/firehose` `{"url", "secret"}` points the Firehose at a
+//! receiver; from then on every change of a vehicle's plug, charging,
+//! battery level (whole percent), limit, reasons, location, reachability
+//! or smart-charging policy is delivered as a signed `user:vehicle:updated`
+//! event with only the changed fields, and `POST /webhooks/firehose/test`
+//! sends `enode:firehose:test`. [`WebhookFaults`] (`PUT
+//! /_sim/webhook-faults`) drop, duplicate, delay, re-order or mis-sign
+//! deliveries; `GET /_sim/webhooks` gives [`WebhookStats`]; `PUT
+//! /_sim/firehose` sets the firehose without a client token.
+//!
 //! # Benchmark endpoints
 //! `GET /_sim/commands` lists every accepted command with its arrival time
 //! ([`CommandRecord`]), `GET /_sim/rotations` every refresh-token rotation
 //! ([`RotationRecord`]), `GET /_sim/vehicles` every vehicle's exact state
 //! and charging segments ([`VehicleSnapshot`]), and `POST
 //! /_sim/grant-tokens` `{"users": [..] | absent for all, "scopes": ".."}`
-//! issues tokens to many users at once ([`UserTokens`]).
+//! issues tokens to many users at once ([`UserTokens`]); `GET
+//! /_sim/request-seconds` counts requests per clock second.
 
 mod api;
 mod faults;
@@ -71,6 +83,7 @@ mod state;
 mod stats;
 mod tokens;
 mod vehicle;
+mod webhooks;
 mod wire;
 
 use std::future::Future;
@@ -101,6 +114,7 @@ pub use stats::{
     ViolationKind, Violations,
 };
 pub use vehicle::ChargeSegment;
+pub use webhooks::{sign as sign_webhook, WebhookFaults, WebhookStats};
 
 /// A simulator serving on a local port. Dropping it shuts the server down.
 #[derive(Debug)]
@@ -180,9 +194,13 @@ pub async fn serve(
     handle: SimHandle,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
-    axum::serve(listener, router(handle))
+    // The firehose deliverer runs while the server does.
+    let deliverer = tokio::spawn(webhooks::run(handle.clone()));
+    let r = axum::serve(listener, router(handle))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    deliverer.abort();
+    r
 }
 
 /// The simulator's routes, for embedding in another server.
@@ -211,6 +229,11 @@ pub fn router(handle: SimHandle) -> Router {
         .route("/vehicles/{vehicleId}/watch", post(api::watch))
         .route("/charging-locations", get(api::charging_locations))
         .route("/health/ready", get(api::health_ready))
+        .route(
+            "/webhooks/firehose",
+            axum::routing::put(webhooks::put_firehose),
+        )
+        .route("/webhooks/firehose/test", post(webhooks::test_firehose))
         .fallback(api::fallback)
         .layer(middleware::from_fn_with_state(handle.clone(), count));
     let sim = Router::new()
@@ -220,6 +243,13 @@ pub fn router(handle: SimHandle) -> Router {
         .route("/_sim/vehicles", get(sim_vehicles))
         .route("/_sim/grant-tokens", post(sim_grant_tokens))
         .route("/_sim/faults", post(sim_add_fault).delete(sim_clear_faults))
+        .route(
+            "/_sim/webhook-faults",
+            axum::routing::put(webhooks::sim_webhook_faults),
+        )
+        .route("/_sim/webhooks", get(webhooks::sim_webhook_stats))
+        .route("/_sim/firehose", axum::routing::put(webhooks::sim_firehose))
+        .route("/_sim/request-seconds", get(webhooks::sim_request_seconds))
         .route(
             "/_sim/authorize-error",
             axum::routing::put(sim_authorize_error),
@@ -239,6 +269,16 @@ async fn count(State(h): State<SimHandle>, req: Request, next: Next) -> Response
         None => resp.status().as_u16(),
     };
     h.lock().stats.request(&route, status);
+    let second = h.now().timestamp();
+    let mut per = h
+        .shared
+        .per_second
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if per.len() < webhooks::SECONDS_KEPT || per.contains_key(&second) {
+        *per.entry(second).or_default() += 1;
+    }
+    drop(per);
     resp
 }
 

@@ -62,6 +62,10 @@ struct Args {
     /// clock time (real Enode answers take a few hundred).
     #[arg(long, default_value_t = 0)]
     enode_latency_ms: u64,
+    /// Enable `[webhooks]` and have the simulator push vehicle changes to
+    /// the daemon (polling becomes a safety net).
+    #[arg(long)]
+    webhooks: bool,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
@@ -231,14 +235,23 @@ fn start_daemon(
     sim: &SimProc,
     policy: &str,
     spec: &VirtualClockSpec,
+    webhooks: Option<&Webhooks>,
 ) -> anyhow::Result<DaemonProc> {
     let prices = dir.join("prices.csv");
     procs::write(&prices, smartcharged::demo::PRICES_CSV)?;
     let config = dir.join("smartcharged.toml");
-    procs::write(
-        &config,
-        &fleet::config_text(&sim.base, &dir.join("store"), &prices, policy),
-    )?;
+    let mut text = fleet::config_text(&sim.base, &dir.join("store"), &prices, policy);
+    if let Some(w) = webhooks {
+        text = text.replace(
+            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"{}\"", w.listen),
+        );
+        text.push_str(&format!(
+            "\n[webhooks]\nsecret_file = \"{}\"\n",
+            w.secret_file.display()
+        ));
+    }
+    procs::write(&config, &text)?;
     let notify_path = dir.join("notify.sock");
     let _ = std::fs::remove_file(&notify_path);
     let notify = NotifySocket::bind(&notify_path)?;
@@ -275,6 +288,33 @@ fn start_daemon(
     })
 }
 
+/// The daemon's webhook receiver in a benchmark run.
+struct Webhooks {
+    /// Where the daemon listens (a free port found before it starts).
+    listen: std::net::SocketAddr,
+    /// The shared secret's file.
+    secret_file: PathBuf,
+    /// The shared secret.
+    secret: String,
+}
+
+impl Webhooks {
+    /// A free loopback port and a fresh secret in `dir`.
+    fn new(dir: &Path) -> anyhow::Result<Webhooks> {
+        let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+        let secret: String = (0..32)
+            .map(|_| format!("{:02x}", rand::random::<u8>()))
+            .collect();
+        let secret_file = dir.join("webhook-secret");
+        procs::write(&secret_file, &secret)?;
+        Ok(Webhooks {
+            listen,
+            secret_file,
+            secret,
+        })
+    }
+}
+
 /// A virtual clock starting at `origin` now.
 fn spec_at(origin: DateTime<Utc>, speed: f64) -> VirtualClockSpec {
     VirtualClockSpec {
@@ -302,7 +342,7 @@ async fn startup(
     let seed_s = seeding.elapsed().as_secs_f64();
     drop(granted);
     let store_mib = dir_size(&dir.join("store")) as f64 / (1024.0 * 1024.0);
-    let mut d = start_daemon(bins, dir, &sim, "", &spec)?;
+    let mut d = start_daemon(bins, dir, &sim, "", &spec, None)?;
     let pid = d.proc.pid();
     let r = StartupReport {
         users,
@@ -338,7 +378,23 @@ async fn day(bins: &Bins, dir: &Path, args: &Args) -> anyhow::Result<DayReport> 
         sim.add_latency(args.enode_latency_ms).await?;
     }
     let policy = fleet::policy_lines(&scenario, &commutes);
-    let mut d = start_daemon(bins, dir, &sim, &policy, &spec)?;
+    let hooks = if args.webhooks {
+        Some(Webhooks::new(dir)?)
+    } else {
+        None
+    };
+    let mut d = start_daemon(bins, dir, &sim, &policy, &spec, hooks.as_ref())?;
+    if let Some(w) = &hooks {
+        sim.http
+            .put(format!("{}/_sim/firehose", sim.base))
+            .json(&serde_json::json!({
+                "url": format!("http://{}/webhooks/enode", w.listen),
+                "secret": w.secret,
+            }))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
     let (pid, sim_pid) = (d.proc.pid(), sim.proc.pid());
 
     let cpu_to_ready_s = procs::cpu_seconds(pid)?;
@@ -377,6 +433,7 @@ async fn day(bins: &Bins, dir: &Path, args: &Args) -> anyhow::Result<DayReport> 
         peak_rss_mib: procs::status_mib(sim_pid, "VmHWM")?,
     };
     let stats: Stats = sim.get("/_sim/stats").await?;
+    let seconds: Vec<(i64, u32)> = sim.get("/_sim/request-seconds").await?;
     let commands: Vec<Arrival> = sim.get("/_sim/commands").await?;
     let vehicles: Vec<VehicleSnapshot> = sim.get("/_sim/vehicles").await?;
     if args.keep.is_some() {
@@ -417,7 +474,17 @@ async fn day(bins: &Bins, dir: &Path, args: &Args) -> anyhow::Result<DayReport> 
         .iter()
         .map(|u| u.vehicles.len())
         .sum::<usize>();
-    let enode = enode_numbers(&stats0, &stats, vehicle_count, sim_hours);
+    let mut enode = enode_numbers(&stats0, &stats, vehicle_count, sim_hours);
+    let (t0s, t1s) = (t0.timestamp(), clock.now().timestamp());
+    let in_run: Vec<u32> = seconds
+        .iter()
+        .filter(|(t, _)| (t0s..t1s).contains(t))
+        .map(|(_, n)| *n)
+        .collect();
+    let span = (t1s - t0s).max(1) as f64;
+    enode.peak_per_second = in_run.iter().copied().max().unwrap_or(0);
+    enode.mean_per_second = in_run.iter().map(|n| *n as f64).sum::<f64>() / span;
+    enode.webhooks = args.webhooks;
     let plans_by = analysis::by_vehicle(&plans);
     let commands: Vec<Arrival> = commands.into_iter().filter(|c| c.at >= t0).collect();
     let late = analysis::lateness(&plans_by, &commands);
@@ -476,9 +543,21 @@ fn enode_numbers(before: &Stats, after: &Stats, vehicles: usize, hours: f64) -> 
         stops += c.stop;
         refused += c.rejected_unplugged;
     }
+    let token_calls = |s: &Stats| -> u64 {
+        s.requests
+            .iter()
+            .filter(|(r, _)| r.contains("/oauth2/"))
+            .map(|(_, m)| m.values().sum::<u64>())
+            .sum()
+    };
+    let api = requests - (token_calls(after) - token_calls(before));
     EnodeNumbers {
         requests,
         requests_per_vehicle_day: requests as f64 / vehicles as f64 / (hours / 24.0),
+        api_requests_per_vehicle_day: api as f64 / vehicles as f64 / (hours / 24.0),
+        peak_per_second: 0,
+        mean_per_second: 0.0,
+        webhooks: false,
         by_route,
         rate_limited,
         commands: starts + stops,

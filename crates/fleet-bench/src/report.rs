@@ -97,6 +97,15 @@ pub struct EnodeNumbers {
     pub requests: u64,
     /// Per vehicle and simulated day.
     pub requests_per_vehicle_day: f64,
+    /// The same without the token endpoint: the API requests vendors
+    /// ration.
+    pub api_requests_per_vehicle_day: f64,
+    /// The most requests in one simulated second.
+    pub peak_per_second: u32,
+    /// Requests per simulated second on average.
+    pub mean_per_second: f64,
+    /// Whether the simulator pushed webhooks.
+    pub webhooks: bool,
     /// The busiest routes (during the whole run, including start-up).
     pub by_route: Vec<(String, u64)>,
     /// Answers with status 429 (none are injected: the simulator's own).
@@ -251,6 +260,33 @@ impl DayReport {
             &mut o,
             "Enode requests per vehicle-day",
             format!("{:.0}", self.enode.requests_per_vehicle_day),
+            String::new(),
+        );
+        let budget = if self.enode.webhooks { 20.0 } else { 60.0 };
+        row(
+            &mut o,
+            if self.enode.webhooks {
+                "  API requests (no token calls), webhooks on"
+            } else {
+                "  API requests (no token calls), webhooks off"
+            },
+            format!("{:.1}", self.enode.api_requests_per_vehicle_day),
+            format!(
+                "<= {budget:.0} {}",
+                if self.enode.api_requests_per_vehicle_day <= budget {
+                    "ok"
+                } else {
+                    "MISSED"
+                }
+            ),
+        );
+        row(
+            &mut o,
+            "requests per sim second peak / mean",
+            format!(
+                "{} / {:.2}",
+                self.enode.peak_per_second, self.enode.mean_per_second
+            ),
             String::new(),
         );
         row(

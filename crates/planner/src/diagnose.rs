@@ -35,7 +35,7 @@ pub(crate) fn diagnose(text: &str, err: serde_json::Error) -> PlanError {
     check_request(obj).unwrap_or_else(|| PlanError::invalid("request", err.to_string()))
 }
 
-fn field<T: DeserializeOwned>(
+pub(crate) fn field<T: DeserializeOwned>(
     obj: &Map<String, Value>,
     name: &str,
     path: &str,
@@ -86,7 +86,7 @@ fn check_request(obj: &Map<String, Value>) -> Option<PlanError> {
         .or_else(|| check_prices(obj))
 }
 
-fn check_prices(obj: &Map<String, Value>) -> Option<PlanError> {
+pub(crate) fn check_prices(obj: &Map<String, Value>) -> Option<PlanError> {
     let Some(prices) = obj.get("prices") else {
         return Some(PlanError::invalid("prices", "is missing"));
     };

@@ -41,6 +41,7 @@ mod plan;
 mod planner;
 mod problem;
 mod request;
+mod site;
 mod time;
 
 pub use crate::error::PlanError;
@@ -49,6 +50,10 @@ pub use crate::planner::{charge_minutes, Planner};
 pub use crate::request::{
     PlanRequest, PriceSlot, TieBreak, MAX_ABS_PRICE, MAX_BATTERY_KWH, MAX_BLOCKS_LIMIT,
     MAX_HORIZON, MAX_MINUTES, MAX_POWER_KW, MIN_EFFICIENCY,
+};
+pub use crate::site::{
+    plan_site, LoadStep, SitePlan, SiteRequest, SiteVehicle, SiteVehiclePlan, MAX_SITE_LIMIT_KW,
+    MAX_SITE_VEHICLES, MAX_VEHICLE_ID_LEN,
 };
 
 /// Plans one request with fresh buffers. Callers planning many requests

@@ -37,7 +37,7 @@ pub struct Planner {
 }
 
 /// The first whole minute at or after `t`, in minutes since the epoch.
-fn ceil_minute(t: DateTime<Utc>) -> i64 {
+pub(crate) fn ceil_minute(t: DateTime<Utc>) -> i64 {
     let s = t.timestamp();
     let m = s.div_euclid(60);
     if s.rem_euclid(60) != 0 || t.timestamp_subsec_nanos() != 0 {
@@ -47,7 +47,7 @@ fn ceil_minute(t: DateTime<Utc>) -> i64 {
     }
 }
 
-fn minute_time(m: i64) -> DateTime<Utc> {
+pub(crate) fn minute_time(m: i64) -> DateTime<Utc> {
     // within the validated range of chrono
     DateTime::from_timestamp(m * 60, 0).unwrap_or_default()
 }

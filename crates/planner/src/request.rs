@@ -167,6 +167,66 @@ fn seconds_after(base_ts: i64, base: &DateTime<Utc>, t: &DateTime<Utc>) -> i64 {
     }
 }
 
+/// Checks price slots (sorted, whole minutes, bounded prices), handing
+/// each valid one to `each` in epoch minutes: a single request and a site
+/// request share one curve check.
+pub(crate) fn check_slots(
+    prices: &[PriceSlot],
+    each: &mut impl FnMut(Slot),
+) -> Result<(), PlanError> {
+    let mut prev_end = i64::MIN;
+    let mut prev: Option<&PriceSlot> = None;
+    for (i, s) in prices.iter().enumerate() {
+        // slots usually follow each other: reuse the previous end
+        let start = match prev {
+            Some(p) if p.end == s.start => prev_end,
+            _ => s.start.timestamp(),
+        };
+        let end = seconds_after(start, &s.start, &s.end);
+        prev = Some(s);
+        if start.rem_euclid(60) != 0 || s.start.timestamp_subsec_nanos() != 0 {
+            return Err(PlanError::invalid(
+                format!("prices[{i}].start"),
+                "must be on a whole minute",
+            ));
+        }
+        if end.rem_euclid(60) != 0 || s.end.timestamp_subsec_nanos() != 0 {
+            return Err(PlanError::invalid(
+                format!("prices[{i}].end"),
+                "must be on a whole minute",
+            ));
+        }
+        if end <= start {
+            return Err(PlanError::invalid(
+                format!("prices[{i}].end"),
+                "must be after the slot's start",
+            ));
+        }
+        if !s.price_per_kwh.is_finite() || s.price_per_kwh.abs() > MAX_ABS_PRICE {
+            return Err(PlanError::invalid(
+                format!("prices[{i}].price_per_kwh"),
+                format!(
+                    "must be a finite number between -{MAX_ABS_PRICE} and {MAX_ABS_PRICE}, got {}",
+                    s.price_per_kwh
+                ),
+            ));
+        }
+        if start < prev_end {
+            return Err(PlanError::invalid(
+                format!("prices[{i}].start"),
+                "slots must be sorted by start and must not overlap",
+            ));
+        }
+        prev_end = end;
+        each(Slot {
+            start: start.div_euclid(60),
+            end: end.div_euclid(60),
+            price: s.price_per_kwh,
+        });
+    }
+    Ok(())
+}
+
 fn finite(field: &str, v: f64) -> Result<f64, PlanError> {
     if v.is_finite() {
         Ok(v)
@@ -226,61 +286,24 @@ impl PlanRequest {
     /// minutes: the planner converts while it checks, reading every
     /// timestamp once.
     pub(crate) fn check_slots(&self, each: &mut impl FnMut(Slot)) -> Result<(), PlanError> {
-        let mut prev_end = i64::MIN;
-        let mut prev: Option<&PriceSlot> = None;
-        for (i, s) in self.prices.iter().enumerate() {
-            // slots usually follow each other: reuse the previous end
-            let start = match prev {
-                Some(p) if p.end == s.start => prev_end,
-                _ => s.start.timestamp(),
-            };
-            let end = seconds_after(start, &s.start, &s.end);
-            prev = Some(s);
-            if start.rem_euclid(60) != 0 || s.start.timestamp_subsec_nanos() != 0 {
-                return Err(PlanError::invalid(
-                    format!("prices[{i}].start"),
-                    "must be on a whole minute",
-                ));
-            }
-            if end.rem_euclid(60) != 0 || s.end.timestamp_subsec_nanos() != 0 {
-                return Err(PlanError::invalid(
-                    format!("prices[{i}].end"),
-                    "must be on a whole minute",
-                ));
-            }
-            if end <= start {
-                return Err(PlanError::invalid(
-                    format!("prices[{i}].end"),
-                    "must be after the slot's start",
-                ));
-            }
-            if !s.price_per_kwh.is_finite() || s.price_per_kwh.abs() > MAX_ABS_PRICE {
-                return Err(PlanError::invalid(
-                    format!("prices[{i}].price_per_kwh"),
-                    format!(
-                        "must be a finite number between -{MAX_ABS_PRICE} and {MAX_ABS_PRICE}, got {}",
-                        s.price_per_kwh
-                    ),
-                ));
-            }
-            if start < prev_end {
-                return Err(PlanError::invalid(
-                    format!("prices[{i}].start"),
-                    "slots must be sorted by start and must not overlap",
-                ));
-            }
-            prev_end = end;
-            each(Slot {
-                start: start.div_euclid(60),
-                end: end.div_euclid(60),
-                price: s.price_per_kwh,
-            });
-        }
-        Ok(())
+        check_slots(&self.prices, each)
     }
 
     /// Checks everything but the price slots.
     pub(crate) fn check_scalars(&self) -> Result<(), PlanError> {
+        self.check_vehicle()?;
+        if self.prices.is_empty() {
+            return Err(PlanError::invalid(
+                "prices",
+                "at least one price slot is needed",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks the vehicle's own fields and its deadline: what a site
+    /// request asks of each of its vehicles.
+    pub(crate) fn check_vehicle(&self) -> Result<(), PlanError> {
         positive("battery_kwh", self.battery_kwh, MAX_BATTERY_KWH)?;
         percent("soc_percent", self.soc_percent)?;
         percent("target_percent", self.target_percent)?;
@@ -337,12 +360,6 @@ impl PlanRequest {
             return Err(PlanError::invalid(
                 "deadline",
                 "is more than 7 days after now",
-            ));
-        }
-        if self.prices.is_empty() {
-            return Err(PlanError::invalid(
-                "prices",
-                "at least one price slot is needed",
             ));
         }
         Ok(())

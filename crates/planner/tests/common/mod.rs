@@ -126,3 +126,43 @@ pub fn median_mean(v: &mut [f64]) -> (f64, f64) {
     };
     (median, v.iter().sum::<f64>() / n as f64)
 }
+
+/// Powers of the site fixtures, in turn: the common wallbox powers.
+pub const SITE_POWERS: [f64; 4] = [11.0, 7.4, 22.0, 3.7];
+
+/// A site of `count` vehicles on `prices` from `now` (quarter hours for
+/// 48 hours when built by [`quarter_hours`]): powers in turn from
+/// [`SITE_POWERS`], 20 to 50 kWh each, deadlines spread from 10 to 40
+/// hours ahead, and a limit of 40% of the summed power (at least the
+/// largest power), so the limit binds.
+pub fn site(count: usize, now: DateTime<Utc>, prices: Vec<PriceSlot>) -> planner::SiteRequest {
+    let vehicles: Vec<planner::SiteVehicle> = (0..count)
+        .map(|i| {
+            let power = SITE_POWERS[i % 4];
+            let kwh = 20.0 + (i * 7 % 31) as f64;
+            planner::SiteVehicle {
+                id: format!("car-{i}"),
+                deadline: now + TimeDelta::minutes(600 + (i as i64 * 397) % 1800),
+                battery_kwh: 100.0,
+                soc_percent: 20.0,
+                target_percent: 20.0 + kwh,
+                max_power_kw: power,
+                efficiency: 1.0,
+                min_soc_percent: 0.0,
+                charge_limit_percent: None,
+                max_blocks: None,
+                min_block_minutes: None,
+                min_pause_minutes: None,
+            }
+        })
+        .collect();
+    let sum: f64 = vehicles.iter().map(|v| v.max_power_kw).sum();
+    let limit = (0.4 * sum).max(22.0).min(sum);
+    planner::SiteRequest {
+        now,
+        site_limit_kw: (limit * 10.0).round() / 10.0,
+        tie_break: TieBreak::Later,
+        prices,
+        vehicles,
+    }
+}

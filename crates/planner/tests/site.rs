@@ -1,0 +1,433 @@
+//! The site planner against an independent exact solver: a dynamic
+//! programme over every minute and every subset of vehicles, on small
+//! instances cut from the real price series, with heterogeneous powers,
+//! binding limits and different deadlines.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use planner::{
+    charge_minutes, plan_site, PlanError, PriceSlot, SitePlan, SiteRequest, SiteVehicle, TieBreak,
+};
+use proptest::prelude::*;
+use proptest::strategy::ValueTree;
+
+const POWERS: [f64; 4] = [3.7, 7.4, 11.0, 22.0];
+
+fn watts(kw: f64) -> i64 {
+    (kw * 1000.0 - 1e-6).ceil() as i64
+}
+
+fn limit_watts(kw: f64) -> i64 {
+    (kw * 1000.0 + 1e-6).floor() as i64
+}
+
+/// A vehicle needing about `need` minutes at `power` before minute
+/// `window` of the horizon starting at `start`.
+fn vehicle(id: usize, start: DateTime<Utc>, window: i64, power: f64, need: u32) -> SiteVehicle {
+    SiteVehicle {
+        id: format!("car-{id}"),
+        deadline: start + TimeDelta::minutes(window),
+        battery_kwh: 100.0,
+        soc_percent: 10.0,
+        target_percent: 10.0 + f64::from(need) * power / 60.0,
+        max_power_kw: power,
+        efficiency: 1.0,
+        min_soc_percent: 0.0,
+        charge_limit_percent: None,
+        max_blocks: None,
+        min_block_minutes: None,
+        min_pause_minutes: None,
+    }
+}
+
+/// `count` slots of `len` minutes priced with consecutive real hours.
+fn slots(
+    prices: &BTreeMap<DateTime<Utc>, f64>,
+    from: usize,
+    count: usize,
+    len: i64,
+) -> (DateTime<Utc>, Vec<PriceSlot>) {
+    let start = Utc.with_ymd_and_hms(2024, 3, 1, 0, 0, 0).unwrap();
+    let slots = prices
+        .values()
+        .skip(from)
+        .take(count)
+        .enumerate()
+        .map(|(i, &p)| PriceSlot {
+            start: start + TimeDelta::minutes(len * i as i64),
+            end: start + TimeDelta::minutes(len * (i as i64 + 1)),
+            price_per_kwh: p,
+        })
+        .collect();
+    (start, slots)
+}
+
+/// The oracle's answer: minutes served per vehicle and the cost.
+#[derive(Debug)]
+struct Best {
+    served: Vec<u32>,
+    cost: f64,
+}
+
+/// Exact by exhaustion: for every minute and every set of vehicles that
+/// fits under the limit, the cheapest way to reach every vector of served
+/// minutes; then the lexicographically largest vector in deadline order,
+/// and its cost.
+fn oracle(req: &SiteRequest) -> Best {
+    let t0 = req.now;
+    let lim = limit_watts(req.site_limit_kw);
+    let cars: Vec<(u32, i64, f64, u32)> = req
+        .vehicles
+        .iter()
+        .map(|v| {
+            let n = (v.deadline - t0).num_minutes() as u32;
+            let e = (v.target_percent - v.soc_percent) / 100.0 * v.battery_kwh / v.efficiency;
+            let need = charge_minutes(e, v.max_power_kw) as u32;
+            (n, watts(v.max_power_kw), v.max_power_kw, need.min(n))
+        })
+        .collect();
+    let radix: Vec<usize> = cars.iter().map(|c| c.3 as usize + 1).collect();
+    let states: usize = radix.iter().product();
+    let decode = |mut s: usize| -> Vec<u32> {
+        radix
+            .iter()
+            .map(|&r| {
+                let d = s % r;
+                s /= r;
+                d as u32
+            })
+            .collect()
+    };
+    let encode = |v: &[u32]| -> usize {
+        v.iter()
+            .zip(&radix)
+            .rev()
+            .fold(0, |acc, (&d, &r)| acc * r + d as usize)
+    };
+    let n = cars.iter().map(|c| c.0).max().unwrap_or(0);
+    let price = |t: u32| {
+        let at = t0 + TimeDelta::minutes(i64::from(t));
+        req.prices
+            .iter()
+            .find(|p| p.start <= at && at < p.end)
+            .expect("prices cover the horizon")
+            .price_per_kwh
+    };
+    let mut cost = vec![f64::INFINITY; states];
+    cost[0] = 0.0;
+    for t in 0..n {
+        let c = price(t);
+        let mut next = vec![f64::INFINITY; states];
+        for (s, &here) in cost.iter().enumerate() {
+            if here.is_infinite() {
+                continue;
+            }
+            let v = decode(s);
+            for set in 0u32..(1 << cars.len()) {
+                let mut load = 0;
+                let mut w = v.clone();
+                let mut add = 0.0;
+                let mut ok = true;
+                for (i, car) in cars.iter().enumerate() {
+                    if set & (1 << i) != 0 {
+                        ok &= t < car.0 && w[i] < car.3;
+                        load += car.1;
+                        w[i] += 1;
+                        add += c * car.2 / 60.0;
+                    }
+                }
+                if ok && load <= lim {
+                    let e = encode(&w);
+                    next[e] = next[e].min(here + add);
+                }
+            }
+        }
+        cost = next;
+    }
+    let mut order: Vec<usize> = (0..cars.len()).collect();
+    order.sort_by_key(|&i| (cars[i].0, i));
+    let mut best: Option<(Vec<u32>, f64)> = None;
+    for (s, &c) in cost.iter().enumerate() {
+        if c.is_infinite() {
+            continue;
+        }
+        let v = decode(s);
+        let key: Vec<u32> = order.iter().map(|&i| v[i]).collect();
+        let better = match &best {
+            None => true,
+            Some((bv, bc)) => {
+                let bk: Vec<u32> = order.iter().map(|&i| bv[i]).collect();
+                key > bk || (key == bk && c < *bc)
+            }
+        };
+        if better {
+            best = Some((v, c));
+        }
+    }
+    let (served, cost) = best.expect("serving nothing is always possible");
+    Best { served, cost }
+}
+
+/// Minutes charged per vehicle, and the check that the summed power is
+/// within the limit at every minute and each vehicle inside its window.
+fn check_plan(req: &SiteRequest, plan: &SitePlan) -> Vec<u32> {
+    let n = req
+        .vehicles
+        .iter()
+        .map(|v| (v.deadline - req.now).num_minutes())
+        .max()
+        .unwrap() as usize;
+    let mut load = vec![0i64; n];
+    let mut served = Vec::new();
+    for (v, p) in req.vehicles.iter().zip(&plan.vehicles) {
+        assert_eq!(v.id, p.id);
+        let mut mins = 0;
+        for b in &p.blocks {
+            assert!(
+                b.start >= req.now && b.end <= v.deadline,
+                "{} outside its window",
+                v.id
+            );
+            let (a, e) = (
+                (b.start - req.now).num_minutes(),
+                (b.end - req.now).num_minutes(),
+            );
+            for m in a..e {
+                load[m as usize] += watts(v.max_power_kw);
+            }
+            mins += (e - a) as u32;
+        }
+        assert_eq!(mins, p.charge_minutes);
+        served.push(mins);
+    }
+    let lim = limit_watts(req.site_limit_kw);
+    for (m, &l) in load.iter().enumerate() {
+        assert!(l <= lim, "minute {m}: {l} W above the limit {lim} W");
+    }
+    let peak = load.iter().copied().max().unwrap_or(0) as f64 / 1000.0;
+    assert!(
+        (plan.peak_kw() - peak).abs() < 1e-9,
+        "load steps say {} kW, blocks {peak}",
+        plan.peak_kw()
+    );
+    served
+}
+
+fn instance() -> impl Strategy<Value = SiteRequest> {
+    (
+        0usize..8000,
+        2i64..=4,
+        prop::collection::vec((0usize..4, 1i64..=14, 0u32..=7), 2..=4),
+        prop::sample::select(vec![7.4, 11.0, 14.8, 18.5, 22.0, 25.9, 29.6, 33.0]),
+    )
+        .prop_map(|(from, len, cars, limit)| {
+            let prices = common::hourly("DE-LU-2023-2025.csv");
+            let (start, slots) = slots(&prices, from, 7, len);
+            let vehicles = cars
+                .iter()
+                .enumerate()
+                .map(|(i, &(p, window, need))| {
+                    vehicle(i, start, window.min(7 * len), POWERS[p], need)
+                })
+                .collect();
+            SiteRequest {
+                now: start,
+                site_limit_kw: limit,
+                tie_break: TieBreak::Later,
+                prices: slots,
+                vehicles,
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(120))]
+
+    #[test]
+    fn joint_plan_equals_the_exhaustive_optimum(req in instance()) {
+        let plan = plan_site(&req).unwrap();
+        let served = check_plan(&req, &plan);
+        let best = oracle(&req);
+        let tol = 1e-9 * (1.0 + best.cost.abs());
+        if plan.exact {
+            prop_assert_eq!(&served, &best.served);
+            prop_assert!((plan.cost - best.cost).abs() <= tol, "plan {} oracle {}", plan.cost, best.cost);
+        } else {
+            // a feasible plan: never better than the optimum; a bound below it
+            let order_key = |v: &[u32]| {
+                let mut o: Vec<usize> = (0..v.len()).collect();
+                o.sort_by_key(|&i| (req.vehicles[i].deadline, i));
+                o.iter().map(|&i| v[i]).collect::<Vec<_>>()
+            };
+            prop_assert!(order_key(&served) <= order_key(&best.served));
+            if served == best.served {
+                prop_assert!(plan.cost >= best.cost - tol);
+            }
+            if let Some(lb) = plan.lower_bound {
+                prop_assert_eq!(&served, &best.served);
+                prop_assert!(lb <= best.cost + tol, "bound {} above the optimum {}", lb, best.cost);
+            }
+        }
+    }
+}
+
+#[test]
+fn oracle_instances_reach_both_domains() {
+    // the property test is only worth its name if it sees binding limits
+    // in the exact domain and outside it
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (mut exact_binding, mut inexact) = (0, 0);
+    for _ in 0..200 {
+        let req = instance().new_tree(&mut runner).unwrap().current();
+        let plan = plan_site(&req).unwrap();
+        let sum: f64 = req.vehicles.iter().map(|v| v.max_power_kw).sum();
+        if plan.exact && sum > req.site_limit_kw && plan.peak_kw() > 0.0 {
+            exact_binding += 1;
+        }
+        if !plan.exact {
+            inexact += 1;
+        }
+    }
+    assert!(
+        exact_binding > 20,
+        "{exact_binding} exact instances with a binding limit"
+    );
+    assert!(inexact > 5, "{inexact} instances outside the exact domain");
+}
+
+#[test]
+fn two_cars_on_one_fuse_take_turns_in_the_cheapest_hours() {
+    // real prices of a March night, hourly; 11 + 11 kW on an 11 kW limit
+    let prices = common::hourly("DE-LU-2023-2025.csv");
+    let now = Utc.with_ymd_and_hms(2024, 3, 1, 18, 0, 0).unwrap();
+    let slots = common::slots(&prices, now, now + TimeDelta::hours(14));
+    let mk = |id: usize, hours: i64| SiteVehicle {
+        deadline: now + TimeDelta::hours(hours),
+        ..vehicle(id, now, 0, 11.0, 120)
+    };
+    let req = SiteRequest {
+        now,
+        site_limit_kw: 11.0,
+        tie_break: TieBreak::Later,
+        prices: slots.clone(),
+        vehicles: vec![mk(0, 13), mk(1, 13)],
+    };
+    let plan = plan_site(&req).unwrap();
+    assert!(plan.exact && plan.feasible);
+    check_plan(&req, &plan);
+    assert!(plan.peak_kw() <= 11.0);
+    // together they take the 4 cheapest hours of the window, once each
+    let mut hours: Vec<f64> = slots[..13].iter().map(|s| s.price_per_kwh).collect();
+    hours.sort_by(f64::total_cmp);
+    let cheapest: f64 = hours[..4].iter().map(|p| p * 11.0).sum();
+    assert!(
+        (plan.cost - cheapest).abs() < 1e-9,
+        "{} vs {cheapest}",
+        plan.cost
+    );
+}
+
+#[test]
+fn min_soc_comes_first_then_the_earliest_deadline() {
+    // 11 kW limit, two 11 kW cars, 3 hours: 4 hours of demand
+    let prices = common::hourly("DE-LU-2023-2025.csv");
+    let now = Utc.with_ymd_and_hms(2024, 3, 1, 18, 0, 0).unwrap();
+    let slots = common::slots(&prices, now, now + TimeDelta::hours(3));
+    let mut late = vehicle(0, now, 180, 11.0, 120);
+    late.min_soc_percent = late.soc_percent + 11.0 * 30.0 / 60.0;
+    let early = vehicle(1, now, 150, 11.0, 120);
+    let req = SiteRequest {
+        now,
+        site_limit_kw: 11.0,
+        tie_break: TieBreak::Later,
+        prices: slots,
+        vehicles: vec![late, early],
+    };
+    let plan = plan_site(&req).unwrap();
+    check_plan(&req, &plan);
+    let (late, early) = (&plan.vehicles[0], &plan.vehicles[1]);
+    // the min-SoC half hour at once, then the earlier deadline is served fully
+    assert_eq!(late.blocks[0].start, now);
+    assert!(late.charge_minutes >= 30);
+    assert!(early.feasible, "{early:?}");
+    assert_eq!(early.charge_minutes, 120);
+    assert_eq!(late.charge_minutes, 60);
+    assert!(!late.feasible && !plan.feasible);
+    assert!(
+        (late.shortfall_kwh - 11.0).abs() < 1e-6,
+        "{}",
+        late.shortfall_kwh
+    );
+}
+
+#[test]
+fn a_site_request_names_the_bad_field() {
+    let (now, slots) = slots(&common::hourly("NL-2024.csv"), 0, 4, 60);
+    let mut req = SiteRequest {
+        now,
+        site_limit_kw: 22.0,
+        tie_break: TieBreak::Later,
+        prices: slots,
+        vehicles: vec![
+            vehicle(0, now, 120, 11.0, 30),
+            vehicle(1, now, 120, 7.4, 30),
+        ],
+    };
+    req.vehicles[1].max_power_kw = -3.0;
+    let field = |r: &SiteRequest| match plan_site(r) {
+        Err(PlanError::Invalid { field, .. }) => field,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(field(&req), "vehicles[1].max_power_kw");
+    req.vehicles[1].max_power_kw = 7.4;
+    req.vehicles[1].id = req.vehicles[0].id.clone();
+    assert_eq!(field(&req), "vehicles[1].id");
+    req.vehicles[1].id = "bad id".into();
+    assert_eq!(field(&req), "vehicles[1].id");
+    req.vehicles[1].id = "b".into();
+    req.site_limit_kw = f64::NAN;
+    assert_eq!(field(&req), "site_limit_kw");
+    let text = serde_json::to_string(&SiteRequest {
+        site_limit_kw: 1.0,
+        ..req.clone()
+    })
+    .unwrap()
+    .replace("\"battery_kwh\":100.0", "\"battery_kwh\":\"x\"");
+    match SiteRequest::from_json(&text) {
+        Err(PlanError::Invalid { field, .. }) => assert_eq!(field, "vehicles[0].battery_kwh"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn ten_cars_on_real_prices_hold_the_limit_with_a_bound() {
+    let prices = common::hourly("SE3-2023-2024.csv");
+    let now = Utc.with_ymd_and_hms(2024, 1, 15, 12, 0, 0).unwrap();
+    let slots = common::quarter_hours(&prices, now);
+    let vehicles = (0..10)
+        .map(|i| {
+            let p = POWERS[i % 4];
+            vehicle(i, now, 8 * 60 + 180 * i as i64, p, (40.0 / p * 60.0) as u32)
+        })
+        .collect();
+    let req = SiteRequest {
+        now,
+        site_limit_kw: 30.0,
+        tie_break: TieBreak::Later,
+        prices: slots,
+        vehicles,
+    };
+    let plan = plan_site(&req).unwrap();
+    check_plan(&req, &plan);
+    let lb = plan.lower_bound.expect("a bound on the same terms");
+    assert!(lb <= plan.cost + 1e-9);
+    if !plan.exact {
+        assert!(
+            plan.gap.unwrap() > 0.0,
+            "a plan not proven cheapest has a gap"
+        );
+    }
+}
