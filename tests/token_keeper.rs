@@ -221,3 +221,114 @@ async fn retries_transient_failures_and_marks_revoked_users() {
     cancel.cancel();
     run.await.unwrap();
 }
+
+/// A keeper restarted on a store whose users are all overdue (their
+/// refresh time passed while the daemon was down), `left` before their
+/// one-hour tokens expire. Returns the simulator, the keeper's cancel, the
+/// restart instant and the users.
+async fn restart_overdue(
+    users: usize,
+    left: Duration,
+    token_latency: Option<Duration>,
+) -> (
+    enode_sim::Sim,
+    CancellationToken,
+    chrono::DateTime<chrono::Utc>,
+    tempfile::TempDir,
+) {
+    let clock = Clock::starting_at(common::t0());
+    let sim = enode_sim::spawn(scenario(users), clock.clone())
+        .await
+        .unwrap();
+    sim.handle
+        .set_access_token_lifetime(Duration::from_secs(3600));
+    let client = Client::new(&common::enode_config(&sim), clock.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    seed(&sim, &store, &clock, users);
+    // The daemon was down until `left` before expiry.
+    clock.sleep(Duration::from_secs(3600) - left).await;
+    if let Some(l) = token_latency {
+        sim.handle.add_latency(enode_sim::Target::Token, l);
+    }
+    let restarted = clock.now();
+    let keeper = TokenKeeper::with_seed(store, client, clock.clone(), common::token_config(), 11);
+    assert_eq!(keeper.load().unwrap(), users);
+    let cancel = CancellationToken::new();
+    tokio::spawn(keeper.run(cancel.clone()));
+    // Long enough for every overdue refresh, short of the next round.
+    clock.sleep(left).await;
+    (sim, cancel, restarted, dir)
+}
+
+/// After a restart, the users that are overdue do not all refresh in the
+/// same instant (a crash there would catch every rotation in flight): the
+/// refreshes are spread over the next minute, at most half the time the
+/// tokens have left, and each user refreshes once, before expiry.
+#[tokio::test(start_paused = true)]
+async fn overdue_refreshes_after_a_restart_are_spread() {
+    let users = 200;
+    let left = Duration::from_secs(100);
+    let (sim, cancel, restarted, _dir) = restart_overdue(users, left, None).await;
+    cancel.cancel();
+    let rotations = sim.handle.rotations();
+    assert_eq!(rotations.len(), users, "each overdue user refreshes once");
+    let offsets: Vec<i64> = rotations
+        .iter()
+        .map(|r| (r.at - restarted).num_milliseconds())
+        .collect();
+    let (first, last) = (
+        *offsets.iter().min().unwrap(),
+        *offsets.iter().max().unwrap(),
+    );
+    // Spread over at most half of the 100 s left, and over most of it.
+    assert!(first >= 0 && last <= 50_000, "{first}..{last} ms");
+    assert!(
+        last - first >= 40_000,
+        "spread only over {first}..{last} ms"
+    );
+    let mut per_second = std::collections::HashMap::new();
+    for o in &offsets {
+        *per_second.entry(o / 1000).or_insert(0) += 1;
+    }
+    let crowd = *per_second.values().max().unwrap();
+    assert!(crowd <= 15, "{crowd} of {users} refreshes in one second");
+    let stats = sim.handle.stats();
+    assert_eq!(stats.violations.total(), 0, "{:?}", stats.recent_violations);
+}
+
+/// However many users are due, at most `MAX_REFRESHES_IN_FLIGHT` refreshes
+/// are in flight at once (the server counts them, slow answers included),
+/// so a crash can catch only that many rotations; and the queue still
+/// refreshes everyone before expiry.
+#[tokio::test(start_paused = true)]
+async fn refreshes_in_flight_are_bounded() {
+    use smartcharged::daemon::tokens::MAX_REFRESHES_IN_FLIGHT;
+    let users = 100;
+    // Spread over 60 s with 3 s answers: about 5 at once on average
+    // without the bound, more at peaks.
+    let left = Duration::from_secs(300);
+    let (sim, cancel, restarted, _dir) =
+        restart_overdue(users, left, Some(Duration::from_secs(3))).await;
+    cancel.cancel();
+    let stats = sim.handle.stats();
+    assert!(
+        stats.tokens.max_in_flight <= MAX_REFRESHES_IN_FLIGHT as u64,
+        "{} token requests in flight at once",
+        stats.tokens.max_in_flight
+    );
+    assert!(
+        stats.tokens.max_in_flight >= 2,
+        "the bound was never reached: {}",
+        stats.tokens.max_in_flight
+    );
+    let rotations = sim.handle.rotations();
+    assert_eq!(rotations.len(), users, "each overdue user refreshes once");
+    let expiry = restarted + chrono::TimeDelta::from_std(left).unwrap();
+    let last = rotations.iter().map(|r| r.at).max().unwrap();
+    assert!(
+        last + chrono::TimeDelta::seconds(60) < expiry,
+        "the last refresh ({last}) came close to expiry ({expiry})"
+    );
+    assert_eq!(stats.violations.total(), 0, "{:?}", stats.recent_violations);
+}

@@ -3,6 +3,11 @@
 //! Each active user has a loop that sleeps until shortly before its access
 //! token expires (the lead time, capped for short-lived tokens, minus a
 //! random jitter so users linked together spread out) and then refreshes.
+//! Users that are already due when the keeper starts (after a restart or a
+//! suspend) are spread over up to [`OVERDUE_SPREAD`], still well before
+//! their tokens expire, and at most [`MAX_REFRESHES_IN_FLIGHT`] refreshes
+//! are in flight at once: a crash can catch only those few between the
+//! server's rotation and the flush.
 //!
 //! Refreshes are single-flight per user: a per-user mutex is held from the
 //! request to the durable write, so two refreshes of one refresh token never
@@ -19,7 +24,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use clock::Clock;
-use rand::Rng;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn, Instrument};
@@ -32,29 +39,31 @@ use crate::outage::Outages;
 use crate::retry::Policy;
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
-use crate::users::{User, UserId, UserStatus};
+use crate::users::{UserId, UserStatus};
 
 /// An access token is handed out only with at least this much life left,
 /// so that it cannot expire between the hand-out and the server's check.
 const MIN_VALIDITY: TimeDelta = TimeDelta::seconds(5);
 
-/// ... and with at least this share of its lifetime left (a minute of an
-/// hourly token): a request can wait for a free connection after the
-/// hand-out (a burst at a block edge), and must not go out with a token
-/// that expired meanwhile. Still far less than the refresh lead, so the
-/// keeper's own refresh comes first.
-const VALIDITY_SHARE: u32 = 60;
-
-/// Refreshes in flight at most. A wave of refreshes (users linked
-/// together, or a restart) waits here in small futures, before any
-/// request is built, and leaves room at the connection bound for polls
-/// and commands.
-const MAX_REFRESHING: usize = 16;
-
 /// Lead time and jitter are each capped at this fraction of the token's
 /// lifetime, so short-lived tokens are refreshed late in their life (at
 /// 75-87.5 %) rather than twice as often as needed.
 const LIFETIME_SHARE: u32 = 8;
+
+/// Refreshes that are due already when the keeper plans them (every user
+/// whose refresh time passed while the daemon was down) are spread over at
+/// most this long after now, and over at most half of the time their
+/// access token has left, so each still happens well before expiry.
+/// Without it every overdue user refreshes in the same instant after a
+/// restart, and a crash then catches many rotations at once.
+pub const OVERDUE_SPREAD: Duration = Duration::from_secs(60);
+
+/// Refreshes in flight at once, across all users (request sent, answer not
+/// yet stored). A kill -9 can lose only a rotation in flight, so this also
+/// bounds what one crash can cost. A refresh takes a few milliseconds
+/// against a healthy server, so a few permits keep up with any fleet: at
+/// 50 ms each, 4 permits refresh 10,000 hourly users in about 2 minutes.
+pub const MAX_REFRESHES_IN_FLIGHT: usize = 4;
 
 /// Why no token could be had for a user.
 #[derive(Debug, thiserror::Error)]
@@ -112,13 +121,27 @@ pub struct TokenKeeper {
     added_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<UserId>>>,
     /// Failing refreshes, logged once per episode rather than per retry.
     outages: Outages,
-    /// One permit per refresh in flight ([`MAX_REFRESHING`]).
-    refreshing: Arc<tokio::sync::Semaphore>,
+    /// Jitter and spread; seeded, so tests can repeat a schedule.
+    rng: Mutex<StdRng>,
+    /// One permit per refresh in flight ([`MAX_REFRESHES_IN_FLIGHT`]).
+    permits: Arc<Semaphore>,
 }
 
 impl TokenKeeper {
     /// A keeper over `store`; call [`TokenKeeper::load`] then [`TokenKeeper::run`].
     pub fn new(store: Store, client: Client, clock: Clock, config: TokenConfig) -> Arc<Self> {
+        Self::with_seed(store, client, clock, config, rand::random())
+    }
+
+    /// [`TokenKeeper::new`] with the seed of its jitter and spread given,
+    /// so a test can repeat a refresh schedule.
+    pub fn with_seed(
+        store: Store,
+        client: Client,
+        clock: Clock,
+        config: TokenConfig,
+        seed: u64,
+    ) -> Arc<Self> {
         let (added, added_rx) = tokio::sync::mpsc::unbounded_channel();
         Arc::new(TokenKeeper {
             store,
@@ -130,7 +153,8 @@ impl TokenKeeper {
             added,
             added_rx: Mutex::new(Some(added_rx)),
             outages: Outages::new("token refresh"),
-            refreshing: Arc::new(tokio::sync::Semaphore::new(MAX_REFRESHING)),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            permits: Arc::new(Semaphore::new(MAX_REFRESHES_IN_FLIGHT)),
         })
     }
 
@@ -140,13 +164,13 @@ impl TokenKeeper {
     }
 
     /// Loads every active user with tokens from the store; returns them,
-    /// the users whose vehicles the fleet controls. An active user without
-    /// tokens (which the store never writes) is left out.
-    pub fn load_active(&self) -> Result<Vec<User>, StoreError> {
+    /// the users whose vehicles the fleet controls, read in one pass over
+    /// the users and tokens trees.
+    pub fn load_active(&self) -> Result<Vec<crate::users::User>, StoreError> {
         let linked = self.store.active_users_with_tokens()?;
         let mut users = Vec::with_capacity(linked.len());
         for (user, tokens) in linked {
-            self.insert(user.id.clone(), tokens);
+            self.insert(user.id.clone(), tokens, true);
             users.push(user);
         }
         Ok(users)
@@ -169,16 +193,27 @@ impl TokenKeeper {
             *slot.current.write().expect("tokens lock") = tokens;
             return Ok(());
         }
-        self.insert(user.clone(), tokens);
+        self.insert(user.clone(), tokens, false);
         let _ = self.added.send(user);
         Ok(())
     }
 
-    fn insert(&self, user: UserId, tokens: TokenSet) {
+    /// Adds a slot. Fresh tokens (`loaded` false) last what they have left.
+    /// For tokens loaded from the store the lifetime is unknown (only the
+    /// expiry is stored) and what is left would understate it, putting the
+    /// refresh of every loaded user late in what is left: they are assumed
+    /// to last long enough for the configured lead time, so a user whose
+    /// refresh time passed while the daemon was down is overdue and spread
+    /// by [`next_refresh`]. The first refresh learns the real lifetime.
+    fn insert(&self, user: UserId, tokens: TokenSet, loaded: bool) {
         let now = self.clock.now();
+        let mut life = lifetime(&tokens, now);
+        if loaded {
+            life = life.max(self.config.refresh_lead * LIFETIME_SHARE);
+        }
         let slot = Arc::new(Slot {
             refresh: Arc::new(tokio::sync::Mutex::new(())),
-            lifetime: RwLock::new(lifetime(&tokens, now)),
+            lifetime: RwLock::new(life),
             current: RwLock::new(tokens),
             dead: RwLock::new(false),
             // Loaded tokens may be refreshed at once if they are due.
@@ -216,20 +251,13 @@ impl TokenKeeper {
             return Err(TokenError::NeedsRelink(user.clone()));
         }
         let t = slot.current.read().expect("tokens lock").clone();
-        if t.expires_at - self.clock.now() > self.margin(&slot) {
+        if t.expires_at - self.clock.now() > MIN_VALIDITY {
             return Ok(t.access_token);
         }
         Ok(self
             .refresh(user, Some(&t.access_token))
             .await?
             .access_token)
-    }
-
-    /// The life an access token must have left to be handed out: the
-    /// larger of [`MIN_VALIDITY`] and 1/[`VALIDITY_SHARE`] of its lifetime.
-    fn margin(&self, slot: &Slot) -> TimeDelta {
-        let life = *slot.lifetime.read().expect("lifetime lock") / VALIDITY_SHARE;
-        MIN_VALIDITY.max(TimeDelta::from_std(life).unwrap_or(MIN_VALIDITY))
     }
 
     /// Refreshes `user`'s tokens unless someone already replaced `stale`
@@ -248,7 +276,7 @@ impl TokenKeeper {
         let current = slot.current.read().expect("tokens lock").clone();
         if let Some(stale) = stale {
             if current.access_token != *stale
-                && current.expires_at - self.clock.now() > self.margin(&slot)
+                && current.expires_at - self.clock.now() > MIN_VALIDITY
             {
                 return Ok(current); // another caller refreshed meanwhile
             }
@@ -261,14 +289,14 @@ impl TokenKeeper {
             )?;
             return Err(TokenError::NeedsRelink(user.clone()));
         };
-        // Wait for a refresh slot before the section starts (the user's
-        // refresh mutex is held: no second refresh of this token begins).
-        let slot_permit = self
-            .refreshing
+        // A permit before the request: at most a few rotations are ever in
+        // flight. Waiting for one is cancellable (nothing was sent yet).
+        let permit = self
+            .permits
             .clone()
             .acquire_owned()
             .await
-            .expect("the refresh bound is never closed");
+            .expect("the permits are never closed");
         // The uncancellable section: request, answer, durable write.
         let client = self.client.clone();
         let store = self.store.clone();
@@ -278,7 +306,7 @@ impl TokenKeeper {
         let section = self.inflight.spawn(
             async move {
                 let _guard = guard;
-                let _slot = slot_permit;
+                let _permit = permit;
                 let started = clock.now();
                 let fresh = client.auth().refresh(&refresh_token).await?;
                 store
@@ -344,26 +372,22 @@ impl TokenKeeper {
         Ok(())
     }
 
-    /// When `user`'s next refresh is due: before expiry by the lead time
-    /// plus a random jitter, each at most an eighth of the token lifetime,
-    /// and never within [`REFRESH_FLOOR`](limits::REFRESH_FLOOR) of the
-    /// last refresh. The jitter has millisecond resolution, so users linked
-    /// together refresh at different instants: one crash inside the
-    /// rotation window can then cost at most the few refreshes that happen
-    /// to share it (group commit still lets those share one flush).
+    /// When `user`'s next refresh is due: see [`next_refresh`].
     fn due(&self, slot: &Slot) -> DateTime<Utc> {
-        let expires = slot.current.read().expect("tokens lock").expires_at;
-        let life = *slot.lifetime.read().expect("lifetime lock");
-        let lead = self.config.refresh_lead.min(life / LIFETIME_SHARE);
-        let jitter = self.config.refresh_jitter.min(life / LIFETIME_SHARE);
-        let jitter = jitter.mul_f64(rand::thread_rng().gen::<f64>());
-        let due = expires - TimeDelta::from_std(lead + jitter).unwrap_or(TimeDelta::zero());
-        let due = due
-            .duration_trunc(TimeDelta::milliseconds(1))
-            .unwrap_or(due);
-        let floor = *slot.obtained_at.read().expect("obtained lock")
-            + TimeDelta::from_std(limits::REFRESH_FLOOR).unwrap_or_default();
-        due.max(floor)
+        let (jitter, spread) = {
+            let mut rng = self.rng.lock().expect("rng lock");
+            (rng.gen::<f64>(), rng.gen::<f64>())
+        };
+        next_refresh(&Plan {
+            now: self.clock.now(),
+            expires: slot.current.read().expect("tokens lock").expires_at,
+            lifetime: *slot.lifetime.read().expect("lifetime lock"),
+            obtained_at: *slot.obtained_at.read().expect("obtained lock"),
+            lead: self.config.refresh_lead,
+            jitter: self.config.refresh_jitter,
+            jitter_draw: jitter,
+            spread_draw: spread,
+        })
     }
 
     /// Runs the refresh loops of all users until `cancel` fires, then waits
@@ -424,9 +448,7 @@ impl TokenKeeper {
                     wake = self.due(&slot);
                     continue;
                 }
-                // Boxed: the refresh's state exists only while it runs, so
-                // the loop of a user between refreshes stays small.
-                match Box::pin(self.refresh(&user, Some(&planned))).await {
+                match self.refresh(&user, Some(&planned)).await {
                     Ok(fresh) => {
                         self.outages.succeeded(self.clock.now());
                         retry = Policy::DEFAULT.start();
@@ -460,6 +482,60 @@ impl TokenKeeper {
     }
 }
 
+/// What [`next_refresh`] plans from.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    /// The clock now.
+    pub now: DateTime<Utc>,
+    /// When the access token in force expires.
+    pub expires: DateTime<Utc>,
+    /// How long it lasted when obtained (caps lead time and jitter).
+    pub lifetime: Duration,
+    /// When it was obtained (for [`REFRESH_FLOOR`](limits::REFRESH_FLOOR)).
+    pub obtained_at: DateTime<Utc>,
+    /// `[tokens] refresh_lead`.
+    pub lead: Duration,
+    /// `[tokens] refresh_jitter`.
+    pub jitter: Duration,
+    /// A uniform draw in [0, 1) for the jitter.
+    pub jitter_draw: f64,
+    /// A uniform draw in [0, 1) for the spread of an overdue refresh.
+    pub spread_draw: f64,
+}
+
+/// When a refresh is due: before expiry by the lead time plus a random
+/// jitter, each at most an eighth of the token lifetime, and never within
+/// [`REFRESH_FLOOR`](limits::REFRESH_FLOOR) of the last refresh. The jitter
+/// has millisecond resolution, so users linked together refresh at
+/// different instants.
+///
+/// A refresh that is due already (its time passed while the daemon was
+/// down) is put at a random point of the next [`OVERDUE_SPREAD`], capped at
+/// half the time the access token has left, so that the users who are all
+/// overdue after a restart do not refresh in the same instant (one crash
+/// inside that instant would cost every rotation in flight), and each still
+/// refreshes well before its token expires. An expired token is due now.
+pub fn next_refresh(p: &Plan) -> DateTime<Utc> {
+    let lead = p.lead.min(p.lifetime / LIFETIME_SHARE);
+    let jitter = p.jitter.min(p.lifetime / LIFETIME_SHARE);
+    let jitter = jitter.mul_f64(p.jitter_draw.clamp(0.0, 1.0));
+    let due = p.expires - TimeDelta::from_std(lead + jitter).unwrap_or(TimeDelta::zero());
+    let due = due
+        .duration_trunc(TimeDelta::milliseconds(1))
+        .unwrap_or(due);
+    let floor = p.obtained_at + TimeDelta::from_std(limits::REFRESH_FLOOR).unwrap_or_default();
+    let due = due.max(floor);
+    if due > p.now {
+        return due;
+    }
+    let left = (p.expires - p.now).to_std().unwrap_or(Duration::ZERO);
+    let spread = OVERDUE_SPREAD.min(left / 2);
+    let at = p.now
+        + TimeDelta::from_std(spread.mul_f64(p.spread_draw.clamp(0.0, 1.0)))
+            .unwrap_or(TimeDelta::zero());
+    at.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(at)
+}
+
 /// How long `tokens` last from `now`, for capping lead time and jitter.
 fn lifetime(tokens: &TokenSet, now: DateTime<Utc>) -> Duration {
     (tokens.expires_at - now).to_std().unwrap_or(Duration::ZERO)
@@ -476,5 +552,100 @@ enum Section {
 impl From<AuthError> for Section {
     fn from(e: AuthError) -> Self {
         Section::Auth(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2024, 3, 1, 12, 0, 0).unwrap()
+    }
+
+    /// A one-hour token obtained at `obtained`, planned at `now`.
+    fn plan(now: DateTime<Utc>, obtained: DateTime<Utc>, draws: (f64, f64)) -> Plan {
+        Plan {
+            now,
+            expires: obtained + TimeDelta::hours(1),
+            lifetime: Duration::from_secs(3600),
+            obtained_at: obtained,
+            lead: Duration::from_secs(300),
+            jitter: Duration::from_secs(60),
+            jitter_draw: draws.0,
+            spread_draw: draws.1,
+        }
+    }
+
+    #[test]
+    fn a_fresh_token_is_refreshed_lead_plus_jitter_before_expiry() {
+        let p = plan(t0(), t0(), (0.5, 0.9));
+        assert_eq!(next_refresh(&p), t0() + TimeDelta::seconds(3600 - 330));
+        let p = plan(t0(), t0(), (0.0, 0.9));
+        assert_eq!(next_refresh(&p), t0() + TimeDelta::seconds(3600 - 300));
+    }
+
+    #[test]
+    fn overdue_refreshes_spread_over_the_window_well_before_expiry() {
+        // 200 users whose refresh time passed while the daemon was down
+        // (100 s left on their tokens): at most half of that, 50 s, ahead.
+        let obtained = t0() - TimeDelta::seconds(3500);
+        let mut rng = StdRng::seed_from_u64(7);
+        let times: Vec<_> = (0..200)
+            .map(|_| {
+                let mut p = plan(t0(), obtained, (rng.gen(), rng.gen()));
+                p.obtained_at = t0() - TimeDelta::seconds(30); // as loaded
+                next_refresh(&p)
+            })
+            .collect();
+        let first = *times.iter().min().unwrap();
+        let last = *times.iter().max().unwrap();
+        assert!(first >= t0() - TimeDelta::milliseconds(1), "{first}");
+        assert!(last <= t0() + TimeDelta::seconds(50), "{last}");
+        assert!(
+            last - first >= TimeDelta::seconds(40),
+            "spread {first}..{last}"
+        );
+        // No instant is shared by many: at most a handful per second.
+        let mut per_second = HashMap::new();
+        for t in &times {
+            *per_second.entry((*t - t0()).num_seconds()).or_insert(0) += 1;
+        }
+        let crowd = per_second.values().max().unwrap();
+        assert!(*crowd <= 12, "{crowd} refreshes in one second");
+        let mut distinct = times.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert!(
+            distinct.len() >= 190,
+            "{} distinct instants",
+            distinct.len()
+        );
+    }
+
+    #[test]
+    fn the_overdue_spread_is_capped_at_a_minute() {
+        // A day-long token whose refresh is overdue by hours: at most
+        // OVERDUE_SPREAD ahead, not half of the many hours left.
+        let mut p = plan(t0(), t0() - TimeDelta::hours(23), (0.0, 0.999));
+        p.expires = t0() + TimeDelta::hours(1);
+        p.lifetime = Duration::from_secs(86_400);
+        p.lead = Duration::from_secs(7200);
+        let at = next_refresh(&p);
+        assert!(at > t0() + TimeDelta::seconds(55), "{at}");
+        assert!(at <= t0() + TimeDelta::from_std(OVERDUE_SPREAD).unwrap());
+    }
+
+    #[test]
+    fn an_expired_token_is_due_now_and_the_floor_still_holds() {
+        let p = plan(t0(), t0() - TimeDelta::hours(2), (0.5, 0.9));
+        assert_eq!(next_refresh(&p), t0());
+        // Refreshed 10 s ago, and the server's token runs out 25 s from
+        // now: the floor (30 s after the refresh) decides, not the lead.
+        let mut p = plan(t0(), t0() - TimeDelta::seconds(10), (0.5, 0.9));
+        p.expires = t0() + TimeDelta::seconds(25);
+        p.lifetime = Duration::from_secs(60);
+        assert_eq!(next_refresh(&p), t0() + TimeDelta::seconds(20));
     }
 }

@@ -5,8 +5,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use rand::Rng;
 
 use crate::problem::OAuthError;
-use crate::state::{Grant, State, TokenSet};
-use crate::stats::ViolationKind;
+use crate::state::{Grant, State, TokenSet, USED_KEPT};
+use crate::stats::{RotationRecord, ViolationKind};
 use crate::tokens::{self, Claims, Kind, Scopes};
 
 impl State {
@@ -20,6 +20,7 @@ impl State {
             refresh_seq: 0,
             access_gen: 0,
             revoked: false,
+            used: Default::default(),
         });
         if let Some(u) = self.users.get_mut(user) {
             u.linked = true;
@@ -142,7 +143,14 @@ impl State {
         if c.expires_ms <= now.timestamp_millis() {
             return Err(self.invalid_grant(now, Some(&user), "refresh token expired"));
         }
-        if c.seq != grant.refresh_seq {
+        let graced = c.seq != grant.refresh_seq
+            && self.refresh.grace_secs.is_some_and(|g| {
+                grant
+                    .used
+                    .iter()
+                    .any(|(seq, at)| *seq == c.seq && now < *at + TimeDelta::seconds(g as i64))
+            });
+        if c.seq != grant.refresh_seq && !graced {
             self.stats.violation(
                 now,
                 ViolationKind::RefreshReplay,
@@ -175,10 +183,27 @@ impl State {
         }
         let grant = &mut self.grants[g as usize];
         if self.refresh.rotate {
+            // The grace period counts from a token's first use.
+            if !grant.used.iter().any(|(seq, _)| *seq == c.seq) {
+                if grant.used.len() == USED_KEPT {
+                    grant.used.pop_front();
+                }
+                grant.used.push_back((c.seq, now));
+            }
             grant.refresh_seq += 1;
         }
         grant.access_gen += 1;
         self.stats.tokens.refresh_token += 1;
+        if graced {
+            self.stats.tokens.refresh_graced += 1;
+        }
+        self.stats.rotation(RotationRecord {
+            at: now,
+            user,
+            used_seq: c.seq,
+            new_seq: grant.refresh_seq,
+            graced,
+        });
         Ok(self.grant_tokens(g, now))
     }
 }

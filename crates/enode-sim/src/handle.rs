@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::faults::{AuthorizeError, Fault, FaultId, FaultKind, Target, Trigger};
 use crate::scenario::{valid_deadline, RefreshPolicy, Scenario, ScenarioError};
 use crate::state::{State, TokenSet};
-use crate::stats::{CommandRecord, Stats};
+use crate::stats::{CommandRecord, RotationRecord, Stats};
 use crate::tokens::Scopes;
 use crate::vehicle::{Action, ChargeSegment};
 
@@ -92,6 +92,25 @@ pub struct VehicleSnapshot {
     pub segments: Vec<ChargeSegment>,
 }
 
+/// What the authorization server knows of a refresh token it issued
+/// ([`SimHandle::refresh_token_info`]): a kill test asks it of the token a
+/// client stored, to see whether the client missed a rotation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshTokenInfo {
+    /// The user of the grant.
+    pub user: String,
+    /// The token's sequence number in its grant.
+    pub seq: u32,
+    /// The sequence number of the grant's current refresh token: equal to
+    /// `seq` when the token is the current one.
+    pub current_seq: u32,
+    /// When the token was first used (rotated away), if it was and the
+    /// grant still remembers it (the latest 8 rotations).
+    pub used_at: Option<DateTime<Utc>>,
+    /// Whether the grant is revoked.
+    pub revoked: bool,
+}
+
 /// A user's token set, as `POST /_sim/grant-tokens` answers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserTokens {
@@ -147,6 +166,34 @@ impl SimHandle {
     /// Every accepted charging command so far, oldest first.
     pub fn command_log(&self) -> Vec<CommandRecord> {
         self.lock().stats.command_log.clone()
+    }
+
+    /// The latest refresh-token rotations (up to about a million), oldest
+    /// first: when each grant rotated, for kill tests to compare with the
+    /// instants they killed the client.
+    pub fn rotations(&self) -> Vec<RotationRecord> {
+        self.lock().stats.rotation_log.iter().cloned().collect()
+    }
+
+    /// What the server knows of a refresh token value; `None` for one it
+    /// never issued.
+    pub fn refresh_token_info(&self, token: &str) -> Option<RefreshTokenInfo> {
+        let st = self.lock();
+        let c = st
+            .decode(token)
+            .filter(|c| c.kind == crate::tokens::Kind::Refresh)?;
+        let g = st.grants.get(c.id as usize)?;
+        Some(RefreshTokenInfo {
+            user: g.user.clone(),
+            seq: c.seq,
+            current_seq: g.refresh_seq,
+            used_at: g
+                .used
+                .iter()
+                .find(|(seq, _)| *seq == c.seq)
+                .map(|(_, at)| *at),
+            revoked: g.revoked,
+        })
     }
 
     /// Zeroes the counters (e.g. after a warm-up phase).
@@ -235,8 +282,12 @@ impl SimHandle {
             chrono::TimeDelta::from_std(d).unwrap_or(chrono::TimeDelta::MAX);
     }
 
-    /// Refresh-token behaviour from now on.
-    pub fn set_refresh_policy(&self, p: RefreshPolicy) {
+    /// Refresh-token behaviour from now on. A grace period above
+    /// [`GRACE_MAX_SECS`](crate::scenario::GRACE_MAX_SECS) is capped to it.
+    pub fn set_refresh_policy(&self, mut p: RefreshPolicy) {
+        p.grace_secs = p
+            .grace_secs
+            .map(|g| g.clamp(1, crate::scenario::GRACE_MAX_SECS));
         self.lock().refresh = p;
     }
 

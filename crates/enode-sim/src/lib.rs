@@ -12,7 +12,8 @@
 //! A test starts it with [`spawn`] and steers it through the [`SimHandle`]:
 //! faults (429 with or without Retry-After, 5xx, latency, connections
 //! closed without an answer, malformed and oversized bodies), token lifetime and
-//! refresh-token behaviour, a refusing consent screen, driver actions, and
+//! refresh-token behaviour (rotation, replay detection, an optional
+//! rotation grace period as Ory Hydra offers it), a refusing consent screen, driver actions, and
 //! [`Stats`] with violation counters (expired tokens, requests before a
 //! Retry-After elapsed, refresh-token replays, commands to unplugged or
 //! away vehicles).
@@ -63,7 +64,8 @@
 //!
 //! # Benchmark endpoints
 //! `GET /_sim/commands` lists every accepted command with its arrival time
-//! ([`CommandRecord`]), `GET /_sim/vehicles` every vehicle's exact state
+//! ([`CommandRecord`]), `GET /_sim/rotations` every refresh-token rotation
+//! ([`RotationRecord`]), `GET /_sim/vehicles` every vehicle's exact state
 //! and charging segments ([`VehicleSnapshot`]), and `POST
 //! /_sim/grant-tokens` `{"users": [..] | absent for all, "scopes": ".."}`
 //! issues tokens to many users at once ([`UserTokens`]); `GET
@@ -101,14 +103,15 @@ use tokio::task::JoinHandle;
 
 pub use faults::{AuthorizeError, Fault, FaultId, FaultKind, Target, Trigger};
 pub use generate::Commute;
-pub use handle::{SimError, SimHandle, UserTokens, VehicleSnapshot};
+pub use handle::{RefreshTokenInfo, SimError, SimHandle, UserTokens, VehicleSnapshot};
 pub use scenario::{
     ClientSpec, EventAction, EventSpec, LocationSpec, RefreshPolicy, Scenario, ScenarioError,
-    SmartChargingSpec, UserSpec, VehicleSpec, When, AWAY, BUILTIN_TOML, VENDORS,
+    SmartChargingSpec, UserSpec, VehicleSpec, When, AWAY, BUILTIN_TOML, GRACE_MAX_SECS, VENDORS,
 };
 pub use state::TokenSet;
 pub use stats::{
-    CommandCounts, CommandRecord, Stats, TokenCounts, ViolationEvent, ViolationKind, Violations,
+    CommandCounts, CommandRecord, RotationRecord, Stats, TokenCounts, ViolationEvent,
+    ViolationKind, Violations,
 };
 pub use vehicle::ChargeSegment;
 pub use webhooks::{sign as sign_webhook, WebhookFaults, WebhookStats};
@@ -236,6 +239,7 @@ pub fn router(handle: SimHandle) -> Router {
     let sim = Router::new()
         .route("/_sim/stats", get(sim_stats))
         .route("/_sim/commands", get(sim_commands))
+        .route("/_sim/rotations", get(sim_rotations))
         .route("/_sim/vehicles", get(sim_vehicles))
         .route("/_sim/grant-tokens", post(sim_grant_tokens))
         .route("/_sim/faults", post(sim_add_fault).delete(sim_clear_faults))
@@ -286,6 +290,11 @@ async fn sim_stats(State(h): State<SimHandle>) -> Json<Stats> {
 /// `GET /_sim/commands`: every accepted command with its arrival time.
 async fn sim_commands(State(h): State<SimHandle>) -> Json<Vec<CommandRecord>> {
     Json(h.command_log())
+}
+
+/// `GET /_sim/rotations`: every refresh-token rotation with its time.
+async fn sim_rotations(State(h): State<SimHandle>) -> Json<Vec<RotationRecord>> {
+    Json(h.rotations())
 }
 
 /// `GET /_sim/vehicles`: exact snapshots of every vehicle (with the

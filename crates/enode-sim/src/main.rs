@@ -34,6 +34,14 @@ struct Args {
     /// Seed of the RNG (overrides the scenario's).
     #[arg(long)]
     seed: Option<u64>,
+    /// Refresh-token rotation grace period in seconds (1-300), a property
+    /// of the authorization server (Ory Hydra's
+    /// `oauth2.grant.refresh_token.rotation_grace_period`): a rotated
+    /// refresh token stays usable this long after its first use. Off by
+    /// default: replaying a rotated token revokes the grant. Overrides the
+    /// scenario's `[refresh] grace_secs`.
+    #[arg(long, value_name = "SECS")]
+    refresh_grace: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -74,6 +82,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     if let Some(seed) = args.seed {
         scenario.seed = seed;
+    }
+    if let Some(grace) = args.refresh_grace {
+        scenario.refresh.grace_secs = Some(grace);
     }
     let clock = match (args.virtual_clock, scenario.start, args.time_scale) {
         (Some(spec), _, _) => Clock::from_spec(&spec),

@@ -105,6 +105,7 @@ fn subject(st: &World, form: &HashMap<String, String>) -> Option<String> {
 /// a refresh is already rotated when a client that gives up stops waiting.
 /// An injected error or broken answer replaces the grant (nothing rotates).
 pub(crate) async fn token(State(h): State<SimHandle>, headers: HeaderMap, body: Bytes) -> Response {
+    let _in_flight = InFlight::enter(&h);
     let (result, latency) = token_inner(&h, &headers, &body).await;
     if !latency.is_zero() {
         h.clock().sleep(latency).await;
@@ -118,6 +119,28 @@ pub(crate) async fn token(State(h): State<SimHandle>, headers: HeaderMap, body: 
             .into_response(),
         Err(TokenFail::OAuth(e)) => e.into_response(),
         Err(TokenFail::Broken(b)) => b.into_response(),
+    }
+}
+
+/// Counts a token request in progress for [`TokenCounts::max_in_flight`]
+/// (crate::TokenCounts); leaves on drop, so a request whose client went
+/// away is counted out too.
+struct InFlight(SimHandle);
+
+impl InFlight {
+    fn enter(h: &SimHandle) -> InFlight {
+        let mut st = h.lock();
+        st.stats.token_in_flight += 1;
+        st.stats.tokens.max_in_flight = st.stats.tokens.max_in_flight.max(st.stats.token_in_flight);
+        drop(st);
+        InFlight(h.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut st = self.0.lock();
+        st.stats.token_in_flight = st.stats.token_in_flight.saturating_sub(1);
     }
 }
 

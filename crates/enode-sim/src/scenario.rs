@@ -95,7 +95,21 @@ pub struct RefreshPolicy {
     pub revoke_previous_access_tokens: bool,
     /// Refresh tokens expire this many seconds after issue; `None`: never.
     pub lifetime_secs: Option<u64>,
+    /// Rotation grace period in seconds, a property of the authorization
+    /// server (Ory Hydra's `oauth2.grant.refresh_token.rotation_grace_period`,
+    /// whose token endpoint paths `/oauth2/auth` and `/oauth2/token` Enode's
+    /// are): a rotated refresh token stays usable for this long after its
+    /// first use, and each use within it answers new tokens instead of
+    /// revoking the grant. It lets a client that died between the server's
+    /// rotation and storing the answer refresh again with the token it
+    /// stored. `None` (the default): no grace, a replay revokes the grant.
+    /// At most [`GRACE_MAX_SECS`], as Hydra caps it without a count limit.
+    pub grace_secs: Option<u64>,
 }
+
+/// The longest rotation grace period accepted (Hydra's cap when no count
+/// limit is configured: 5 minutes).
+pub const GRACE_MAX_SECS: u64 = 300;
 
 impl Default for RefreshPolicy {
     fn default() -> Self {
@@ -104,6 +118,7 @@ impl Default for RefreshPolicy {
             revoke_on_replay: true,
             revoke_previous_access_tokens: false,
             lifetime_secs: None,
+            grace_secs: None,
         }
     }
 }
@@ -472,6 +487,11 @@ impl Scenario {
         }
         if self.refresh.lifetime_secs == Some(0) {
             return bad("refresh.lifetime_secs must be > 0".into());
+        }
+        if matches!(self.refresh.grace_secs, Some(g) if g == 0 || g > GRACE_MAX_SECS) {
+            return bad(format!(
+                "refresh.grace_secs must be in 1..={GRACE_MAX_SECS} (omit it for no grace)"
+            ));
         }
         let mut ids = HashSet::new();
         for c in &self.clients {

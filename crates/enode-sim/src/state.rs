@@ -80,7 +80,14 @@ pub(crate) struct Grant {
     pub access_gen: u32,
     /// Revoked: every token of it is dead.
     pub revoked: bool,
+    /// The latest rotations: `(sequence of the refresh token used, when it
+    /// was first used)`, newest last, at most [`USED_KEPT`]. Serves the
+    /// grace period and [`crate::SimHandle::refresh_token_info`].
+    pub used: VecDeque<(u32, DateTime<Utc>)>,
 }
+
+/// How many rotations a grant remembers (bounded: a grant lives for years).
+pub(crate) const USED_KEPT: usize = 8;
 
 /// A link session from `POST /users/{userId}/link`.
 #[derive(Debug)]

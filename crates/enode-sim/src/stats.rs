@@ -82,6 +82,12 @@ pub struct TokenCounts {
     pub granted_by_handle: u64,
     /// Grants revoked (replay, code reuse, deauthorization, user deletion).
     pub grants_revoked: u64,
+    /// Refresh grants answered for an already rotated refresh token within
+    /// the rotation grace period (`[refresh] grace_secs`).
+    pub refresh_graced: u64,
+    /// The most token endpoint requests ever in progress at once (from
+    /// arrival to the end of the answer, injected latency included).
+    pub max_in_flight: u64,
 }
 
 /// Things a correct client never does.
@@ -167,6 +173,29 @@ pub struct CommandRecord {
     pub action: String,
 }
 
+/// One refresh that rotated a grant's refresh token (`GET /_sim/rotations`,
+/// [`crate::SimHandle::rotations`]): kill tests compare `at` with the
+/// instants they killed the client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationRecord {
+    /// Clock time of the rotation (when the server made the new tokens,
+    /// before any injected latency delays the answer).
+    pub at: DateTime<Utc>,
+    /// The user of the grant.
+    pub user: String,
+    /// Sequence number of the refresh token presented.
+    pub used_seq: u32,
+    /// Sequence number of the refresh token answered.
+    pub new_seq: u32,
+    /// Whether the presented token was an already rotated one accepted
+    /// within the grace period.
+    pub graced: bool,
+}
+
+/// How many rotations [`Recorder::rotation_log`] keeps (the latest ones):
+/// 10,000 users refreshing hourly fill it in four days.
+const ROTATIONS_KEPT: usize = 1 << 20;
+
 /// The live counters behind [`Stats`], shaped for cheap updates.
 #[derive(Debug, Default)]
 pub(crate) struct Recorder {
@@ -189,6 +218,10 @@ pub(crate) struct Recorder {
     /// Every accepted command, oldest first (a few per vehicle and day, so
     /// it is kept whole).
     pub command_log: Vec<CommandRecord>,
+    /// The latest rotations, oldest first, at most [`ROTATIONS_KEPT`].
+    pub rotation_log: VecDeque<RotationRecord>,
+    /// Token endpoint requests in progress now.
+    pub token_in_flight: u64,
 }
 
 impl Recorder {
@@ -203,6 +236,14 @@ impl Recorder {
                 .or_default()
                 .insert(status, 1);
         }
+    }
+
+    /// Records a rotation.
+    pub fn rotation(&mut self, r: RotationRecord) {
+        if self.rotation_log.len() == ROTATIONS_KEPT {
+            self.rotation_log.pop_front();
+        }
+        self.rotation_log.push_back(r);
     }
 
     /// Counts one answer made by a fault rule.

@@ -235,6 +235,68 @@ async fn without_rotation_the_refresh_token_stays_valid() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_grace_period_lets_a_rotated_token_refresh_again_until_it_ends() {
+    let (sim, http) = start_builtin().await;
+    sim.handle.set_refresh_policy(RefreshPolicy {
+        grace_secs: Some(300),
+        ..RefreshPolicy::default()
+    });
+    let t0 = link(&sim, &http, "alice", "offline_access all").await;
+    let rt0 = t0.refresh_token.clone().unwrap();
+    let r = refresh(&sim, &http, &rt0).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let rotated_at = sim.handle.now();
+    let info = sim.handle.refresh_token_info(&rt0).unwrap();
+    assert_eq!((info.seq, info.current_seq), (0, 1));
+    assert_eq!(info.used_at, Some(rotated_at));
+    assert!(!info.revoked);
+
+    // A client that lost the answer (died before storing it) uses rt0
+    // again within the grace period: new tokens, no revocation.
+    tokio::time::advance(std::time::Duration::from_secs(299)).await;
+    let r = refresh(&sim, &http, &rt0).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let t2: TokenSet = r.json().await.unwrap();
+    assert_eq!(
+        get(&sim, &http, &t2.access_token, "/me").await.status(),
+        200
+    );
+    let rt2 = t2.refresh_token.unwrap();
+    assert_eq!(refresh(&sim, &http, &rt2).await.status(), StatusCode::OK);
+
+    // The grace period counts from the first use: past it, rt0 is a replay.
+    tokio::time::advance(std::time::Duration::from_secs(2)).await;
+    oauth_error(refresh(&sim, &http, &rt0).await, 400, "invalid_grant").await;
+
+    let s = sim.handle.stats();
+    assert_eq!(s.tokens.refresh_graced, 1);
+    assert_eq!(s.tokens.refresh_token, 3);
+    assert_eq!(s.violations.refresh_replay, 1);
+    assert_eq!(s.tokens.grants_revoked, 1);
+    let rotations = sim.handle.rotations();
+    let seqs: Vec<_> = rotations
+        .iter()
+        .map(|r| (r.used_seq, r.new_seq, r.graced))
+        .collect();
+    assert_eq!(seqs, vec![(0, 1, false), (0, 2, true), (2, 3, false)]);
+    assert!(rotations.iter().all(|r| r.user == "alice"));
+    assert_eq!(rotations[0].at, rotated_at);
+}
+
+#[tokio::test(start_paused = true)]
+async fn without_a_grace_period_a_replay_right_after_rotation_revokes() {
+    let (sim, http) = start_builtin().await;
+    let t0 = link(&sim, &http, "alice", "offline_access all").await;
+    let rt0 = t0.refresh_token.clone().unwrap();
+    assert_eq!(refresh(&sim, &http, &rt0).await.status(), StatusCode::OK);
+    oauth_error(refresh(&sim, &http, &rt0).await, 400, "invalid_grant").await;
+    let s = sim.handle.stats();
+    assert_eq!(s.tokens.refresh_graced, 0);
+    assert_eq!(s.tokens.grants_revoked, 1);
+    assert!(sim.handle.refresh_token_info(&rt0).unwrap().revoked);
+}
+
+#[tokio::test(start_paused = true)]
 async fn authorize_can_be_told_to_refuse() {
     let (sim, http) = start_builtin().await;
     sim.handle

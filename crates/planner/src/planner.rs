@@ -128,50 +128,45 @@ impl Planner {
             let finish = req
                 .finish_by_departure_minutes
                 .map_or(0, |f| n.saturating_sub(f));
-            self.build_segs(forced as u32, finish);
-            let mut problem = Problem {
-                segs: &self.segs,
-                n,
-                l,
-                max_blocks: req.max_blocks,
-                // a block longer than the whole charge can only be the last:
-                // anything above l + 1 means the same
-                min_block: req.min_block_minutes.unwrap_or(1).min(l + 1),
-                later: req.tie_break == TieBreak::Later,
-                running: req.charging_now,
-                // no pause is as long as the horizon
-                pause: req.min_pause_minutes.unwrap_or(0).min(n),
-                finish,
-            };
-            if !solve(
-                &mut self.greedy,
-                &mut self.dp,
-                &problem,
-                &mut self.hint,
-                &mut self.chosen,
-            )? {
-                // only the latest end can conflict with the rest: one block
-                // from the planning start is always allowed without it
-                warnings.push(format!(
-                    "no plan ends within {} minutes of the deadline with the other constraints; planned without finish_by_departure_minutes",
-                    req.finish_by_departure_minutes.unwrap_or(0)
-                ));
-                problem.finish = 0;
-                if !solve(
-                    &mut self.greedy,
-                    &mut self.dp,
-                    &problem,
-                    &mut self.hint,
-                    &mut self.chosen,
-                )? {
-                    // unreachable: one block from now on is always allowed
-                    self.chosen.clear();
-                    self.chosen.push((0, l));
+            // a plan that continues the running session charges the seconds
+            // before the first whole minute too: it may need a minute less
+            let lead_kwh = power * lead_secs / 3600.0;
+            let shorter = (lead_secs > 0.0)
+                .then(|| {
+                    let fewer = |kwh: f64| charge_minutes((kwh - lead_kwh).max(0.0), power) as u32;
+                    (fewer(energy), fewer(grid(min_soc)))
+                })
+                .filter(|&(m, _)| m >= 1 && m < l);
+            let mut continued = None;
+            if let Some((m, f)) = shorter {
+                // minute 0 forced: only plans that go on charging
+                let mut w = Vec::new();
+                self.solve_minutes(req, n, m, f.clamp(1, m), finish, &mut w)?;
+                let cost = self.chosen_cost(power) + self.lead_price(t0) * lead_kwh;
+                continued = Some((std::mem::take(&mut self.chosen), cost, w));
+            }
+            let before = warnings.len();
+            self.solve_minutes(req, n, l, forced as u32, finish, &mut warnings)?;
+            let mut problem_l = (l, forced as u32);
+            if let Some((chosen, cost, w)) = continued {
+                let head = if self.chosen.first().is_some_and(|b| b.0 == 0) {
+                    self.lead_price(t0) * lead_kwh
+                } else {
+                    0.0
+                };
+                if cost <= self.chosen_cost(power) + head {
+                    self.chosen = chosen;
+                    warnings.truncate(before);
+                    warnings.extend(w);
+                    let (m, f) = shorter.unwrap_or_default();
+                    problem_l = (m, f.clamp(1, m));
+                    self.build_segs(problem_l.1, finish);
                 }
             }
             if let Some(price) = req.opportunistic_price {
+                let problem = problem(&self.segs, req, n, problem_l.0, finish);
                 let to_cap = charge_minutes(grid(cap), power).min(f64::from(n)) as u32;
-                let more = to_cap.saturating_sub(l);
+                let more = to_cap.saturating_sub(problem_l.0);
                 if more > 0 {
                     self.extra.add(
                         &problem,
@@ -239,6 +234,62 @@ impl Planner {
             blocks,
             warnings,
         })
+    }
+
+    /// Fills `chosen` with the best plan of `l` minutes, the first
+    /// `forced` of them charged whatever the price.
+    fn solve_minutes(
+        &mut self,
+        req: &PlanRequest,
+        n: u32,
+        l: u32,
+        forced: u32,
+        finish: u32,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), PlanError> {
+        self.build_segs(forced, finish);
+        let mut problem = problem(&self.segs, req, n, l, finish);
+        if !solve(
+            &mut self.greedy,
+            &mut self.dp,
+            &problem,
+            &mut self.hint,
+            &mut self.chosen,
+        )? {
+            // only the latest end can conflict with the rest: one block
+            // from the planning start is always allowed without it
+            warnings.push(format!(
+                "no plan ends within {} minutes of the deadline with the other constraints; planned without finish_by_departure_minutes",
+                req.finish_by_departure_minutes.unwrap_or(0)
+            ));
+            problem.finish = 0;
+            if !solve(
+                &mut self.greedy,
+                &mut self.dp,
+                &problem,
+                &mut self.hint,
+                &mut self.chosen,
+            )? {
+                // unreachable: one block from now on is always allowed
+                self.chosen.clear();
+                self.chosen.push((0, l));
+            }
+        }
+        Ok(())
+    }
+
+    /// Cost of the chosen minutes.
+    fn chosen_cost(&self, power: f64) -> f64 {
+        self.chosen
+            .iter()
+            .map(|&(a, b)| self.cost(a, b, power).0)
+            .sum()
+    }
+
+    /// Price of the minute before the first planned one (`t0`), per kWh.
+    fn lead_price(&mut self, t0: i64) -> f64 {
+        CurveBuilder::build(&self.slots, t0 - 1, 1, &mut self.head, &mut self.head_gaps);
+        self.head.first().map_or(0.0, |p| p.price)
     }
 
     /// Price runs for the solvers: equal quantised prices joined, split
@@ -348,6 +399,25 @@ impl Planner {
     }
 }
 
+/// The problem of charging `l` minutes over `segs` with the request's
+/// constraints.
+fn problem<'a>(segs: &'a [Seg], req: &PlanRequest, n: u32, l: u32, finish: u32) -> Problem<'a> {
+    Problem {
+        segs,
+        n,
+        l,
+        max_blocks: req.max_blocks,
+        // a block longer than the whole charge can only be the last:
+        // anything above l + 1 means the same
+        min_block: req.min_block_minutes.unwrap_or(1).min(l + 1),
+        later: req.tie_break == TieBreak::Later,
+        running: req.charging_now,
+        // no pause is as long as the horizon
+        pause: req.min_pause_minutes.unwrap_or(0).min(n),
+        finish,
+    }
+}
+
 /// Solves `p` into `out`: the fast path when its answer is allowed, else
 /// the exact programme (first without the pause limit, whose answer is
 /// optimal too when it happens to respect it). Ok(false) when no plan
@@ -360,13 +430,17 @@ fn solve(
     out: &mut Vec<(u32, u32)>,
 ) -> Result<bool, PlanError> {
     hint.clear();
-    if greedy.solve(p, out) {
+    let answered = greedy.solve(p, out);
+    if answered {
         if p.allows(out) {
             return Ok(true);
         }
         hint.extend_from_slice(out);
     }
-    if p.pause > 1 && p.min_block == 1 {
+    // without a block limit or a latest end, the fast path's answer is the
+    // optimum without the pause already
+    let relaxed_known = answered && p.max_blocks.is_none() && p.finish == 0;
+    if p.pause > 1 && p.min_block == 1 && !relaxed_known {
         // over price runs, much faster than minute by minute
         let relaxed = Problem { pause: 0, ..*p };
         if dp.solve(&relaxed, hint, out)? {

@@ -131,7 +131,9 @@ pub struct PlanRequest {
     /// start), sends no START, is not counted against `max_blocks` and is
     /// exempt from `min_block_minutes`; on equal cost, continuing wins over
     /// stopping and starting again. A plan that does not charge at the
-    /// planning start stops the session there.
+    /// planning start stops the session there. A continuing plan counts the
+    /// energy of the seconds from `now` to the planning start, so it may
+    /// need a whole minute less than a plan that stops.
     #[serde(default)]
     pub charging_now: bool,
     /// No pause between two blocks shorter than this many minutes, in

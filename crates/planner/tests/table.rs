@@ -842,3 +842,33 @@ fn finish_by_departure_minutes_gives_way_when_nothing_meets_it() {
     assert!(p.blocks.is_empty());
     assert!(p.warnings.iter().any(|w| w.contains("nothing to charge")));
 }
+
+#[test]
+fn charging_now_counts_the_seconds_before_the_first_whole_minute() {
+    let from = utc("2024-05-01T17:00:00Z");
+    let spec = [(60, 0.10), (60, 0.30)];
+    let now = utc("2024-05-01T17:23:30Z");
+    // 35.4 kWh at 60 kW: 36 whole minutes from 17:24, or 35 after the
+    // half minute the running session charges before 17:24
+    let mut req = request(now, from + TimeDelta::hours(2), 0, slots(from, &spec));
+    req.target_percent = 3.54;
+    let p = plan(&req).unwrap();
+    assert_eq!(p.charge_minutes, 36, "not charging: whole minutes only");
+    req.charging_now = true;
+    let p = plan(&req).unwrap();
+    assert_eq!(p.blocks.len(), 1);
+    assert_eq!(p.blocks[0].start, now);
+    assert_eq!(p.blocks[0].end, utc("2024-05-01T17:59:00Z"));
+    assert_eq!(p.charge_minutes, 35);
+    assert!(close(p.energy_kwh, 35.5), "{}", p.energy_kwh);
+    assert!(close(p.cost, 3.55), "{}", p.cost);
+    // when the session should stop instead, the whole minutes stay: a
+    // cheap hour later, a dear one now
+    let spec = [(60, 0.30), (60, 0.10)];
+    let mut late = request(now, from + TimeDelta::hours(2), 0, slots(from, &spec));
+    late.target_percent = 3.54;
+    late.charging_now = true;
+    let p = plan(&late).unwrap();
+    assert_eq!(p.charge_minutes, 36);
+    assert_eq!(p.blocks[0].start, utc("2024-05-01T18:24:00Z"));
+}

@@ -938,3 +938,170 @@ fn a_replan_keeps_the_current_deadline_until_it_passes() {
         utc(2024, 6, 14, 7, 0)
     );
 }
+
+/// One night of the controller, the policy and the planner without I/O:
+/// a car that does what it is told, observed every 150 s and at plan
+/// edges (never on a whole minute), with every kind of replan forced
+/// into the middle of a running block: the hourly sweep, a SoC drift, a
+/// change of charge power and new prices. Each must leave the car
+/// charging (no STOP and START a minute later), and over the night no
+/// STOP may be followed by a START within `gap`.
+fn replans_in_running_blocks(policy: &VehiclePolicy, gap: TimeDelta) {
+    use crate::daemon::control::{
+        Action, ActivePlan, ControlState, Seen, Step, SWEEP, SWEEP_REASON,
+    };
+
+    let curve = curve("DE-LU-2023-2025.csv");
+    let plug_in = utc(2024, 3, 5, 17, 0) + TimeDelta::seconds(7);
+    let (battery, mut soc, mut charging, mut kw) = (60.0, 20.0, false, 11.0);
+    let mut version = 1u64;
+    let mut state = ControlState::default();
+    let mut commands: Vec<(DateTime<Utc>, Action)> = Vec::new();
+    // reasons of the forced replans
+    let mut replanned: Vec<&'static str> = Vec::new();
+    let mut forced: Vec<&'static str> = Vec::new();
+    let mut last_trigger: Option<DateTime<Utc>> = None;
+    let mut now = plug_in;
+    let mut next_poll = plug_in;
+    let mut deadline = None;
+    while deadline.is_none_or(|d| now < d) {
+        // force one replan of each kind into running blocks, a few minutes
+        // apart and with some minutes of the block left
+        let block = state.plan.as_ref().and_then(|p| {
+            p.plan
+                .blocks
+                .iter()
+                .find(|b| b.start <= now && now < b.end)
+                .cloned()
+        });
+        let mut trigger = None;
+        if let (Some(b), true) = (block, charging) {
+            let ready = now - b.start >= TimeDelta::minutes(4)
+                && b.end - now >= TimeDelta::minutes(10)
+                && last_trigger.is_none_or(|t| now - t >= TimeDelta::minutes(4));
+            let kinds = [SWEEP_REASON, "drift", "power", "prices"];
+            if let Some(kind) = kinds
+                .into_iter()
+                .find(|k| !forced.contains(k))
+                .filter(|_| ready)
+            {
+                trigger = Some(kind);
+                last_trigger = Some(now);
+                match kind {
+                    "drift" => soc -= 6.0,
+                    "power" => kw = 9.0,
+                    "prices" => version += 1,
+                    _ => state.plan.as_mut().unwrap().made_at = now - SWEEP,
+                }
+            }
+        }
+        forced.extend(trigger);
+        let cs = ChargeState {
+            battery_level: Some((soc * 10.0f64).round() / 10.0),
+            is_charging: Some(charging),
+            charge_rate_kw: charging.then_some(kw),
+            ..plugged(soc)
+        };
+        let v = vehicle(cs);
+        let seen = Seen::from_vehicle(&v, true);
+        state.observe(now, &seen, true);
+        for _ in 0..3 {
+            match state.decide(now, &seen, policy.replan_soc_drift_percent, version) {
+                Step::Idle => break,
+                Step::Plan(reason) => {
+                    let current = state.plan.as_ref().map(|p| p.deadline);
+                    let d = replan_deadline(policy, None, now, current);
+                    deadline = Some(d);
+                    let obs = Observation::from_vehicle(&v, state.power_kw.or(Some(11.0)), policy)
+                        .unwrap();
+                    let req = plan_request(now, policy, d, &obs, &curve).unwrap();
+                    let plan = planner::plan(&req).unwrap();
+                    if trigger.is_some() {
+                        replanned.push(reason);
+                        // a block running at a replan goes on (a swept
+                        // plan may also be kept: then it goes on too)
+                        assert!(
+                            plan.is_charging_at(now),
+                            "{reason} at {now} stops the car: {:?}",
+                            plan.blocks
+                        );
+                    }
+                    if reason == SWEEP_REASON
+                        && state
+                            .plan
+                            .as_ref()
+                            .is_some_and(|cur| cur.still_good(&plan, now))
+                    {
+                        state.plan.as_mut().unwrap().made_at = now;
+                    } else {
+                        state.plan = Some(ActivePlan {
+                            plan,
+                            made_at: now,
+                            deadline: d,
+                            soc_at_plan: req.soc_percent,
+                            battery_kwh: req.battery_kwh,
+                            power_kw: req.max_power_kw,
+                            efficiency: req.efficiency,
+                            prices_version: version,
+                        });
+                    }
+                }
+                Step::Command(action, _) => {
+                    state.sent(action, now);
+                    commands.push((now, action));
+                    charging = action == Action::Start;
+                    break;
+                }
+                Step::GiveUp(a) => panic!("gave up on {a:?}"),
+            }
+        }
+        if now >= next_poll {
+            next_poll = now + TimeDelta::seconds(150);
+        }
+        let wake = state.next_wake(now).map_or(next_poll, |w| w.min(next_poll));
+        // the car charges until the next look at it
+        if charging {
+            let hours = (wake - now).num_milliseconds() as f64 / 3_600_000.0;
+            soc = (soc + kw * hours / battery * 100.0).min(90.0);
+        }
+        now = wake;
+    }
+    assert_eq!(
+        forced,
+        [SWEEP_REASON, "drift", "power", "prices"],
+        "not every replan was forced"
+    );
+    for reason in [
+        SWEEP_REASON,
+        "state of charge drifted from the plan",
+        "charge power differs from the plan",
+        "new prices",
+    ] {
+        assert!(
+            replanned.contains(&reason),
+            "no replan for {reason} while charging: {replanned:?}"
+        );
+    }
+    for w in commands.windows(2) {
+        assert!(
+            !(w[0].1 == Action::Stop && w[1].1 == Action::Start && w[1].0 - w[0].0 < gap),
+            "STOP then START: {commands:?}"
+        );
+    }
+    assert!(soc >= policy.target_percent - 0.5, "left with {soc:.1} %");
+}
+
+#[test]
+fn replans_in_a_running_block_send_no_stop_and_start() {
+    // the power comes from the car (11 kW, then 9 kW), not the policy
+    let policy = VehiclePolicy {
+        efficiency: 1.0,
+        ..berlin(hm(7, 0))
+    };
+    replans_in_running_blocks(&policy, TimeDelta::minutes(10));
+    let paused = VehiclePolicy {
+        min_pause_minutes: Some(30),
+        ..policy
+    };
+    replans_in_running_blocks(&paused, TimeDelta::minutes(30));
+}

@@ -20,11 +20,16 @@ pub(super) const FINAL: u32 = 5;
 /// A stop before the plan is done, waiting `t` layers (the shortest pause)
 /// before the next start is allowed.
 pub(super) const PAUSE: u32 = 6;
+/// A block stopping `t` minutes into its run, then the shortest pause:
+/// the run is the given number of layers back (see [`encode_wait`]).
+pub(super) const PREFIX_WAIT: u32 = 7;
 
 /// A waiting state that reaches its layer later than it was created: a
 /// stop followed by the shortest pause.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Arrival {
+    /// Whether the partial run was used.
+    pub(super) f: u32,
     /// Blocks started.
     pub(super) k: u32,
     /// Minutes charged.
@@ -33,6 +38,29 @@ pub(super) struct Arrival {
     pub(super) v: i128,
     /// Back pointer.
     pub(super) code: u64,
+}
+
+/// A plan that ends with one minute exactly the shortest pause after its
+/// last stop: with a latest end, that last block cannot vanish, so the
+/// minute is pinned to the stop, which may itself lie inside a run (the
+/// one partial run). Kept aside as a finished plan.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Tail {
+    /// Key of the whole plan.
+    pub(super) v: i128,
+    /// The state the stop was made from (`usize::MAX`: the session
+    /// stopped at minute 0) and its layer (for an off state, the layer it
+    /// was entered at).
+    pub(super) state: usize,
+    pub(super) layer: usize,
+    /// Minutes charged in that state.
+    pub(super) j: u32,
+    /// The run the stop is in, and the minutes charged in it (0: the stop
+    /// is at its start).
+    pub(super) run: usize,
+    pub(super) t: u32,
+    /// The last minute.
+    pub(super) x: u32,
 }
 
 /// A back pointer: the previous state, the transition and its length;
@@ -45,13 +73,24 @@ pub(super) fn from_off(code: u64, origin: u32) -> u64 {
     code | (u64::from(origin) << 32)
 }
 
-pub(super) fn decode(code: u64) -> (usize, u32, u32, usize) {
+/// A [`PREFIX_WAIT`] back pointer: the run of the partial block is `back`
+/// layers before the layer the waiting state arrives at. Layers and
+/// origins stay below 2^16 (a horizon has at most [`crate::MAX_MINUTES`]
+/// minutes).
+pub(super) fn encode_wait(state: usize, t: u32, back: u32) -> u64 {
+    encode(state, PREFIX_WAIT, t) | (u64::from(back) << 48)
+}
+
+/// (previous state, transition, its length, origin of an off previous
+/// state, layers back of a [`PREFIX_WAIT`]).
+pub(super) fn decode(code: u64) -> (usize, u32, u32, usize, usize) {
     let c = code as u32;
     (
         (c & 0x7f) as usize,
         (c >> 7) & 7,
         c >> 10,
-        (code >> 32) as usize,
+        ((code >> 32) & 0xffff) as usize,
+        (code >> 48) as usize,
     )
 }
 
@@ -104,6 +143,8 @@ pub(super) struct Shape {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Part {
     pub(super) t: u32,
+    /// The layer where the shortest pause after stopping at `t` ends.
+    pub(super) wait: u32,
     pub(super) r: u32,
     pub(super) dq: u32,
     pub(super) pre: i128,

@@ -2,7 +2,7 @@
 //! transitions over the next run.
 
 use super::layout::*;
-use super::Dp;
+use super::{layer_at, tail_key, Dp};
 use crate::problem::{run_key, Problem, Seg, BLOCK};
 
 /// The tables a step writes, borrowed apart from the solver so the hot
@@ -80,7 +80,6 @@ impl Dp {
         s: usize,
         unit: bool,
         m: u32,
-        pause: u32,
     ) {
         let seg = segs[s];
         let (l, g, len) = (p.l, sh.g, seg.len);
@@ -99,6 +98,28 @@ impl Dp {
         };
         let ns = segs.len();
         let jump = (unit && s + m as usize <= ns).then(|| self.target(sh, s + m as usize));
+        // a stop before the plan is done waits for the shortest pause
+        let (waits, pause) = (p.pause > 1, p.pause);
+        let reach = if waits { self.reach[s] as usize } else { s + 1 };
+        // plans ending with a minute pinned a pause after their last stop
+        let tails = waits && !unit && p.finish > 0;
+        let mut tail = self.tail;
+        let mut offer = |v: i128, state: usize, layer: usize, j: u32, t: u32| {
+            if let Some(key) = tail_key(p, segs, seg.start + t + pause) {
+                let v = v + key;
+                if tail.is_none_or(|x| v < x.v) {
+                    tail = Some(Tail {
+                        v,
+                        state,
+                        layer,
+                        j,
+                        run: s,
+                        t,
+                        x: seg.start + t + pause,
+                    });
+                }
+            }
+        };
         // partial runs this segment offers from each live residue of flag 0
         let mut parts = std::mem::take(&mut self.parts);
         let mut ranges = [(0u32, 0u32); 64];
@@ -113,34 +134,42 @@ impl Dp {
             }
         }
         parts.clear();
-        if partial_ok {
-            let mut x = src.mask[0];
-            while x != 0 {
-                let r = x.trailing_zeros();
-                x &= x - 1;
-                let from = parts.len() as u32;
-                let mut y = next.mask[1];
-                while y != 0 {
-                    let r1 = y.trailing_zeros();
-                    y &= y - 1;
-                    let mut t = (r1 + g - r) % g;
-                    if t == 0 {
-                        t = g;
-                    }
-                    while t < len {
-                        parts.push(Part {
-                            t,
-                            r: r1,
-                            dq: (r + t) / g,
-                            pre: run_key(seg.c, p.later, p.n, seg.start, t),
-                            suf: run_key(seg.c, p.later, p.n, seg.start + len - t, t),
-                        });
-                        t += g;
-                    }
-                }
-                ranges[r as usize] = (from, parts.len() as u32);
+        // computed for a residue when a state first needs them: with a
+        // tight bound most residues have no state left
+        let next_mask = next.mask[1];
+        let ensure = |r: u32, parts: &mut Vec<Part>, ranges: &mut [(u32, u32); 64]| {
+            if ranges[r as usize].0 != u32::MAX {
+                return;
             }
-        }
+            let from = parts.len() as u32;
+            let mut y = next_mask;
+            while y != 0 {
+                let r1 = y.trailing_zeros();
+                y &= y - 1;
+                let mut t = (r1 + g - r) % g;
+                if t == 0 {
+                    t = g;
+                }
+                while t < len {
+                    let wait = if waits {
+                        layer_at(segs, seg.start + t + pause) as u32
+                    } else {
+                        s as u32 + 1
+                    };
+                    parts.push(Part {
+                        t,
+                        wait,
+                        r: r1,
+                        dq: (r + t) / g,
+                        pre: run_key(seg.c, p.later, p.n, seg.start, t),
+                        suf: run_key(seg.c, p.later, p.n, seg.start + len - t, t),
+                    });
+                    t += g;
+                }
+            }
+            ranges[r as usize] = (from, parts.len() as u32);
+        };
+        ranges.fill((u32::MAX, 0));
         let (mut vals, mut back, mut active) = (
             std::mem::take(&mut self.vals),
             std::mem::take(&mut self.back),
@@ -171,11 +200,11 @@ impl Dp {
         // stops that complete the plan must not be before `finish`
         let (finish, stop_here) = (p.finish, seg.start >= p.finish);
         // waiting states whose pause ends here join the others first
-        let ring = pause as usize + 1;
         let mut arrivals = std::mem::take(&mut self.arrivals);
-        for a in arrivals[s % ring].drain(..) {
+        for a in arrivals[s].drain(..) {
             let local = a.k as usize * 2;
-            tb.relax(sh, &src, 0, local, a.j, 0, a.j, a.v, a.code);
+            let (f, j) = (a.f as usize, a.j);
+            tb.relax(sh, &src, f, local, j, j % g, j / g, a.v, a.code);
         }
 
         // off states first, flag 1 before flag 0 (whose partial runs enter
@@ -252,6 +281,7 @@ impl Dp {
                     if f != 0 || !partial_ok {
                         continue;
                     }
+                    ensure(r, &mut parts, &mut ranges);
                     let (a, b) = ranges[r as usize];
                     for pt in &parts[a as usize..b as usize] {
                         if j + pt.t > l {
@@ -259,9 +289,23 @@ impl Dp {
                         }
                         let (j2, q2) = (j + pt.t, q + pt.dq);
                         // a block from the run's start, stopping inside it
-                        if j2 < l || seg.start + pt.t >= finish {
+                        let w = v + pt.pre + BLOCK;
+                        if tails && j2 + 1 == l && (!limited || nk + 1 < sh.ks) {
+                            offer(w, st, origin as usize, j, pt.t);
+                        }
+                        if waits && j2 < l {
+                            if (pt.wait as usize) < ns {
+                                let back = pt.wait - s as u32;
+                                arrivals[pt.wait as usize].push(Arrival {
+                                    f: 1,
+                                    k: nk as u32,
+                                    j: j2,
+                                    v: w,
+                                    code: from_off(encode_wait(st, pt.t, back), origin),
+                                });
+                            }
+                        } else if j2 < l || seg.start + pt.t >= finish {
                             let code = from_off(encode(st, PREFIX, pt.t), origin);
-                            let w = v + pt.pre + BLOCK;
                             tb.relax(sh, &next, 1, nk * 2, j2, pt.r, q2, w, code);
                         }
                         // a block from inside the run, running on
@@ -299,17 +343,22 @@ impl Dp {
                             if stop_here {
                                 tb.relax(sh, &next, f, k * 2, j, r, q, v, encode(st, NONE, 0));
                             }
-                        } else if pause <= 1 {
+                        } else if !waits {
                             tb.relax(sh, &next, f, k * 2, j, r, q, v, encode(st, NONE, 0));
-                        } else if s + (pause as usize) < ns {
+                        } else {
+                            if tails && j + 1 == l && can_start {
+                                offer(v, st, s, j, 0);
+                            }
                             // the next start comes a pause later at the earliest
-                            let at = s + pause as usize;
-                            arrivals[at % ring].push(Arrival {
-                                k: k as u32,
-                                j,
-                                v,
-                                code: encode(st, PAUSE, pause),
-                            });
+                            if reach < ns {
+                                arrivals[reach].push(Arrival {
+                                    f: f as u32,
+                                    k: k as u32,
+                                    j,
+                                    v,
+                                    code: encode(st, PAUSE, (reach - s) as u32),
+                                });
+                            }
                         }
                     }
                     if j + len <= l {
@@ -320,6 +369,7 @@ impl Dp {
                     if f != 0 || !partial_ok {
                         continue;
                     }
+                    ensure(r, &mut parts, &mut ranges);
                     let (a, b) = ranges[r as usize];
                     for pt in &parts[a as usize..b as usize] {
                         if j + pt.t > l {
@@ -327,11 +377,25 @@ impl Dp {
                         }
                         let (j2, q2) = (j + pt.t, q + pt.dq);
                         // continue into the run, stop inside it
-                        if j2 < l || seg.start + pt.t >= finish {
+                        if tails && j2 + 1 == l && can_start {
+                            offer(v + pt.pre, st, s, j, pt.t);
+                        }
+                        if waits && j2 < l {
+                            if (pt.wait as usize) < ns {
+                                arrivals[pt.wait as usize].push(Arrival {
+                                    f: 1,
+                                    k: k as u32,
+                                    j: j2,
+                                    v: v + pt.pre,
+                                    code: encode_wait(st, pt.t, pt.wait - s as u32),
+                                });
+                            }
+                        } else if j2 < l || seg.start + pt.t >= finish {
                             let code = encode(st, PREFIX, pt.t);
                             tb.relax(sh, &next, 1, k * 2, j2, pt.r, q2, v + pt.pre, code);
                         }
-                        if can_start {
+                        // the pause from the run's start must be long enough
+                        if can_start && (!waits || len - pt.t >= pause) {
                             // stop at the run's start, start again inside it
                             let code = encode(st, SUFFIX, pt.t);
                             let w = v + pt.suf + BLOCK;
@@ -345,6 +409,7 @@ impl Dp {
             }
         }
         self.arrivals = arrivals;
+        self.tail = tail;
         self.offv = offv;
         self.offo = offo;
         self.offlist = offlist;

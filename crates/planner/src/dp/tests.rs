@@ -73,3 +73,80 @@ proptest! {
         prop_assert!(plan_key(&p, &two) >= plan_key(&p, &exact));
     }
 }
+
+/// Cuts `segs` for a latest end at `finish` the way the planner does: at
+/// `finish`, then the last minute of every run ending at `finish` or later
+/// and the first minute of those starting there or later.
+fn cut_for_finish(segs: &[Seg], finish: u32) -> Vec<Seg> {
+    let mut out = Vec::new();
+    let split = |s: &Seg, cuts: &[u32], out: &mut Vec<Seg>| {
+        let end = s.start + s.len;
+        let mut at = s.start;
+        for &c in cuts {
+            if at < c && c < end {
+                out.push(Seg {
+                    start: at,
+                    len: c - at,
+                    ..*s
+                });
+                at = c;
+            }
+        }
+        out.push(Seg {
+            start: at,
+            len: end - at,
+            ..*s
+        });
+    };
+    let mut halves = Vec::new();
+    for s in segs {
+        split(s, &[finish], &mut halves);
+    }
+    for s in &halves {
+        let end = s.start + s.len;
+        if end < finish {
+            out.push(*s);
+        } else if s.start < finish {
+            split(s, &[end - 1], &mut out);
+        } else {
+            split(s, &[s.start + 1, end - 1], &mut out);
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    /// With a shortest pause the programme runs over price runs cut a pause
+    /// from every run edge; minute by minute it tries every edge. Both must
+    /// find the same key, on long curves where the pause binds.
+    #[test]
+    fn runs_cut_at_the_pause_agree_with_minutes(
+        (segs, n, forced) in segs(),
+        frac in 0.0f64..1.0,
+        later in any::<bool>(),
+        running in any::<bool>(),
+        pause in 2u32..70,
+        max_blocks in prop_oneof![Just(None), (1u32..5).prop_map(Some)],
+        finish in prop_oneof![Just(None), (0u32..120).prop_map(Some)],
+    ) {
+        let l = forced.max((f64::from(n) * frac) as u32).min(n);
+        prop_assume!(l > 0);
+        let finish = finish.map_or(0, |f| n.saturating_sub(f));
+        let segs = if finish > 0 { cut_for_finish(&segs, finish) } else { segs };
+        let p = Problem {
+            segs: &segs, n, l, max_blocks, min_block: 1, later, running, pause, finish,
+        };
+        let (mut runs, mut minutes) = (Vec::new(), Vec::new());
+        let found = Dp::default().solve(&p, &[], &mut runs).unwrap();
+        let reference = Dp { by_minute: true, ..Dp::default() };
+        prop_assert_eq!(found, { let mut d = reference; d.solve(&p, &[], &mut minutes).unwrap() });
+        if found {
+            prop_assert!(p.allows(&runs), "{:?}", runs);
+            let total: u32 = runs.iter().map(|b| b.1 - b.0).sum();
+            prop_assert_eq!(total, l);
+            prop_assert_eq!(plan_key(&p, &runs), plan_key(&p, &minutes), "{:?} vs {:?}", runs, minutes);
+        }
+    }
+}
