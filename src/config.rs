@@ -531,8 +531,12 @@ impl Config {
             Some(p) => format!("{} ({}, {})", p.source().id(), p.tz, p.currency),
             None => "none".to_owned(),
         };
+        let sites = match self.policy.site_count() {
+            0 => String::new(),
+            n => format!(", shared connections {n}"),
+        };
         format!(
-            "{}: ok: api {}, client {}, store {}, listen {}, scopes \"{}\", pkce {}, prices {prices}",
+            "{}: ok: api {}, client {}, store {}, listen {}, scopes \"{}\", pkce {}, prices {prices}{sites}",
             self.source.display(),
             self.enode.api_url,
             self.enode.client_id,

@@ -593,10 +593,19 @@ impl ControlState {
         charging: bool,
         reasons: (&'static str, &'static str),
     ) -> Step {
-        if want == charging {
-            return Step::Idle;
-        }
         let action = if want { Action::Start } else { Action::Stop };
+        if want == charging {
+            // The observation agrees, but a command the other way may be in
+            // flight (a START just sent, then a new plan says stop): it is
+            // countermanded now rather than after it took effect. At a
+            // shared connection the START's power is counted until then.
+            return match &self.pending {
+                Some(pd) if pd.action != action && now - pd.sent_at < CONFIRM_TIMEOUT => {
+                    Step::Command(action, if want { reasons.0 } else { reasons.1 })
+                }
+                _ => Step::Idle,
+            };
+        }
         match &self.pending {
             Some(pd) if pd.action == action => {
                 if now - pd.sent_at < CONFIRM_TIMEOUT {

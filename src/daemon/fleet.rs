@@ -35,6 +35,8 @@ use crate::store::{JournalEntry, Store};
 use crate::users::UserId;
 use crate::webhooks::Liveness;
 
+mod site;
+
 /// Users of one vendor that must see a 429 within [`VENDOR_WINDOW`] before
 /// the whole vendor is backed off.
 const VENDOR_HITS: usize = 3;
@@ -283,6 +285,9 @@ struct UserTask {
     tracked: HashMap<String, TrackedVehicle>,
     /// Webhook events for this user.
     hooks: Arc<HookInbox>,
+    /// Shared connections (`[[policy.sites]]`) of this user's vehicles:
+    /// accepted STOPs, STARTs waiting for power, joint plans in force.
+    sites: site::Sites,
 }
 
 impl Fleet {
@@ -342,6 +347,7 @@ impl Fleet {
             plan_errors: HashMap::new(),
             tracked: HashMap::new(),
             hooks,
+            sites: site::Sites::default(),
         };
         match task.run(cancel, inbox).instrument(span.clone()).await {
             Stop::Cancelled => {}
@@ -684,6 +690,7 @@ impl UserTask {
             any |= self.vehicle(&v).await?;
             self.last.insert(v.id.clone(), (now, v));
         }
+        self.settle_sites().await?;
         Ok(any)
     }
 
@@ -735,11 +742,16 @@ impl UserTask {
                 .map(|t| t.vehicle.clone())
                 .collect::<Vec<_>>()
         };
+        // Charging vehicles first: at a block edge shared at a site their
+        // STOPs go out before the others' STARTs.
+        let mut vehicles = vehicles;
+        vehicles.sort_by_key(|v| v.charge_state.as_ref().and_then(|c| c.is_charging) != Some(true));
         let mut any = false;
         for v in vehicles {
             any |= self.vehicle(&v).await?;
             self.last.insert(v.id.clone(), (now, v));
         }
+        self.settle_sites().await?;
         Ok(any)
     }
 
@@ -913,7 +925,10 @@ impl UserTask {
     async fn vehicle(&mut self, v: &Vehicle) -> Result<bool, RoundError> {
         let fleet = self.fleet.clone();
         let now = fleet.clock.now();
-        let policy = fleet.policy.borrow().for_vehicle(self.user.as_str(), &v.id);
+        let (policy, site) = self.policy_of(v);
+        if let Some(s) = &site {
+            self.sites.touch(&s.charging_location);
+        }
         let mut state = match self.states.remove(&v.id) {
             Some(s) => s,
             None => {
@@ -928,7 +943,9 @@ impl UserTask {
             }
         };
         let mut cx = Observation::default();
-        let result = self.control(v, &policy, &mut state, now, &mut cx).await;
+        let result = self
+            .control(v, &policy, site.as_ref(), &mut state, now, &mut cx)
+            .await;
         if self
             .stored
             .get(&v.id)
@@ -957,6 +974,7 @@ impl UserTask {
                 plan_error: self.plan_errors.get(&v.id).map(String::as_str),
                 target_percent,
                 tz: policy.time_zone,
+                waiting_for_site: self.sites.waiting_at(&v.id),
             },
         );
         fleet.publish(
@@ -981,6 +999,7 @@ impl UserTask {
         &mut self,
         v: &Vehicle,
         policy: &VehiclePolicy,
+        site: Option<&policy::Site>,
         state: &mut ControlState,
         now: DateTime<Utc>,
         cx: &mut Observation,
@@ -1118,6 +1137,9 @@ impl UserTask {
         }
         let curve = fleet.prices.borrow().clone();
         let version = prices_version(curve.as_deref());
+        // Only a controlled vehicle takes part in its site's joint plan.
+        let site = site.filter(|_| at_home);
+        let was_waiting = self.sites.stop_waiting(&v.id);
         for _ in 0..3 {
             match state.decide(now, &seen, policy.replan_soc_drift_percent, version) {
                 Step::Idle => break,
@@ -1126,6 +1148,20 @@ impl UserTask {
                         debug!(vehicle.id = %v.id, "no prices yet; not planning");
                         break;
                     };
+                    if let Some(site) = site {
+                        // The whole site is planned again, this vehicle
+                        // with the others.
+                        if let Err(why) =
+                            self.plan_site(site, v, state, curve, version, now, reason)
+                        {
+                            if self.plan_errors.get(&v.id) != Some(&why) {
+                                warn!(vehicle.id = %v.id, site = %site.charging_location, reason = %why, "cannot plan the site; trying again at each poll");
+                                self.plan_errors.insert(v.id.clone(), why);
+                            }
+                            break;
+                        }
+                        continue;
+                    }
                     match self.plan(v, policy, state, curve, version, now) {
                         Ok(p)
                             if reason == SWEEP_REASON
@@ -1172,6 +1208,14 @@ impl UserTask {
                     }
                 }
                 Step::Command(action, reason) => {
+                    if let Some(site) = site.filter(|_| action == Action::Start) {
+                        // STOP before START: the others' power (a STOP not
+                        // yet followed counts) must leave room for this one.
+                        if !self.start_fits(site, v, state, now) {
+                            self.sites.wait(&v.id, was_waiting, &site.charging_location);
+                            break;
+                        }
+                    }
                     let price = curve.as_deref().and_then(|c| c.price_at(now));
                     self.command(v, state, action, reason, price, now).await?;
                     break;
@@ -1196,27 +1240,8 @@ impl UserTask {
         version: u64,
         now: DateTime<Utc>,
     ) -> Result<ActivePlan, String> {
-        let current = state.plan.as_ref().map(|p| p.deadline);
-        // A trip of this session sets the deadline and maybe the target.
-        let trip = state
-            .trip
-            .as_ref()
-            .filter(|t| t.in_session && t.depart > now);
-        let with_trip;
-        let policy = match trip.and_then(|t| t.target_percent) {
-            Some(target) => {
-                with_trip = VehiclePolicy {
-                    target_percent: target,
-                    ..policy.clone()
-                };
-                &with_trip
-            }
-            None => policy,
-        };
-        let deadline = match trip {
-            Some(t) => t.depart,
-            None => policy::replan_deadline(policy, v.smart_charging_policy.as_ref(), now, current),
-        };
+        let (policy, deadline) = goal(v, policy, state, now);
+        let policy = &policy;
         let obs =
             policy::Observation::from_vehicle(v, state.power_kw.or(Some(ASSUMED_POWER_KW)), policy)
                 .map_err(|e| e.to_string())?;
@@ -1287,6 +1312,7 @@ impl UserTask {
         fleet.emit(FleetEvent::Command(entry));
         match r {
             Ok(()) => {
+                self.sites.accepted(&v.id, action, fleet.clock.now());
                 info!(vehicle.id = %v.id, action = action.as_str(), reason, price = ?price, "command sent");
                 // Ask Enode to look at the vehicle soon, to confirm faster.
                 if let Err(e) = fleet
@@ -1347,6 +1373,31 @@ impl UserTask {
             Err(e) => Err(self.failed(now, &e)),
         }
     }
+}
+
+/// The policy a plan of `v` is made with, and its deadline: a trip of this
+/// session sets the deadline and maybe the target; otherwise the policy's
+/// next deadline (a replan keeps the one in force).
+fn goal(
+    v: &Vehicle,
+    policy: &VehiclePolicy,
+    state: &ControlState,
+    now: DateTime<Utc>,
+) -> (VehiclePolicy, DateTime<Utc>) {
+    let current = state.plan.as_ref().map(|p| p.deadline);
+    let trip = state
+        .trip
+        .as_ref()
+        .filter(|t| t.in_session && t.depart > now);
+    let mut policy = policy.clone();
+    if let Some(target) = trip.and_then(|t| t.target_percent) {
+        policy.target_percent = target;
+    }
+    let deadline = match trip {
+        Some(t) => t.depart,
+        None => policy::replan_deadline(&policy, v.smart_charging_policy.as_ref(), now, current),
+    };
+    (policy, deadline)
 }
 
 /// What [`UserTask::control`] learnt for the explanation.
@@ -1444,8 +1495,12 @@ impl UserTask {
         // wait for a rate limit; then the next round does.
         let mut stop = None;
         if self.blocked_until(now).is_none() {
-            match self.vehicle(&v).await {
-                Ok(_) => {}
+            let r = match self.vehicle(&v).await {
+                Ok(_) => self.settle_sites().await,
+                Err(e) => Err(e),
+            };
+            match r {
+                Ok(()) => {}
                 Err(RoundError::Relink) => stop = Some(Stop::Relink),
                 Err(RoundError::Wait(_)) => {}
             }

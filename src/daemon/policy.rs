@@ -23,7 +23,7 @@ mod request;
 
 pub(crate) use deadline::local_instant;
 pub use deadline::{next_deadline, replan_deadline, MIN_LEAD};
-pub use raw::{RawDeadlines, RawPolicyConfig, RawUserPolicy, RawVehiclePolicy};
+pub use raw::{RawDeadlines, RawPolicyConfig, RawSite, RawUserPolicy, RawVehiclePolicy};
 pub use request::{plan_request, NotPlannable, Observation, PRICE_HISTORY};
 
 /// Built-in target state of charge, percent.
@@ -41,6 +41,24 @@ pub const DEFAULT_REPLAN_SOC_DRIFT_PERCENT: f64 = 5.0;
 pub const DEFAULT_POLL_FAST: Duration = Duration::from_secs(120);
 /// Built-in poll interval while unplugged or away.
 pub const DEFAULT_POLL_SLOW: Duration = Duration::from_secs(900);
+
+/// The most `[[policy.sites]]` entries: each is planned by one fleet task
+/// with a flow network, and a daemon serves a few connections, not a grid.
+pub const MAX_SITES: usize = 256;
+
+/// A charging location whose vehicles share one grid connection
+/// (`[[policy.sites]]`): the vehicles plugged in there are planned
+/// together so that their summed power stays within `max_power_kw`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Site {
+    /// The Enode charging-location id the vehicles report.
+    pub charging_location: String,
+    /// Power available for EV charging at the connection, kW.
+    pub max_power_kw: f64,
+    /// The zone of the deadlines of vehicles charging there, when it is
+    /// not their own (a depot in another zone); `None`: their own.
+    pub time_zone: Option<Tz>,
+}
 
 /// The settings that apply to one vehicle, resolved to plain values.
 /// Compare two of them to see whether a config reload changed a vehicle's
@@ -208,6 +226,8 @@ pub struct PolicyConfig {
     users: HashMap<String, Layer>,
     /// `[[policy.vehicles]]` by Enode vehicle id.
     vehicles: HashMap<String, Layer>,
+    /// `[[policy.sites]]` by charging-location id.
+    sites: HashMap<String, Site>,
 }
 
 impl Default for PolicyConfig {
@@ -233,7 +253,18 @@ impl PolicyConfig {
             global_layer: global,
             users,
             vehicles,
+            sites: HashMap::new(),
         }
+    }
+
+    /// The shared connection at `charging_location`, if one is configured.
+    pub fn site(&self, charging_location: Option<&str>) -> Option<&Site> {
+        self.sites.get(charging_location?)
+    }
+
+    /// How many shared connections are configured.
+    pub fn site_count(&self) -> usize {
+        self.sites.len()
     }
 
     /// The policy of `vehicle` of `user`: vehicle override, then user

@@ -356,6 +356,7 @@ fn vehicle_view(
                 plan_error: None,
                 target_percent: 0.0,
                 tz: Tz::UTC,
+                waiting_for_site: None,
             },
         ),
     };

@@ -118,6 +118,7 @@ fn sites(now: DateTime<Utc>, prices: &[planner::PriceSlot]) -> Vec<(&'static str
         tie_break: TieBreak::Later,
         prices: prices.to_vec(),
         vehicles,
+        reserved: Vec::new(),
     };
     vec![
         (

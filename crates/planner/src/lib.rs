@@ -52,8 +52,8 @@ pub use crate::request::{
     MAX_HORIZON, MAX_MINUTES, MAX_POWER_KW, MIN_EFFICIENCY,
 };
 pub use crate::site::{
-    plan_site, LoadStep, SitePlan, SiteRequest, SiteVehicle, SiteVehiclePlan, MAX_SITE_LIMIT_KW,
-    MAX_SITE_VEHICLES, MAX_VEHICLE_ID_LEN,
+    plan_site, LoadStep, SitePlan, SiteRequest, SiteVehicle, SiteVehiclePlan, MAX_RESERVED_STEPS,
+    MAX_SITE_LIMIT_KW, MAX_SITE_VEHICLES, MAX_VEHICLE_ID_LEN,
 };
 
 /// Plans one request with fresh buffers. Callers planning many requests

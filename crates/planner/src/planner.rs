@@ -19,6 +19,78 @@ pub fn charge_minutes(grid_kwh: f64, power_kw: f64) -> f64 {
     (grid_kwh / power_kw * 60.0 - 1e-9).ceil().max(0.0)
 }
 
+/// A vehicle's goal, shared by single and site plans: the target capped
+/// at the charge limit and the min SoC at the target (each cap said in a
+/// warning), and the grid energy to any state of charge.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Goal {
+    /// State of charge now, percent.
+    soc: f64,
+    /// Usable battery capacity, kWh.
+    battery_kwh: f64,
+    /// Battery energy per grid energy.
+    efficiency: f64,
+    /// The vehicle's charge limit, percent (100 when unknown).
+    pub cap: f64,
+    /// The target, at most `cap`.
+    pub target: f64,
+    /// The min SoC, at most `target`.
+    pub min_soc: f64,
+}
+
+impl Goal {
+    /// The goal of a vehicle at `soc` wanting `(target, min_soc)` percent.
+    pub(crate) fn new(
+        soc: f64,
+        battery_kwh: f64,
+        efficiency: f64,
+        (target, min_soc): (f64, f64),
+        charge_limit: Option<f64>,
+        warnings: &mut Vec<String>,
+    ) -> Goal {
+        let cap = charge_limit.unwrap_or(100.0);
+        let mut target = target;
+        if target > cap {
+            warnings.push(format!(
+                "target {target}% is above the vehicle's charge limit {cap}%; planned to {cap}%"
+            ));
+            target = cap;
+        }
+        let mut min_soc = min_soc;
+        if min_soc > target {
+            warnings.push(format!(
+                "min_soc {min_soc}% is above the target {target}%; capped at the target"
+            ));
+            min_soc = target;
+        }
+        Goal {
+            soc,
+            battery_kwh,
+            efficiency,
+            cap,
+            target,
+            min_soc,
+        }
+    }
+
+    /// Grid energy from now to `to` percent, kWh (0 when already there).
+    pub(crate) fn grid(&self, to: f64) -> f64 {
+        (to - self.soc).max(0.0) / 100.0 * self.battery_kwh / self.efficiency
+    }
+}
+
+/// Says where prices were missing and what priced those minutes.
+pub(crate) fn gap_warnings(gaps: &[Gap], warnings: &mut Vec<String>) {
+    for g in gaps {
+        warnings.push(format!(
+            "no prices from {} to {}: priced with {}; blocks there are tentative",
+            minute_time(g.start).format("%Y-%m-%dT%H:%MZ"),
+            minute_time(g.end).format("%Y-%m-%dT%H:%MZ"),
+            describe_sources(g.sources)
+        ));
+    }
+}
+
 /// A planner with reusable buffers: planning allocates little beyond the
 /// returned plan once the buffers have grown.
 #[derive(Debug, Default)]
@@ -70,36 +142,22 @@ impl Planner {
         let end = req.deadline.timestamp().div_euclid(60);
         let n = (end - t0).max(0) as u32;
 
-        let cap = req.charge_limit_percent.unwrap_or(100.0);
-        let mut target = req.target_percent;
-        if target > cap {
-            warnings.push(format!(
-                "target {target}% is above the vehicle's charge limit {cap}%; planned to {cap}%"
-            ));
-            target = cap;
-        }
-        let mut min_soc = req.min_soc_percent;
-        if min_soc > target {
-            warnings.push(format!(
-                "min_soc {min_soc}% is above the target {target}%; capped at the target"
-            ));
-            min_soc = target;
-        }
-        let grid =
-            |to: f64| (to - req.soc_percent).max(0.0) / 100.0 * req.battery_kwh / req.efficiency;
-        let energy = grid(target);
+        let goal = Goal::new(
+            req.soc_percent,
+            req.battery_kwh,
+            req.efficiency,
+            (req.target_percent, req.min_soc_percent),
+            req.charge_limit_percent,
+            &mut warnings,
+        );
+        let (cap, min_soc) = (goal.cap, goal.min_soc);
+        let grid = |to: f64| goal.grid(to);
+        let energy = grid(goal.target);
         let l = charge_minutes(energy, power);
         let forced = charge_minutes(grid(min_soc), power).min(l);
 
         CurveBuilder::build(&self.slots, t0, n, &mut self.pieces, &mut self.gaps);
-        for g in &self.gaps {
-            warnings.push(format!(
-                "no prices from {} to {}: priced with {}; blocks there are tentative",
-                minute_time(g.start).format("%Y-%m-%dT%H:%MZ"),
-                minute_time(g.end).format("%Y-%m-%dT%H:%MZ"),
-                describe_sources(g.sources)
-            ));
-        }
+        gap_warnings(&self.gaps, &mut warnings);
 
         // a running session charges on through the seconds before the
         // planning start when the plan continues it

@@ -78,7 +78,7 @@ struct Best {
 /// and its cost.
 fn oracle(req: &SiteRequest) -> Best {
     let t0 = req.now;
-    let lim = limit_watts(req.site_limit_kw);
+    let lim = |t: u32| (limit_watts(req.site_limit_kw) - reserved_watts(req, t)).max(0);
     let cars: Vec<(u32, i64, f64, u32)> = req
         .vehicles
         .iter()
@@ -139,7 +139,7 @@ fn oracle(req: &SiteRequest) -> Best {
                         add += c * car.2 / 60.0;
                     }
                 }
-                if ok && load <= lim {
+                if ok && load <= lim(t) {
                     let e = encode(&w);
                     next[e] = next[e].min(here + add);
                 }
@@ -169,6 +169,17 @@ fn oracle(req: &SiteRequest) -> Best {
     }
     let (served, cost) = best.expect("serving nothing is always possible");
     Best { served, cost }
+}
+
+/// Power reserved outside the plan at minute `t` (the instances put
+/// reserved steps on whole minutes).
+fn reserved_watts(req: &SiteRequest, t: u32) -> i64 {
+    let at = req.now + TimeDelta::minutes(i64::from(t));
+    req.reserved
+        .iter()
+        .filter(|r| r.start <= at && at < r.end)
+        .map(|r| watts(r.kw))
+        .sum()
 }
 
 /// Minutes charged per vehicle, and the check that the summed power is
@@ -203,8 +214,8 @@ fn check_plan(req: &SiteRequest, plan: &SitePlan) -> Vec<u32> {
         assert_eq!(mins, p.charge_minutes);
         served.push(mins);
     }
-    let lim = limit_watts(req.site_limit_kw);
     for (m, &l) in load.iter().enumerate() {
+        let lim = (limit_watts(req.site_limit_kw) - reserved_watts(req, m as u32)).max(0);
         assert!(l <= lim, "minute {m}: {l} W above the limit {lim} W");
     }
     let peak = load.iter().copied().max().unwrap_or(0) as f64 / 1000.0;
@@ -222,8 +233,9 @@ fn instance() -> impl Strategy<Value = SiteRequest> {
         2i64..=4,
         prop::collection::vec((0usize..4, 1i64..=14, 0u32..=7), 2..=4),
         prop::sample::select(vec![7.4, 11.0, 14.8, 18.5, 22.0, 25.9, 29.6, 33.0]),
+        prop::option::weighted(0.3, (0i64..28, 1i64..=20, 0usize..4)),
     )
-        .prop_map(|(from, len, cars, limit)| {
+        .prop_map(|(from, len, cars, limit, reserve)| {
             let prices = common::hourly("DE-LU-2023-2025.csv");
             let (start, slots) = slots(&prices, from, 7, len);
             let vehicles = cars
@@ -233,12 +245,22 @@ fn instance() -> impl Strategy<Value = SiteRequest> {
                     vehicle(i, start, window.min(7 * len), POWERS[p], need)
                 })
                 .collect();
+            // a car outside the plan (a charge-now) takes power for a while
+            let reserved = reserve
+                .map(|(a, l, p)| planner::LoadStep {
+                    start: start + TimeDelta::minutes(a.min(7 * len - 1)),
+                    end: start + TimeDelta::minutes((a + l).min(7 * len)),
+                    kw: POWERS[p],
+                })
+                .into_iter()
+                .collect();
             SiteRequest {
                 now: start,
                 site_limit_kw: limit,
                 tie_break: TieBreak::Later,
                 prices: slots,
                 vehicles,
+                reserved,
             }
         })
 }
@@ -314,6 +336,7 @@ fn two_cars_on_one_fuse_take_turns_in_the_cheapest_hours() {
         tie_break: TieBreak::Later,
         prices: slots.clone(),
         vehicles: vec![mk(0, 13), mk(1, 13)],
+        reserved: Vec::new(),
     };
     let plan = plan_site(&req).unwrap();
     assert!(plan.exact && plan.feasible);
@@ -345,6 +368,7 @@ fn min_soc_comes_first_then_the_earliest_deadline() {
         tie_break: TieBreak::Later,
         prices: slots,
         vehicles: vec![late, early],
+        reserved: Vec::new(),
     };
     let plan = plan_site(&req).unwrap();
     check_plan(&req, &plan);
@@ -375,6 +399,7 @@ fn a_site_request_names_the_bad_field() {
             vehicle(0, now, 120, 11.0, 30),
             vehicle(1, now, 120, 7.4, 30),
         ],
+        reserved: Vec::new(),
     };
     req.vehicles[1].max_power_kw = -3.0;
     let field = |r: &SiteRequest| match plan_site(r) {
@@ -419,6 +444,7 @@ fn ten_cars_on_real_prices_hold_the_limit_with_a_bound() {
         tie_break: TieBreak::Later,
         prices: slots,
         vehicles,
+        reserved: Vec::new(),
     };
     let plan = plan_site(&req).unwrap();
     check_plan(&req, &plan);
@@ -429,5 +455,49 @@ fn ten_cars_on_real_prices_hold_the_limit_with_a_bound() {
             plan.gap.unwrap() > 0.0,
             "a plan not proven cheapest has a gap"
         );
+    }
+}
+
+#[test]
+fn reserved_power_is_kept_free_for_its_minutes() {
+    // two 11 kW cars on 22 kW; a charge-now of 11 kW outside the plan takes
+    // half the connection for the first three hours of a March night
+    let prices = common::hourly("DE-LU-2023-2025.csv");
+    let now = Utc.with_ymd_and_hms(2024, 3, 1, 18, 0, 0).unwrap();
+    let slots = common::slots(&prices, now, now + TimeDelta::hours(6));
+    let mut req = SiteRequest {
+        now,
+        site_limit_kw: 22.0,
+        tie_break: TieBreak::Later,
+        prices: slots,
+        vehicles: vec![
+            vehicle(0, now, 6 * 60, 11.0, 5 * 60),
+            vehicle(1, now, 6 * 60, 11.0, 5 * 60),
+        ],
+        reserved: vec![planner::LoadStep {
+            start: now,
+            end: now + TimeDelta::hours(3),
+            kw: 11.0,
+        }],
+    };
+    let plan = plan_site(&req).unwrap();
+    assert_eq!(check_plan(&req, &plan), [300, 240]);
+    assert!(plan.exact);
+    // 3 h at 11 kW, then 3 h at 22 kW: 9 of the 5 + 5 car-hours wanted,
+    // by deadline then request order
+    let minutes: u32 = plan.vehicles.iter().map(|v| v.charge_minutes).sum();
+    assert_eq!(minutes, 9 * 60);
+    assert!(plan.vehicles[0].feasible && !plan.vehicles[1].feasible);
+    // a reserved step must be well formed
+    req.reserved[0].kw = f64::NAN;
+    match plan_site(&req) {
+        Err(PlanError::Invalid { field, .. }) => assert_eq!(field, "reserved[0].kw"),
+        other => panic!("{other:?}"),
+    }
+    req.reserved[0].kw = 11.0;
+    req.reserved[0].end = req.reserved[0].start;
+    match plan_site(&req) {
+        Err(PlanError::Invalid { field, .. }) => assert_eq!(field, "reserved[0].end"),
+        other => panic!("{other:?}"),
     }
 }

@@ -93,6 +93,9 @@ pub struct Context<'a> {
     pub target_percent: f64,
     /// The zone people read times in.
     pub tz: Tz,
+    /// The shared connection (`[[policy.sites]]`) whose power the car's
+    /// START waits for, while it waits.
+    pub waiting_for_site: Option<&'a str>,
 }
 
 impl Explanation {
@@ -139,6 +142,14 @@ pub fn explain(s: &ControlState, now: DateTime<Utc>, cx: &Context<'_>) -> Explan
         );
     }
     let charging = seen.charging == Some(true);
+    if let Some(site) = cx.waiting_for_site.filter(|_| !charging) {
+        return E::new(
+            Why::Waiting,
+            format!(
+                "Not charging yet: the connection it shares ({site}) has no power left for it until another car there stops."
+            ),
+        );
+    }
     if let Some(o) = &s.steer {
         let limit = match (o.until, o.soc) {
             (Some(u), _) => format!(" until {}", t(u)),

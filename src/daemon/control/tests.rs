@@ -283,6 +283,7 @@ fn cx(s: &Seen) -> Context<'_> {
         plan_error: None,
         target_percent: 80.0,
         tz: chrono_tz::Europe::Berlin,
+        waiting_for_site: None,
     }
 }
 
@@ -407,4 +408,35 @@ fn a_driver_override_ends_an_operator_override() {
     assert!(ev.iter().any(|e| matches!(e, Event::Override(_))), "{ev:?}");
     assert!(c.steer.is_none() && c.suspended.is_some());
     assert_eq!(explain(&c, t(18, 10), &cx(&s)).code, Why::Suspended);
+}
+
+#[test]
+fn a_start_waiting_for_the_shared_connection_says_so() {
+    let mut c = ControlState::default();
+    let s = seen(true, false, 40.0);
+    c.observe(t(18, 0), &s, true);
+    plan(&mut c, 1);
+    let in_block = t(1, 30) + TimeDelta::days(1);
+    assert_eq!(explain(&c, in_block, &cx(&s)).code, Why::Charging);
+    let waiting = Context {
+        waiting_for_site: Some("depot"),
+        ..cx(&s)
+    };
+    let e = explain(&c, in_block, &waiting);
+    assert_eq!(e.code, Why::Waiting);
+    assert!(e.text.contains("(depot) has no power left"), "{}", e.text);
+    // once it charges, it says so
+    let on = seen(true, true, 41.0);
+    assert_eq!(
+        explain(
+            &c,
+            in_block,
+            &Context {
+                waiting_for_site: Some("depot"),
+                ..cx(&on)
+            }
+        )
+        .code,
+        Why::Charging
+    );
 }

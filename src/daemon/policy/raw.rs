@@ -16,7 +16,7 @@ use planner::TieBreak;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::{Layer, PolicyConfig};
+use super::{Layer, PolicyConfig, Site, MAX_SITES};
 use crate::config::{bounded_duration, FieldError};
 
 type S<T> = Option<Spanned<T>>;
@@ -119,7 +119,23 @@ settings_struct! {
         /// `[[policy.vehicles]]`: overrides for one vehicle.
         #[serde(default)]
         vehicles: Vec<RawVehiclePolicy>,
+        /// `[[policy.sites]]`: charging locations whose vehicles share one
+        /// connection.
+        #[serde(default)]
+        sites: Vec<RawSite>,
     }
+}
+
+/// One `[[policy.sites]]` entry as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSite {
+    /// The Enode charging-location id the vehicles share.
+    pub charging_location: Spanned<String>,
+    /// Power available for EV charging at the connection, kW.
+    pub max_power_kw: Spanned<f64>,
+    /// IANA zone of the deadlines of vehicles charging there.
+    pub time_zone: S<String>,
 }
 
 settings_struct! {
@@ -183,13 +199,67 @@ impl RawPolicyConfig {
         let global = self.layer()?;
         let users = overrides(self.users.iter().map(|u| (&u.id, u.layer())), "users")?;
         let vehicles = overrides(self.vehicles.iter().map(|v| (&v.id, v.layer())), "vehicles")?;
-        Ok(PolicyConfig::from_layers(
-            default_tz.unwrap_or(Tz::UTC),
-            global,
-            users,
-            vehicles,
-        ))
+        let sites = sites(&self.sites)?;
+        let mut config =
+            PolicyConfig::from_layers(default_tz.unwrap_or(Tz::UTC), global, users, vehicles);
+        config.sites = sites;
+        Ok(config)
     }
+}
+
+/// Validates `[[policy.sites]]`: an Enode id (the grammar of
+/// [`crate::limits::enode_id_ok`]) at most once, a power in
+/// (0, [`planner::MAX_SITE_LIMIT_KW`]], an IANA zone.
+fn sites(list: &[RawSite]) -> Result<HashMap<String, Site>, FieldError> {
+    if list.len() > MAX_SITES {
+        return Err(err(
+            &list[MAX_SITES].charging_location,
+            format!("more than {MAX_SITES} [[policy.sites]]"),
+            "a daemon plans at most this many shared connections",
+        ));
+    }
+    let mut out = HashMap::new();
+    for raw in list {
+        let at = &raw.charging_location;
+        let id = at.get_ref().trim();
+        if !crate::limits::enode_id_ok(id) {
+            return Err(err(
+                at,
+                format!(
+                    "charging_location `{}` is not an Enode id",
+                    crate::limits::clip(at.get_ref())
+                ),
+                format!(
+                    "write the charging location's id (1-{} bytes, no control characters) as Enode reports it",
+                    crate::limits::ENODE_ID_MAX
+                ),
+            ));
+        }
+        let kw = *raw.max_power_kw.get_ref();
+        if !(kw.is_finite() && kw > 0.0 && kw <= planner::MAX_SITE_LIMIT_KW) {
+            return Err(err(
+                &raw.max_power_kw,
+                format!(
+                    "site max_power_kw {kw} is not in (0, {}]",
+                    planner::MAX_SITE_LIMIT_KW
+                ),
+                "write the power the connection has for charging, in kW, e.g. 11",
+            ));
+        }
+        let site = Site {
+            charging_location: id.to_owned(),
+            max_power_kw: kw,
+            time_zone: opt(&raw.time_zone, time_zone)?,
+        };
+        if out.insert(id.to_owned(), site).is_some() {
+            return Err(err(
+                at,
+                format!("[[policy.sites]] charging_location `{id}` appears twice"),
+                "one entry per shared connection",
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Validates override entries, rejecting empty and repeated ids.

@@ -371,6 +371,37 @@ fn bad_values_are_located() {
             "[[policy.users]] id is empty",
         ),
         (
+            "[[policy.sites]]\ncharging_location = \"depot\"\nmax_power_kw = 0\n",
+            (6, 16),
+            "site max_power_kw 0 is not in (0, 100000]",
+        ),
+        (
+            "[[policy.sites]]\ncharging_location = \"depot\"\nmax_power_kw = inf\n",
+            (6, 16),
+            "site max_power_kw inf is not in (0, 100000]",
+        ),
+        (
+            "[[policy.sites]]\ncharging_location = \"  \"\nmax_power_kw = 11\n",
+            (5, 21),
+            "charging_location `  ` is not an Enode id",
+        ),
+        (
+            "[[policy.sites]]\ncharging_location = \"a\\u0007b\"\nmax_power_kw = 11\n",
+            (5, 21),
+            "is not an Enode id",
+        ),
+        (
+            "[[policy.sites]]\ncharging_location = \"depot\"\nmax_power_kw = 11\ntime_zone = \"Mars/Olympus\"\n",
+            (7, 13),
+            "`Mars/Olympus` is not an IANA time zone",
+        ),
+        (
+            "[[policy.sites]]\ncharging_location = \"d\"\nmax_power_kw = 11\n\
+             [[policy.sites]]\ncharging_location = \" d\"\nmax_power_kw = 22\n",
+            (8, 21),
+            "[[policy.sites]] charging_location `d` appears twice",
+        ),
+        (
             "[[policy.vehicles]]\nid = \"v1\"\nefficiency = 0\n",
             (6, 14),
             "efficiency 0 is not in [0.05, 1]",
@@ -387,6 +418,36 @@ fn bad_values_are_located() {
         assert_eq!((line, col), *at, "{text}: {msg}");
         assert!(!msg.contains("; ;"), "every error has help: {msg}");
     }
+}
+
+#[test]
+fn sites_are_read_with_their_limit_and_zone() {
+    let long = "x".repeat(crate::limits::ENODE_ID_MAX + 1);
+    let (line, _, msg) = invalid(&format!(
+        "[[policy.sites]]\ncharging_location = \"{long}\"\nmax_power_kw = 11\n"
+    ));
+    assert_eq!(line, 5, "{msg}");
+    assert!(msg.contains("is not an Enode id"), "{msg}");
+    let (line, _, msg) = invalid("[[policy.sites]]\ncharging_location = \"d\"\n");
+    assert_eq!(line, 4, "{msg}");
+    assert!(msg.contains("missing field `max_power_kw`"), "{msg}");
+    let (_, _, msg) =
+        invalid("[[policy.sites]]\ncharging_location = \"d\"\nmax_power_kw = 11\nlimit = 3\n");
+    assert!(msg.contains("unknown field `limit`"), "{msg}");
+
+    let p = policy(
+        "[[policy.sites]]\ncharging_location = \"depot-1\"\nmax_power_kw = 22.5\n\
+         time_zone = \"Europe/Berlin\"\n[[policy.sites]]\ncharging_location = \"home\"\n\
+         max_power_kw = 11\n",
+    );
+    assert_eq!(p.site_count(), 2);
+    let depot = p.site(Some("depot-1")).expect("configured");
+    assert_eq!(depot.max_power_kw, 22.5);
+    assert_eq!(depot.time_zone, Some(Berlin));
+    assert_eq!(p.site(Some("home")).map(|s| s.time_zone), Some(None));
+    assert!(p.site(Some("office")).is_none());
+    assert!(p.site(None).is_none());
+    assert_eq!(PolicyConfig::default().site_count(), 0);
 }
 
 #[test]

@@ -63,14 +63,14 @@ mod flow;
 mod request;
 
 pub use request::{
-    LoadStep, SitePlan, SiteRequest, SiteVehicle, SiteVehiclePlan, MAX_SITE_LIMIT_KW,
-    MAX_SITE_VEHICLES, MAX_VEHICLE_ID_LEN,
+    LoadStep, SitePlan, SiteRequest, SiteVehicle, SiteVehiclePlan, MAX_RESERVED_STEPS,
+    MAX_SITE_LIMIT_KW, MAX_SITE_VEHICLES, MAX_VEHICLE_ID_LEN,
 };
 
-use crate::curve::{describe_sources, CurveBuilder, Gap, Piece, Slot};
+use crate::curve::{CurveBuilder, Gap, Piece, Slot};
 use crate::error::PlanError;
 use crate::plan::Block;
-use crate::planner::{ceil_minute, charge_minutes, minute_time};
+use crate::planner::{ceil_minute, charge_minutes, gap_warnings, minute_time, Goal};
 use crate::problem::quantise;
 use crate::request::{check_slots, TieBreak};
 use flow::Graph;
@@ -154,30 +154,22 @@ pub fn plan_site(req: &SiteRequest) -> Result<SitePlan, PlanError> {
     let n = cars.iter().map(|c| c.n).max().unwrap_or(0);
     let (mut pieces, mut gaps): (Vec<Piece>, Vec<Gap>) = (Vec::new(), Vec::new());
     CurveBuilder::build(&slots, t0, n, &mut pieces, &mut gaps);
-    let mut warnings: Vec<String> = gaps
-        .iter()
-        .map(|g| {
-            format!(
-                "no prices from {} to {}: priced with {}; blocks there are tentative",
-                minute_time(g.start).format("%Y-%m-%dT%H:%MZ"),
-                minute_time(g.end).format("%Y-%m-%dT%H:%MZ"),
-                describe_sources(g.sources)
-            )
-        })
-        .collect();
+    let mut warnings: Vec<String> = Vec::new();
+    gap_warnings(&gaps, &mut warnings);
 
     // priority: earliest deadline, then request order
     let mut order: Vec<usize> = (0..cars.len()).collect();
     order.sort_by_key(|&i| (cars[i].n, i));
 
-    let forced = forced_schedule(&cars, &order, limit_w);
+    let limit = Limit::new(limit_w, &req.reserved, t0, n);
+    let forced = forced_schedule(&cars, &order, &limit);
     let mut rest: Vec<i64> = cars.iter().map(|c| i64::from(c.need)).collect();
     for &(a, b, ref who, _) in &forced {
         for &i in who {
             rest[i] -= i64::from(b - a);
         }
     }
-    let segments = segments(&cars, &pieces, &forced, &rest, n, limit_w);
+    let segments = segments(&cars, &pieces, &forced, &rest, n, &limit);
     let later = req.tie_break == TieBreak::Later;
 
     let plan = network(
@@ -207,7 +199,7 @@ pub fn plan_site(req: &SiteRequest) -> Result<SitePlan, PlanError> {
             &forced,
             &order,
             later,
-            limit_w,
+            &limit,
             n,
             &mut minutes,
         )
@@ -317,22 +309,16 @@ pub fn plan_site(req: &SiteRequest) -> Result<SitePlan, PlanError> {
 
 fn car(v: &SiteVehicle, t0: i64, limit_w: i64, warnings: &mut Vec<String>) -> Car {
     let n = (v.deadline.timestamp().div_euclid(60) - t0).max(0) as u32;
-    let cap = v.charge_limit_percent.unwrap_or(100.0);
-    let mut target = v.target_percent;
-    if target > cap {
-        warnings.push(format!(
-            "target {target}% is above the vehicle's charge limit {cap}%; planned to {cap}%"
-        ));
-        target = cap;
-    }
-    let mut min_soc = v.min_soc_percent;
-    if min_soc > target {
-        warnings.push(format!(
-            "min_soc {min_soc}% is above the target {target}%; capped at the target"
-        ));
-        min_soc = target;
-    }
-    let grid = |to: f64| (to - v.soc_percent).max(0.0) / 100.0 * v.battery_kwh / v.efficiency;
+    let goal = Goal::new(
+        v.soc_percent,
+        v.battery_kwh,
+        v.efficiency,
+        (v.target_percent, v.min_soc_percent),
+        v.charge_limit_percent,
+        warnings,
+    );
+    let grid = |to: f64| goal.grid(to);
+    let (target, min_soc) = (goal.target, goal.min_soc);
     let energy = grid(target);
     let l = charge_minutes(energy, v.max_power_kw);
     let watts = (v.max_power_kw * 1000.0 - 1e-6).ceil() as i64;
@@ -362,7 +348,7 @@ fn car(v: &SiteVehicle, t0: i64, limit_w: i64, warnings: &mut Vec<String>) -> Ca
 fn forced_schedule(
     cars: &[Car],
     order: &[usize],
-    limit_w: i64,
+    limit: &Limit,
 ) -> Vec<(u32, u32, Vec<usize>, i64)> {
     let mut left: Vec<u32> = cars.iter().map(|c| c.forced).collect();
     let mut out = Vec::new();
@@ -377,17 +363,20 @@ fn forced_schedule(
             return out;
         }
         let (mut who, mut load) = (Vec::new(), 0);
+        let limit_w = limit.at(t);
         for &i in &waiting {
             if load + cars[i].watts <= limit_w {
                 load += cars[i].watts;
                 who.push(i);
             }
         }
-        // the set stays until a member is done or a waiting deadline passes
+        // the set stays until a member is done, a waiting deadline passes
+        // or the reserved power changes
         let d = who
             .iter()
             .map(|&i| left[i])
             .chain(waiting.iter().map(|&i| cars[i].n - t))
+            .chain(limit.next_edge(t).map(|e| e - t))
             .min()
             .unwrap_or(1);
         for &i in &who {
@@ -406,10 +395,11 @@ fn segments(
     forced: &[(u32, u32, Vec<usize>, i64)],
     rest: &[i64],
     n: u32,
-    limit_w: i64,
+    limit: &Limit,
 ) -> Vec<Segment> {
     let mut cuts: Vec<u32> = vec![0, n];
     cuts.extend(cars.iter().map(|c| c.n));
+    cuts.extend(limit.steps.iter().map(|s| s.0).filter(|&e| e < n));
     cuts.extend(pieces.iter().map(|p| p.start));
     cuts.extend(forced.iter().flat_map(|f| [f.0, f.1]));
     cuts.sort_unstable();
@@ -431,7 +421,7 @@ fn segments(
             Some(f) if f.0 <= a => (&f.2, f.3),
             _ => (&[], 0),
         };
-        let spare = limit_w - load;
+        let spare = limit.at(a) - load;
         let pool: Vec<usize> = (0..cars.len())
             .filter(|&i| {
                 rest[i] > 0 && cars[i].n >= b && cars[i].watts <= spare && !busy.contains(&i)
@@ -608,10 +598,11 @@ fn improve(
     forced: &[(u32, u32, Vec<usize>, i64)],
     order: &[usize],
     later: bool,
-    limit_w: i64,
+    limit: &Limit,
     n: u32,
     minutes: &mut [Vec<(u32, u32)>],
 ) -> (Vec<i64>, i128) {
+    let lim: Vec<i64> = (0..n).map(|t| limit.at(t)).collect();
     let n = n as usize;
     let mut price = vec![0i64; n];
     for seg in segments {
@@ -650,7 +641,7 @@ fn improve(
             // dearest last, so pop() takes it
             dear.sort_by_key(|&t| (price[t], if later { n - t } else { t }));
             let fits =
-                |t: usize, on: &[Vec<bool>], load: &[i64]| !on[i][t] && load[t] + w <= limit_w;
+                |t: usize, on: &[Vec<bool>], load: &[i64]| !on[i][t] && load[t] + w <= lim[t];
             while count < c.need {
                 let Some(t) = free.by_ref().find(|&t| fits(t, &on, &load)) else {
                     break;
@@ -696,6 +687,64 @@ fn improve(
         }
     }
     (served, key)
+}
+
+/// The power the plan may draw at each minute: the site limit less the
+/// power reserved for vehicles outside the plan, piecewise constant.
+#[derive(Debug)]
+struct Limit {
+    /// `(first minute, watts)`, sorted, from minute 0; each holds until
+    /// the next.
+    steps: Vec<(u32, i64)>,
+}
+
+impl Limit {
+    /// The limit `limit_w` less `reserved`, on the minutes from `t0` (a
+    /// reserved step takes every minute it touches) up to `n`.
+    fn new(limit_w: i64, reserved: &[LoadStep], t0: i64, n: u32) -> Limit {
+        let mut events: Vec<(u32, i64)> = Vec::with_capacity(2 * reserved.len());
+        for r in reserved {
+            let first = r.start.timestamp().div_euclid(60) - t0;
+            let last = ceil_minute(r.end) - t0;
+            let (a, b) = (first.clamp(0, i64::from(n)), last.clamp(0, i64::from(n)));
+            let w = (r.kw * 1000.0 - 1e-6).ceil().max(0.0) as i64;
+            if a < b && w > 0 {
+                events.push((a as u32, w));
+                events.push((b as u32, -w));
+            }
+        }
+        events.sort_unstable();
+        let mut steps = vec![(0u32, limit_w)];
+        let mut used = 0i64;
+        let mut i = 0;
+        while i < events.len() {
+            let t = events[i].0;
+            while i < events.len() && events[i].0 == t {
+                used += events[i].1;
+                i += 1;
+            }
+            let w = (limit_w - used).max(0);
+            match steps.last_mut() {
+                Some(last) if last.0 == t => last.1 = w,
+                Some(last) if last.1 == w => {}
+                _ => steps.push((t, w)),
+            }
+        }
+        steps.dedup_by(|b, a| a.1 == b.1);
+        Limit { steps }
+    }
+
+    /// The power the plan may draw at minute `t`, watts.
+    fn at(&self, t: u32) -> i64 {
+        let i = self.steps.partition_point(|s| s.0 <= t);
+        self.steps[i.max(1) - 1].1
+    }
+
+    /// The first minute after `t` where the limit changes.
+    fn next_edge(&self, t: u32) -> Option<u32> {
+        let i = self.steps.partition_point(|s| s.0 <= t);
+        self.steps.get(i).map(|s| s.0)
+    }
 }
 
 /// Sorts and joins touching intervals.

@@ -23,6 +23,9 @@ pub const MAX_SITE_VEHICLES: usize = 64;
 /// The largest site limit accepted, kW: a medium-voltage depot connection.
 pub const MAX_SITE_LIMIT_KW: f64 = 100.0 * MAX_POWER_KW;
 
+/// The most reserved-power steps one site request may hold.
+pub const MAX_RESERVED_STEPS: usize = 1024;
+
 /// Longest vehicle id accepted, bytes.
 pub const MAX_VEHICLE_ID_LEN: usize = 128;
 
@@ -82,6 +85,13 @@ pub struct SiteRequest {
     pub prices: Vec<PriceSlot>,
     /// The vehicles, 1 to [`MAX_SITE_VEHICLES`].
     pub vehicles: Vec<SiteVehicle>,
+    /// Power already taken at the site by vehicles outside the plan (a
+    /// car an operator told to charge now, one a driver started by hand),
+    /// kW over `[start, end)`; steps may overlap and add up. The plan keeps
+    /// the site limit less this at every minute a step touches. At most
+    /// [`MAX_RESERVED_STEPS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reserved: Vec<LoadStep>,
 }
 
 /// One vehicle's part of the joint plan.
@@ -212,6 +222,29 @@ impl SiteRequest {
             ));
         }
         check_slots(&self.prices, &mut |_| {})?;
+        if self.reserved.len() > MAX_RESERVED_STEPS {
+            return Err(PlanError::invalid(
+                "reserved",
+                format!(
+                    "must hold at most {MAX_RESERVED_STEPS} steps, got {}",
+                    self.reserved.len()
+                ),
+            ));
+        }
+        for (i, r) in self.reserved.iter().enumerate() {
+            if !(r.kw.is_finite() && r.kw >= 0.0 && r.kw <= MAX_SITE_LIMIT_KW) {
+                return Err(PlanError::invalid(
+                    format!("reserved[{i}].kw"),
+                    format!("must be 0 to {MAX_SITE_LIMIT_KW}, got {}", r.kw),
+                ));
+            }
+            if r.end <= r.start {
+                return Err(PlanError::invalid(
+                    format!("reserved[{i}].end"),
+                    "must be after its start",
+                ));
+            }
+        }
         for (i, v) in self.vehicles.iter().enumerate() {
             if !id_ok(&v.id) {
                 return Err(PlanError::invalid(

@@ -164,5 +164,6 @@ pub fn site(count: usize, now: DateTime<Utc>, prices: Vec<PriceSlot>) -> planner
         tie_break: TieBreak::Later,
         prices,
         vehicles,
+        reserved: Vec::new(),
     }
 }
