@@ -2,12 +2,10 @@
 //! exposition is read with a Prometheus text parser at two instants, and
 //! the counters must have moved by what the day did.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::fleet;
+use crate::common::fleet;
 use prometheus_parse::{Scrape, Value};
 
 /// One scrape, parsed: samples by name and sorted labels.

@@ -4,11 +4,11 @@
 //! crafted credentials (`admin::peer` unit tests): these tests run as
 //! root, whom the socket always admits.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::fleet;
+use crate::common::fleet;
 use smartcharged::admin::client::{Client, ClientError};
 
 #[tokio::test(start_paused = true)]
