@@ -29,6 +29,7 @@ use crate::users::UserId;
 pub fn router(admin: Arc<Admin>) -> Router {
     Router::new()
         .route("/v1/status", get(status))
+        .route("/v1/webhooks", get(webhooks))
         .route("/v1/vehicles", get(vehicles))
         .route("/v1/vehicles/{id}", get(vehicle))
         .route("/v1/vehicles/{id}/plan", get(plan))
@@ -98,6 +99,13 @@ fn vehicle_id(id: &str) -> Result<&str, Failed> {
 
 async fn status(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
     Json(admin.api.read.snapshot())
+}
+
+/// The webhook receiver's counters (`smartcharged webhook status`).
+async fn webhooks(State(admin): State<Arc<Admin>>) -> Result<impl IntoResponse, Failed> {
+    crate::daemon::webhook_http::status_json(&admin.api)
+        .map(Json)
+        .ok_or_else(|| Failed::new(StatusCode::NOT_FOUND, "the daemon runs without [webhooks]"))
 }
 
 async fn vehicles(State(admin): State<Arc<Admin>>) -> impl IntoResponse {

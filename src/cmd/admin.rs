@@ -107,7 +107,9 @@ fn socket_path(a: &SocketArgs) -> Result<PathBuf, Failure> {
     }
 }
 
-fn failure(e: ClientError) -> Failure {
+/// The exit code of a socket error: 69 when no daemon answers, 65 for a
+/// request the daemon refused as wrong, 1 otherwise.
+pub(crate) fn failure(e: ClientError) -> Failure {
     match e {
         ClientError::NoDaemon { .. } => Failure::new(exit::UNAVAILABLE, e),
         ClientError::Refused { status, .. } if (400..500).contains(&status) => {

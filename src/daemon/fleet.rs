@@ -40,6 +40,9 @@ use crate::webhooks::Liveness;
 const VENDOR_HITS: usize = 3;
 /// The window for [`VENDOR_HITS`].
 const VENDOR_WINDOW: TimeDelta = TimeDelta::seconds(60);
+/// While the user's vendor is reported down, the user's task looks again
+/// this often (no request: the health report is the vendor task's).
+const VENDOR_DOWN_RECHECK: TimeDelta = TimeDelta::seconds(60);
 /// After a 429, requests count as scarce for this long: commands due at a
 /// block edge then go out before the poll.
 const SCARCE_FOR: TimeDelta = TimeDelta::minutes(30);
@@ -49,6 +52,22 @@ const PLANNER_POOL: usize = 4;
 /// Replans asked for by new prices are spread over this long, so a price
 /// publication does not wake every user at one instant.
 pub const REPLAN_SPREAD: std::time::Duration = std::time::Duration::from_secs(600);
+/// The first polls after start are spread over this long (or the
+/// shorter `poll_fast`): long enough that a restart of a large fleet is no
+/// herd, short enough that stored plans' edges are soon served again.
+pub const START_SPREAD: std::time::Duration = std::time::Duration::from_secs(120);
+/// An observation at most this old is recent enough to decide on without
+/// polling first (at a block edge, a replan, a steering limit). Without
+/// webhooks each edge is polled [`EDGE_LEAD`] ahead, which is less, so the
+/// command at the edge goes out at once instead of after a poll.
+pub const FRESH: TimeDelta = TimeDelta::minutes(5);
+/// How long before a block edge (or deadline, or steering limit) a user
+/// whose last poll is older than [`FRESH`] by then polls, at least; each
+/// user adds a seeded share of [`EDGE_LEAD_SPREAD`], so a fleet whose
+/// blocks share an hour edge does not poll in the same second.
+pub const EDGE_LEAD: TimeDelta = TimeDelta::seconds(60);
+/// The spread of the lead before an edge (see [`EDGE_LEAD`]).
+pub const EDGE_LEAD_SPREAD: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// A random share of `over`, with millisecond resolution.
 fn jitter(rng: &mut StdRng, over: std::time::Duration) -> TimeDelta {
@@ -149,6 +168,9 @@ pub struct Fleet {
     pub webhooks: Option<Arc<Liveness>>,
     /// Every user's poll interval while webhooks deliver.
     pub safety_poll: std::time::Duration,
+    /// Vendors Enode reports down: their users send nothing until they
+    /// recover (see [`super::vendors`]).
+    pub vendors_down: super::vendors::VendorsDown,
     /// Seeds the jitter that spreads users' polls (a fixed seed repeats a
     /// schedule in tests and benchmarks).
     pub seed: u64,
@@ -283,6 +305,10 @@ struct UserTask {
     tracked: HashMap<String, TrackedVehicle>,
     /// Webhook events for this user.
     hooks: Arc<HookInbox>,
+    /// When the user's vehicles were last polled successfully.
+    polled_at: Option<DateTime<Utc>>,
+    /// How long before an edge this user polls (see [`EDGE_LEAD`]).
+    edge_lead: TimeDelta,
 }
 
 impl Fleet {
@@ -342,6 +368,8 @@ impl Fleet {
             plan_errors: HashMap::new(),
             tracked: HashMap::new(),
             hooks,
+            polled_at: None,
+            edge_lead: EDGE_LEAD,
         };
         match task.run(cancel, inbox).instrument(span.clone()).await {
             Stop::Cancelled => {}
@@ -515,15 +543,17 @@ impl UserTask {
         let mut policy_rx = fleet.policy.clone();
         let hooks = self.hooks.clone();
         let mut rng = self.rng();
-        // Spread users over their first interval, so a fleet started
-        // together does not poll together (and stay in step).
-        let first = fleet.policy.borrow().global().poll_fast;
+        // Spread users over their first interval (at most START_SPREAD: a
+        // restart must soon see the vehicles whose plans have edges), so a
+        // fleet started together does not poll together (and stay in step).
+        let first = fleet.policy.borrow().global().poll_fast.min(START_SPREAD);
         let mut next_poll = fleet.clock.now() + jitter(&mut rng, first);
+        self.edge_lead = EDGE_LEAD + jitter(&mut rng, EDGE_LEAD_SPREAD);
         // A replan asked for by new prices or a new policy, spread too.
         let mut replan_at: Option<DateTime<Utc>> = None;
         loop {
             let now = fleet.clock.now();
-            let mut wake = next_poll;
+            let mut wake = self.poll_at(now, next_poll);
             for s in self.states.values() {
                 if let Some(t) = s.next_wake(now) {
                     wake = wake.min(t);
@@ -583,7 +613,7 @@ impl UserTask {
             if replan_at.is_some_and(|t| t <= now) {
                 replan_at = None;
             }
-            let poll = now >= next_poll || !self.state_known(now);
+            let poll = now >= self.poll_at(now, next_poll) || self.needs_poll(now);
             // Boxed: the round's state (requests in flight) exists only
             // while it runs, so an idle user's task stays small.
             match Box::pin(self.round(now, poll)).await {
@@ -629,6 +659,37 @@ impl UserTask {
             p.poll_slow
         };
         TimeDelta::from_std(every).unwrap_or_default()
+    }
+
+    /// When the next poll is due: the regular one at `next_poll`, or,
+    /// without live webhooks, [`UserTask::edge_lead`] before the next edge
+    /// of any vehicle when no poll will have been made within [`FRESH`]
+    /// of it (so the edge itself is decided without a poll).
+    fn poll_at(&self, now: DateTime<Utc>, next_poll: DateTime<Utc>) -> DateTime<Utc> {
+        if self.fleet.webhooks_live(now) {
+            return next_poll;
+        }
+        match self.states.values().filter_map(|s| s.next_edge(now)).min() {
+            Some(edge) if self.polled_at.is_none_or(|p| p < edge - FRESH) => {
+                next_poll.min(edge - self.edge_lead)
+            }
+            _ => next_poll,
+        }
+    }
+
+    /// Whether a round at `now` must poll although no poll is due: with
+    /// live webhooks when the pushed state is not enough
+    /// ([`UserTask::state_known`]); without, when the last poll is older
+    /// than [`FRESH`] or a command waits for its confirmation.
+    fn needs_poll(&self, now: DateTime<Utc>) -> bool {
+        if self.fleet.webhooks_live(now) {
+            return !self.state_known(now);
+        }
+        self.polled_at.is_none_or(|p| now - p > FRESH)
+            || self
+                .states
+                .values()
+                .any(|s| s.confirmation_due(now, self.polled_at))
     }
 
     /// Whether the state known from webhooks is good enough to act on at
@@ -678,17 +739,26 @@ impl UserTask {
     async fn act_on(&mut self, now: DateTime<Utc>, ids: &[String]) -> Result<bool, RoundError> {
         let mut any = false;
         for id in ids {
-            let Some(v) = self.tracked.get(id).map(|t| t.vehicle.clone()) else {
+            let Some((v, at)) = self
+                .tracked
+                .get(id)
+                .map(|t| (t.vehicle.clone(), t.newest().unwrap_or(now)))
+            else {
                 continue;
             };
-            any |= self.vehicle(&v).await?;
-            self.last.insert(v.id.clone(), (now, v));
+            any |= self.vehicle(&v, at).await?;
+            self.last.insert(v.id.clone(), (at, v));
         }
         Ok(any)
     }
 
     /// When the user (or the user's vendor) may send again, if not now.
+    /// While Enode reports the vendor down, that is the next look at the
+    /// health report, and again until it recovers.
     fn blocked_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.fleet.vendors_down.is_down(&self.vendor) {
+            return Some(now + VENDOR_DOWN_RECHECK);
+        }
         let vendor = self
             .fleet
             .vendors
@@ -707,10 +777,11 @@ impl UserTask {
     /// keep current), then plan and command each vehicle. Returns whether
     /// any vehicle is in a controlled session.
     async fn round(&mut self, now: DateTime<Utc>, poll: bool) -> Result<bool, RoundError> {
-        let vehicles = if poll {
+        let vehicles: Vec<(Vehicle, DateTime<Utc>)> = if poll {
             self.commands_first(now).await?;
             let polled = self.poll(now).await?;
             let at = self.fleet.clock.now();
+            self.polled_at = Some(at);
             polled
                 .into_iter()
                 .map(|v| {
@@ -726,19 +797,19 @@ impl UserTask {
                         },
                         at,
                     );
-                    t.vehicle.clone()
+                    (t.vehicle.clone(), at)
                 })
                 .collect()
         } else {
             self.tracked
                 .values()
-                .map(|t| t.vehicle.clone())
-                .collect::<Vec<_>>()
+                .map(|t| (t.vehicle.clone(), t.newest().unwrap_or(now)))
+                .collect()
         };
         let mut any = false;
-        for v in vehicles {
-            any |= self.vehicle(&v).await?;
-            self.last.insert(v.id.clone(), (now, v));
+        for (v, at) in vehicles {
+            any |= self.vehicle(&v, at).await?;
+            self.last.insert(v.id.clone(), (at, v));
         }
         Ok(any)
     }
@@ -751,9 +822,11 @@ impl UserTask {
         if self.limited_at.is_none_or(|t| now - t >= SCARCE_FOR) {
             return Ok(());
         }
+        // Two poll intervals, but never so old that the car may have left.
         let fresh = TimeDelta::from_std(self.fleet.policy.borrow().global().poll_fast * 2)
-            .unwrap_or_default();
-        let due: Vec<Vehicle> = self
+            .unwrap_or_default()
+            .min(FRESH * 3);
+        let due: Vec<(Vehicle, DateTime<Utc>)> = self
             .last
             .values()
             .filter(|(seen_at, _)| now - *seen_at <= fresh)
@@ -771,11 +844,11 @@ impl UserTask {
                     matches!(s.decide(now, &seen, drift, version), Step::Command(..))
                 })
             })
-            .map(|(_, v)| v.clone())
+            .map(|(at, v)| (v.clone(), *at))
             .collect();
-        for v in due {
+        for (v, at) in due {
             debug!(vehicle.id = %v.id, "rate limited recently: command before the poll");
-            self.vehicle(&v).await?;
+            self.vehicle(&v, at).await?;
         }
         Ok(())
     }
@@ -909,8 +982,9 @@ impl UserTask {
         RoundError::Wait(until)
     }
 
-    /// Handles one vehicle; returns whether it is in a controlled session.
-    async fn vehicle(&mut self, v: &Vehicle) -> Result<bool, RoundError> {
+    /// Handles one vehicle, observed at `seen_at`; returns whether it is
+    /// in a controlled session.
+    async fn vehicle(&mut self, v: &Vehicle, seen_at: DateTime<Utc>) -> Result<bool, RoundError> {
         let fleet = self.fleet.clone();
         let now = fleet.clock.now();
         let policy = fleet.policy.borrow().for_vehicle(self.user.as_str(), &v.id);
@@ -928,7 +1002,9 @@ impl UserTask {
             }
         };
         let mut cx = Observation::default();
-        let result = self.control(v, &policy, &mut state, now, &mut cx).await;
+        let result = self
+            .control(v, &policy, &mut state, now, seen_at, &mut cx)
+            .await;
         if self
             .stored
             .get(&v.id)
@@ -983,6 +1059,7 @@ impl UserTask {
         policy: &VehiclePolicy,
         state: &mut ControlState,
         now: DateTime<Utc>,
+        seen_at: DateTime<Utc>,
         cx: &mut Observation,
     ) -> Result<(), RoundError> {
         let fleet = self.fleet.clone();
@@ -1045,6 +1122,12 @@ impl UserTask {
             .filter(|t| t.in_session)
             .and_then(|t| t.target_percent);
         let events = state.observe(now, &seen, policy.suspend_on_manual_override);
+        if state.session {
+            // When the observation was made, not when it is acted on: an
+            // edge decided on an observation a few minutes old compares
+            // the SoC with the plan at that time.
+            state.observed_at = Some(seen_at.min(now));
+        }
         for e in &events {
             match e {
                 Event::PluggedIn => {
@@ -1366,7 +1449,7 @@ impl UserTask {
     async fn steer(&mut self, req: SteerRequest) -> Option<Stop> {
         let fleet = self.fleet.clone();
         let now = fleet.clock.now();
-        let Some((_, v)) = self.last.get(&req.vehicle).cloned() else {
+        let Some((seen_at, v)) = self.last.get(&req.vehicle).cloned() else {
             let _ = req.reply.send(Err(SteerError::NotSeen(req.vehicle)));
             return None;
         };
@@ -1444,7 +1527,7 @@ impl UserTask {
         // wait for a rate limit; then the next round does.
         let mut stop = None;
         if self.blocked_until(now).is_none() {
-            match self.vehicle(&v).await {
+            match self.vehicle(&v, seen_at).await {
                 Ok(_) => {}
                 Err(RoundError::Relink) => stop = Some(Stop::Relink),
                 Err(RoundError::Wait(_)) => {}

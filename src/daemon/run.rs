@@ -133,6 +133,7 @@ impl Daemon {
                 .webhooks
                 .as_ref()
                 .map_or(Duration::from_secs(3600), |w| w.safety_poll),
+            vendors_down: Default::default(),
             seed: opts.seed,
         });
         fleet.load_recent();
@@ -141,6 +142,7 @@ impl Daemon {
         for user in active {
             tracker.spawn(fleet.clone().run_user(user.id, user.vendor, cancel.clone()));
         }
+        tracker.spawn(super::vendors::run(fleet.clone(), cancel.clone()));
         tracker.spawn(housekeeping(
             store.clone(),
             opts.clock.clone(),
