@@ -3,12 +3,10 @@
 //! instants, the counters moved by what the day did; and the status page
 //! `GET /` loaded in a real headless Chromium.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::fleet;
+use crate::common::fleet;
 use prometheus_parse::{Scrape, Value};
 
 /// One scrape, parsed: samples by name and sorted labels.

@@ -4,11 +4,11 @@
 //! allowed users refused with 403 (as root: the CLI run as uid 65534;
 //! otherwise: the test's own uid against a daemon that admits another).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::fleet;
+use crate::common::fleet;
 use smartcharged::admin::client::{Client, ClientError};
 
 #[tokio::test(start_paused = true)]
