@@ -243,11 +243,14 @@ pub fn clip(s: &str) -> String {
 pub fn clip_to(s: &str, max: usize) -> String {
     let mut out = String::with_capacity(s.len().min(max + 3));
     for c in s.chars() {
+        // The budget counts what is written: a control character becomes
+        // the 3-byte U+FFFD, not its own 1 byte.
+        let c = if c.is_control() { '\u{fffd}' } else { c };
         if out.len() + c.len_utf8() > max {
             out.push('…');
             break;
         }
-        out.push(if c.is_control() { '\u{fffd}' } else { c });
+        out.push(c);
     }
     out
 }
@@ -344,6 +347,13 @@ mod tests {
         assert!(c.len() <= TEXT_MAX + '…'.len_utf8(), "{}", c.len());
         assert!(c.ends_with('…'));
         assert_eq!(clip("short"), "short");
+    }
+
+    #[test]
+    fn clip_counts_replaced_control_characters_against_the_budget() {
+        let c = clip(&"\0".repeat(10_000));
+        assert!(c.len() <= TEXT_MAX + '…'.len_utf8(), "{}", c.len());
+        assert!(c.ends_with('…'));
     }
 
     #[test]

@@ -156,12 +156,19 @@ pub struct Fleet {
     /// shows (the store holds only what must survive a crash, written when
     /// that changes).
     pub view: Mutex<HashMap<String, Live>>,
+    /// This month's savings report, counted as sessions are stored (the
+    /// read model shows it).
+    pub month: crate::report::MonthTally,
     /// The last [`RECENT_COMMANDS`] journal entries of each vehicle.
     pub recent: Mutex<HashMap<String, VecDeque<JournalEntry>>>,
     /// Users whose requests wait for a Retry-After or backoff, until when.
     pub blocked: Mutex<HashMap<UserId, DateTime<Utc>>>,
     /// Each running user loop's inbox for overrides, trips and replans.
     pub inbox: Mutex<HashMap<UserId, mpsc::Sender<SteerRequest>>>,
+    /// Each running user loop's own stop (a child of the daemon's
+    /// shutdown) and a receiver that closes when the loop has ended: an
+    /// unlink stops one user's loop and waits for it.
+    pub stops: Mutex<HashMap<UserId, (CancellationToken, watch::Receiver<()>)>>,
     /// Each running user's inbox of webhook events (see [`HookInbox`]), by user id.
     pub hook_inboxes: Mutex<HashMap<String, Arc<HookInbox>>>,
     /// Whether webhooks deliver, when `[webhooks]` is configured.
@@ -330,20 +337,29 @@ impl Fleet {
             debug!(user.id = %user, "the user's loop already runs");
             return;
         }
-        /// Takes the user off the running set however the loop ends.
-        struct Running(Arc<Fleet>, UserId);
+        /// Takes the user off the running set however the loop ends, then
+        /// tells [`Fleet::stop_user`] the loop has ended (its sender).
+        struct Running(Arc<Fleet>, UserId, watch::Sender<()>);
         impl Drop for Running {
             fn drop(&mut self) {
                 self.0.running.lock().expect("running lock").remove(&self.1);
+                self.0.stops.lock().expect("stops lock").remove(&self.1);
                 self.0.inbox.lock().expect("inbox lock").remove(&self.1);
                 self.0
                     .hook_inboxes
                     .lock()
                     .expect("inboxes lock")
                     .remove(self.1.as_str());
+                let _ = self.2.send(());
             }
         }
-        let _running = Running(self.clone(), user.clone());
+        let cancel = cancel.child_token();
+        let (ended_tx, ended_rx) = watch::channel(());
+        self.stops
+            .lock()
+            .expect("stops lock")
+            .insert(user.clone(), (cancel.clone(), ended_rx));
+        let _running = Running(self.clone(), user.clone(), ended_tx);
         let (inbox_tx, inbox) = mpsc::channel(8);
         self.inbox
             .lock()
@@ -494,6 +510,48 @@ impl Fleet {
         );
         out.sort_unstable_by(|a, b| (a.scope, &a.id).cmp(&(b.scope, &b.id)));
         out
+    }
+
+    /// Stops `user`'s loop (an unlink) and waits until it has ended: no
+    /// request for the user is in flight afterwards. False when no loop ran.
+    pub async fn stop_user(&self, user: &UserId) -> bool {
+        let stop = self.stops.lock().expect("stops lock").get(user).cloned();
+        let Some((cancel, mut ended)) = stop else {
+            return false;
+        };
+        cancel.cancel();
+        // The loop's guard sends once at its end, then drops the sender.
+        while ended.changed().await.is_ok() {}
+        true
+    }
+
+    /// Forgets the vehicles of an unlinked user: off the views, and their
+    /// stored control states deleted. Returns their ids.
+    pub fn forget_user(&self, user: &UserId) -> Vec<String> {
+        let mut gone: Vec<String> = {
+            let mut view = self.view.lock().expect("view lock");
+            let ids: Vec<String> = view
+                .iter()
+                .filter(|(_, l)| l.user == *user)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &ids {
+                view.remove(id);
+            }
+            ids
+        };
+        gone.sort_unstable();
+        let mut recent = self.recent.lock().expect("recent lock");
+        for id in &gone {
+            recent.remove(id);
+        }
+        drop(recent);
+        for id in &gone {
+            if let Err(e) = self.store.remove_control(id) {
+                warn!(vehicle.id = %id, error = %e, "cannot delete the stored control state");
+            }
+        }
+        gone
     }
 
     /// Hands a change to the vehicle's user loop and waits for it to be
@@ -1150,8 +1208,11 @@ impl UserTask {
                             target,
                             curve_now.as_deref(),
                         );
-                        if let Err(e) = fleet.store.put_session(&r).await {
-                            warn!(vehicle.id = %v.id, error = %e, "cannot store the plug-in session");
+                        match fleet.store.put_session(&r).await {
+                            Ok(()) => fleet.month.add(&r),
+                            Err(e) => {
+                                warn!(vehicle.id = %v.id, error = %e, "cannot store the plug-in session")
+                            }
                         }
                     }
                 }

@@ -192,7 +192,7 @@ impl PriceFeed {
         let id = self.source.id();
         debug!(source = %id, reason, "fetching prices");
         let fetched = self.source.fetch(today, end).await;
-        self.metrics.price_fetch(fetched.is_ok(), now);
+        self.metrics.price_fetch(fetched.is_ok(), now, &id);
         match fetched {
             Ok(fresh) => {
                 self.outages.succeeded(now);
@@ -379,7 +379,35 @@ pub fn check_cron(expr: &str) -> Result<(), String> {
             "expected 6 fields, seconds first (e.g. `0 0 * * * *` for every hour, UTC)".into(),
         );
     }
+    // The scheduler's parser accepts an empty list item (`5,,6`, a lone
+    // `,`) and gives it a meaning of its own; refuse the typo instead.
+    if expr
+        .split_whitespace()
+        .any(|field| field.split(',').any(str::is_empty))
+    {
+        return Err("a list has an empty item (`,` with nothing before or after it)".into());
+    }
     Job::new_async(expr, |_, _| Box::pin(async {}))
         .map(|_| ())
         .map_err(|e| format!("invalid cron expression: {e}"))
+}
+
+#[cfg(test)]
+mod cron_tests {
+    use super::check_cron;
+
+    #[test]
+    fn cron_with_an_empty_list_item_is_refused() {
+        for expr in [
+            "0 5 , * * *",
+            "0 5,,6 * * * *",
+            "0 5, * * * *",
+            "0 ,5 * * * *",
+        ] {
+            let why = check_cron(expr).expect_err(expr);
+            assert!(why.contains("empty item"), "{expr}: {why}");
+        }
+        check_cron("0 5,35 * * * *").expect("a list of two minutes");
+        check_cron("0 5 * * * *").expect("the default");
+    }
 }

@@ -4,7 +4,7 @@
 //! comparison with the hindsight optimum, charging at once and two peer
 //! strategies.
 //!
-//! Shared by `examples/year.rs` (the full year) and `tests/year_short.rs`
+//! Shared by `examples/year.rs` (the full year) and `tests/it/year_short.rs`
 //! (two weeks per market in CI). Self-contained, so the example can
 //! include it with `#[path]`.
 

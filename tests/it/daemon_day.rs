@@ -2,12 +2,10 @@
 //! 8 users, 20 vehicles plugging in during the evening and leaving at
 //! 07:05, real DE-LU prices.
 
-mod common;
-
 use std::collections::HashMap;
 
+use crate::common::fleet;
 use clock::Clock;
-use common::fleet;
 use smartcharged::daemon::control::ActivePlan;
 use smartcharged::daemon::fleet::FleetEvent;
 use smartcharged::daemon::run::{Daemon, Options};

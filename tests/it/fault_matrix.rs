@@ -15,16 +15,16 @@
 //! vehicles over a whole day, with a second fault window across the night's
 //! block edges.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, Once};
 use std::time::Duration;
 
+use crate::common::fleet;
 use chrono::{DateTime, TimeDelta, Utc};
 use clock::Clock;
-use common::fleet;
 use enode_sim::{Fault, FaultKind, Target, Trigger};
 use smartcharged::daemon::fleet::FleetEvent;
 use smartcharged::store::Store;

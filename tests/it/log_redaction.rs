@@ -1,7 +1,7 @@
 //! No log line, at any level down to TRACE and from any crate, carries a
 //! token, the client secret, an authorization code or a PKCE verifier.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

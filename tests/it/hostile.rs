@@ -4,13 +4,13 @@
 //! active user, an Enode policy that will not turn off, polls that rewrote
 //! the store, and failures that logged one line each.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::time::Duration;
 
+use crate::common::fleet;
 use clock::Clock;
-use common::fleet;
 use enode_sim::{Scenario, Target, UserSpec};
 use smartcharged::daemon::tokens::TokenKeeper;
 use smartcharged::enode::Client;

@@ -1,7 +1,7 @@
 //! `smartcharged link --paste`, `users` and `unlink` as a user runs them,
 //! against an in-process enode-sim; and the store-in-use error.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -3,9 +3,7 @@
 //! time, compared with the hindsight optimum and the peer strategies
 //! (`examples/year.rs` runs the whole year).
 
-mod common;
-
-use common::year::{self, Market};
+use crate::common::year::{self, Market};
 
 /// Nights per market: two weekends, with Saturday plug-ins in the
 /// afternoon before a Sunday departure.

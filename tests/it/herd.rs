@@ -1,11 +1,9 @@
 //! No herds: users started together (and the first price curve arriving
 //! just after start-up) do not make the whole fleet poll in one second.
 
-mod common;
-
 use std::time::Duration;
 
-use common::fleet;
+use crate::common::fleet;
 
 #[tokio::test(start_paused = true)]
 async fn users_started_together_do_not_poll_together() {

@@ -1,15 +1,13 @@
 //! The read model and an operator's changes against a running daemon and
 //! enode-sim, on paused time: a charge-now starts charging within seconds,
 //! `auto` returns to the plan, a trip moves the deadline and replans. The
-//! admin socket's own tests (tests/admin_socket.rs) drive the same changes
+//! admin socket's own tests (tests/it/admin_socket.rs) drive the same changes
 //! through the socket and the CLI.
-
-mod common;
 
 use std::time::Duration;
 
+use crate::common::fleet;
 use chrono::TimeDelta;
-use common::fleet;
 use smartcharged::daemon::control::{Override, OverrideMode, Trip, Why};
 use smartcharged::daemon::fleet::Change;
 

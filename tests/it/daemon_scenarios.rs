@@ -2,12 +2,12 @@
 //! driver who takes over, a restart mid-day, Enode's own smart charging.
 //! All on paused time against enode-sim.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
+use crate::common::fleet;
 use chrono::TimeDelta;
-use common::fleet;
 use enode_sim::{EventAction, EventSpec, When};
 
 /// Under a 10 % rate of 429 answers with Retry-After, no user sends a

@@ -1,13 +1,13 @@
 //! `smartcharged webhook register`, `test` and `status` as an operator
 //! runs them, against enode-sim and a running daemon on 127.0.0.1.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
+use crate::common::fleet;
 use clock::Clock;
-use common::fleet;
 
 fn smartcharged(config: &std::path::Path, args: &[&str]) -> std::process::Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_smartcharged"));

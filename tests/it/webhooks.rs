@@ -3,11 +3,9 @@
 //! a plug-in pushed by enode-sim is planned and started without a poll,
 //! and re-ordered or duplicated deliveries end where clean ones do.
 
-mod common;
-
 use std::time::Duration;
 
-use common::fleet;
+use crate::common::fleet;
 use enode_sim::{EventAction, EventSpec, Scenario, WebhookFaults, When};
 use smartcharged::daemon::fleet::FleetEvent;
 use smartcharged::webhooks::sign;

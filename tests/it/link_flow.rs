@@ -1,7 +1,7 @@
 //! The whole link flow against enode-sim: success, wrong state, denied
 //! consent, and a PKCE verifier the server checks.
 
-mod common;
+use crate::common;
 
 use clock::Clock;
 use enode_sim::{AuthorizeError, Scenario, UserSpec};

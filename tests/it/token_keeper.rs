@@ -2,7 +2,7 @@
 //! tokens over simulated hours (a day with SMARTCHARGED_LONG_TESTS=1), on
 //! paused tokio time.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
