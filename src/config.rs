@@ -491,7 +491,7 @@ impl Config {
                     path,
                     secret_file,
                     provisioned,
-                    safety_poll: dur(&w.safety_poll, &limits::SAFETY_POLL, 3600)?,
+                    safety_poll: dur(&w.safety_poll, &limits::SAFETY_POLL, 7200)?,
                     silence: dur(&w.silence, &limits::WEBHOOK_SILENCE, 900)?,
                 })
             }

@@ -68,8 +68,18 @@ pub struct Metrics {
     block_edge_lateness: Histogram,
     /// Price fetches by result (`ok`, `failed`).
     price_fetches: Family<Labels1, Counter>,
-    /// When prices were last fetched successfully (this process).
-    last_price_fetch: Mutex<Option<DateTime<Utc>>>,
+    /// When and from where prices were last fetched successfully (this
+    /// process).
+    last_price_fetch: Mutex<Option<PriceFetch>>,
+}
+
+/// A successful price fetch: what `status` and the status page show.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct PriceFetch {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The source's id (`awattar:DE`, `file:/path`, ...), from the config.
+    pub source: String,
 }
 
 impl Default for Metrics {
@@ -224,20 +234,25 @@ impl Metrics {
         }
     }
 
-    /// Counts a price fetch; a good one is the new "last fetched" instant.
-    pub fn price_fetch(&self, ok: bool, now: DateTime<Utc>) {
+    /// Counts a price fetch from `source`; a good one is the new "last
+    /// fetched".
+    pub fn price_fetch(&self, ok: bool, now: DateTime<Utc>, source: &str) {
         let result = if ok { "ok" } else { "failed" };
         self.price_fetches
             .get_or_create(&[("result", result)])
             .inc();
         if ok {
-            *self.last_price_fetch.lock().expect("metrics lock") = Some(now);
+            *self.last_price_fetch.lock().expect("metrics lock") = Some(PriceFetch {
+                at: now,
+                source: crate::limits::clip(source),
+            });
         }
     }
 
-    /// When prices were last fetched successfully by this process.
-    pub fn last_price_fetch(&self) -> Option<DateTime<Utc>> {
-        *self.last_price_fetch.lock().expect("metrics lock")
+    /// When and from where prices were last fetched successfully by this
+    /// process.
+    pub fn last_price_fetch(&self) -> Option<PriceFetch> {
+        self.last_price_fetch.lock().expect("metrics lock").clone()
     }
 
     /// The whole exposition: the event metrics, then the state metrics of
@@ -268,7 +283,27 @@ pub struct Snapshot {
     pub price_horizon_seconds: Option<f64>,
     /// Seconds since the daemon started.
     pub uptime_seconds: f64,
+    /// This month's savings (none: not known).
+    pub month: Option<MonthSavings>,
 }
+
+/// This month's plug-in sessions in sum, for the savings gauges.
+#[derive(Debug, Clone, Default)]
+pub struct MonthSavings {
+    /// The prices' ISO 4217 code (a label: one value per daemon).
+    pub currency: String,
+    /// Grid energy charged, kWh (exported in joules).
+    pub energy_kwh: f64,
+    /// Its cost at the prices of the minutes charged.
+    pub cost: f64,
+    /// Its cost had each session charged at once from plug-in.
+    pub at_once_cost: f64,
+    /// Sessions that ended this month.
+    pub sessions: u64,
+}
+
+/// Joules in a kilowatt-hour.
+const JOULES_PER_KWH: f64 = 3.6e6;
 
 /// The states vehicles are counted in: the read model's coarse states
 /// (`Why::state`): `charging`, `waiting` (plugged in, for a cheaper block),
@@ -320,6 +355,53 @@ impl Snapshot {
                 g,
             );
         }
+        if let Some(m) = &self.month {
+            // The code comes from the config; anything but three letters
+            // is not a currency code and is not exported as a label.
+            let currency =
+                if m.currency.len() == 3 && m.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+                    m.currency.clone()
+                } else {
+                    "unknown".to_owned()
+                };
+            let energy = Gauge::<f64, AtomicU64>::default();
+            energy.set(m.energy_kwh * JOULES_PER_KWH);
+            r.register_with_unit(
+                "month_energy",
+                "Grid energy charged in plug-in sessions that ended this month (local time)",
+                Unit::Joules,
+                energy,
+            );
+            let cost = Family::<Vec<(&'static str, String)>, Gauge<f64, AtomicU64>>::default();
+            for (basis, v) in [("charged", m.cost), ("at_once", m.at_once_cost)] {
+                cost.get_or_create(&vec![
+                    ("currency", currency.clone()),
+                    ("basis", basis.to_owned()),
+                ])
+                .set(v);
+            }
+            r.register(
+                "month_cost",
+                "Cost of this month's sessions as charged (basis=charged) and had each charged at once from plug-in (basis=at_once)",
+                cost,
+            );
+            let saving = Family::<Vec<(&'static str, String)>, Gauge<f64, AtomicU64>>::default();
+            saving
+                .get_or_create(&vec![("currency", currency)])
+                .set(m.at_once_cost - m.cost);
+            r.register(
+                "month_saving",
+                "Money saved this month: at-once cost minus the cost as charged",
+                saving,
+            );
+            let sessions = Gauge::<i64>::default();
+            sessions.set(i64::try_from(m.sessions).unwrap_or(i64::MAX));
+            r.register(
+                "month_sessions",
+                "Plug-in sessions that ended this month",
+                sessions,
+            );
+        }
         let up = Gauge::<f64, AtomicU64>::default();
         up.set(self.uptime_seconds);
         r.register_with_unit("uptime", "Time since the daemon started", Unit::Seconds, up);
@@ -356,6 +438,13 @@ mod tests {
             price_fetch_age_seconds: None,
             price_horizon_seconds: Some(3600.0),
             uptime_seconds: 5.0,
+            month: Some(MonthSavings {
+                currency: "EUR".into(),
+                energy_kwh: 2.0,
+                cost: 0.5,
+                at_once_cost: 0.75,
+                sessions: 1,
+            }),
         };
         let text = m.encode(&snap).unwrap();
         assert!(text.ends_with("# EOF\n"), "{text}");
@@ -382,6 +471,14 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("price_fetch_age"), "{text}");
+        assert!(
+            text.contains("smartcharged_month_energy_joules 7200000.0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("smartcharged_month_saving{currency=\"EUR\"} 0.25\n"),
+            "{text}"
+        );
         // Every sample name carries the prefix.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert!(line.starts_with("smartcharged_"), "{line}");

@@ -330,6 +330,42 @@ pub struct LinkedVendor {
     pub is_valid: bool,
 }
 
+/// How Enode reports one vendor's service (`GET /health/vendors`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VendorHealth {
+    /// Vendor name as Enode spells it (e.g. `TESLA`).
+    pub vendor: String,
+    /// Its status.
+    pub status: VendorStatus,
+}
+
+/// A vendor's status. Only [`VendorStatus::Outage`] pauses the daemon's
+/// requests for that vendor's users: an elevated error rate still lets
+/// most requests through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VendorStatus {
+    /// Operating nominally.
+    Ready,
+    /// More errors than usual.
+    ElevatedErrorRate,
+    /// Down: requests for its vehicles fail.
+    Outage,
+    /// A value this version does not know (clipped), treated as up.
+    Other(String),
+}
+
+impl VendorStatus {
+    /// Reads Enode's spelling; unknown values are kept, not refused.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "READY" => VendorStatus::Ready,
+            "ELEVATED_ERROR_RATE" => VendorStatus::ElevatedErrorRate,
+            "OUTAGE" => VendorStatus::Outage,
+            other => VendorStatus::Other(crate::limits::clip(other)),
+        }
+    }
+}
+
 /// A user's OAuth2 tokens. The token keeper owns these; API calls borrow the
 /// access token.
 #[derive(Debug, Clone, PartialEq, Eq)]

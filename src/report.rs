@@ -5,6 +5,8 @@
 //! plug-in sessions, so the daemon (`/v1/report`) and the CLI without a
 //! daemon give the same answer.
 
+use std::sync::Mutex;
+
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -97,37 +99,122 @@ pub fn summarize<'a>(
     time_zone: Tz,
     sessions: impl Iterator<Item = &'a SessionRecord>,
 ) -> Report {
-    let mut rows: Vec<Row> = Vec::new();
-    let mut total = Row {
-        vehicle: "total".into(),
-        ..Row::default()
-    };
-    for s in sessions {
-        let i = match rows.iter().position(|r| r.vehicle == s.vehicle) {
-            Some(i) => i,
-            None => {
-                rows.push(Row {
-                    vehicle: s.vehicle.clone(),
-                    ..Row::default()
-                });
-                rows.len() - 1
-            }
-        };
-        for r in [&mut rows[i], &mut total] {
-            r.energy_kwh += s.energy_kwh;
-            r.cost += s.cost;
-            r.at_once_cost += s.at_once_cost;
-            r.saving = r.at_once_cost - r.cost;
-            r.sessions += 1;
-            r.deadlines_met += u32::from(s.deadline_met);
-        }
-    }
-    rows.sort_unstable_by(|a, b| a.vehicle.cmp(&b.vehicle));
-    Report {
+    let mut report = Report {
         month,
         time_zone,
-        vehicles: rows,
-        total,
+        vehicles: Vec::new(),
+        total: Row {
+            vehicle: "total".into(),
+            ..Row::default()
+        },
+    };
+    for s in sessions {
+        report.add(s);
+    }
+    report
+}
+
+impl Row {
+    /// Counts one session in the row.
+    fn add(&mut self, s: &SessionRecord) {
+        self.energy_kwh += s.energy_kwh;
+        self.cost += s.cost;
+        self.at_once_cost += s.at_once_cost;
+        self.saving = self.at_once_cost - self.cost;
+        self.sessions += 1;
+        self.deadlines_met += u32::from(s.deadline_met);
+    }
+}
+
+impl Report {
+    /// An empty report of `month` (its first day) in `tz`.
+    fn empty(month: NaiveDate, time_zone: Tz) -> Report {
+        summarize(
+            month.format("%Y-%m").to_string(),
+            time_zone,
+            std::iter::empty(),
+        )
+    }
+
+    /// Counts one session in its vehicle's row (kept sorted by id) and the
+    /// total.
+    fn add(&mut self, s: &SessionRecord) {
+        let i = match self
+            .vehicles
+            .binary_search_by(|r| r.vehicle.as_str().cmp(&s.vehicle))
+        {
+            Ok(i) => i,
+            Err(i) => {
+                self.vehicles.insert(
+                    i,
+                    Row {
+                        vehicle: s.vehicle.clone(),
+                        ..Row::default()
+                    },
+                );
+                i
+            }
+        };
+        self.vehicles[i].add(s);
+        self.total.add(s);
+    }
+}
+
+/// This month's report, kept current as sessions are stored: the status
+/// page, `status` and the metrics show it on every request, and summing a
+/// month of sessions from the store each time would cost as much as the
+/// fleet is large. Built from the store once at start
+/// ([`MonthTally::load`]), before any session can be stored; after that
+/// every stored session passes through [`MonthTally::add`], so nothing is
+/// counted twice or missed. A new month starts empty.
+#[derive(Debug, Default)]
+pub struct MonthTally(Mutex<Option<Report>>);
+
+impl MonthTally {
+    /// Builds the month of `now` in `tz` from the store.
+    pub fn load(
+        &self,
+        store: &Store,
+        now: DateTime<Utc>,
+        tz: Tz,
+    ) -> Result<(), crate::store::StoreError> {
+        let r = build(store, this_month(now, tz), tz, None)?;
+        *self.0.lock().expect("month lock") = Some(r);
+        Ok(())
+    }
+
+    /// The report of the month of `now` in `tz` (empty when the month has
+    /// just begun, or when the zone changed since start: a reload of the
+    /// policy; `smartcharged report` reads the store in the new zone).
+    pub fn get(&self, now: DateTime<Utc>, tz: Tz) -> Report {
+        let month = this_month(now, tz);
+        let mut kept = self.0.lock().expect("month lock");
+        let name = month.format("%Y-%m").to_string();
+        match kept.as_ref() {
+            Some(r) if r.month == name && r.time_zone == tz => r.clone(),
+            _ => {
+                let r = Report::empty(month, tz);
+                *kept = Some(r.clone());
+                r
+            }
+        }
+    }
+
+    /// Counts a session just stored, if it ended in the month kept (or in
+    /// a later one, which then starts).
+    pub fn add(&self, s: &SessionRecord) {
+        let mut kept = self.0.lock().expect("month lock");
+        let Some(r) = kept.as_mut() else {
+            return;
+        };
+        let month = this_month(s.unplugged_at, r.time_zone);
+        let name = month.format("%Y-%m").to_string();
+        if name > r.month {
+            *r = Report::empty(month, r.time_zone);
+        }
+        if name == r.month {
+            r.add(s);
+        }
     }
 }
 

@@ -29,6 +29,7 @@ use crate::users::UserId;
 pub fn router(admin: Arc<Admin>) -> Router {
     Router::new()
         .route("/v1/status", get(status))
+        .route("/v1/webhooks", get(webhooks))
         .route("/v1/vehicles", get(vehicles))
         .route("/v1/vehicles/{id}", get(vehicle))
         .route("/v1/vehicles/{id}/plan", get(plan))
@@ -39,6 +40,7 @@ pub fn router(admin: Arc<Admin>) -> Router {
         .route("/v1/journal", get(journal))
         .route("/v1/report", get(report))
         .route("/v1/link/{user}", post(start_link))
+        .route("/v1/unlink/{user}", post(unlink))
         .fallback(|| async { Failed::new(StatusCode::NOT_FOUND, "no such path") })
         .layer(middleware::from_fn_with_state(admin.clone(), check_peer))
         .layer(DefaultBodyLimit::max(MAX_BODY))
@@ -98,6 +100,13 @@ fn vehicle_id(id: &str) -> Result<&str, Failed> {
 
 async fn status(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
     Json(admin.api.read.snapshot())
+}
+
+/// The webhook receiver's counters (`smartcharged webhook status`).
+async fn webhooks(State(admin): State<Arc<Admin>>) -> Result<impl IntoResponse, Failed> {
+    crate::daemon::webhook_http::status_json(&admin.api)
+        .map(Json)
+        .ok_or_else(|| Failed::new(StatusCode::NOT_FOUND, "the daemon runs without [webhooks]"))
 }
 
 async fn vehicles(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
@@ -540,4 +549,85 @@ async fn start_link(
         }
         Err(e) => Err(Failed::new(StatusCode::BAD_GATEWAY, e.to_string())),
     }
+}
+
+/// The answer of `POST /v1/unlink/{user}`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct UnlinkAnswer {
+    /// The user.
+    pub user: String,
+    /// Enode knew the user (and deleted it); false: it was already unknown.
+    pub at_enode: bool,
+    /// The store had the user (and deleted it with its tokens).
+    pub in_store: bool,
+    /// The user's vehicles the daemon stopped controlling.
+    pub vehicles: Vec<String>,
+}
+
+/// Unlinks a user: stops its loop (no request for it is in flight
+/// afterwards), takes its tokens from the token keeper and the store,
+/// deletes it at Enode, and forgets its vehicles. If Enode refuses, the
+/// user is put back as it was and keeps running.
+async fn unlink(
+    State(admin): State<Arc<Admin>>,
+    Path(user): Path<String>,
+    axum::Extension(peer): axum::Extension<Peer>,
+) -> Result<Json<UnlinkAnswer>, Failed> {
+    let user =
+        UserId::new(user).map_err(|e| Failed::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let api = &admin.api;
+    let fleet = &api.fleet;
+    let was_running = fleet.stop_user(&user).await;
+    let removed = api
+        .keeper
+        .remove_user(&user)
+        .await
+        .map_err(|e| Failed::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let at_enode = match fleet.client.delete_user(user.as_str()).await {
+        Ok(()) => true,
+        Err(crate::enode::Error::NotFound(_)) => false,
+        Err(e) => {
+            // Put the user back as it was: its tokens were not used since.
+            if let Some((u, tokens)) = &removed {
+                if let Err(se) = fleet.store.save_linked_user(u, tokens) {
+                    warn!(user.id = %user, error = %se, "cannot restore the user after a failed unlink");
+                } else if u.status == crate::users::UserStatus::Active {
+                    if let Err(ke) = api.keeper.add_user(user.clone(), tokens.clone()).await {
+                        warn!(user.id = %user, error = %ke, "cannot restore the user's tokens");
+                    }
+                }
+            }
+            if was_running {
+                api.tracker.spawn(fleet.clone().run_user(
+                    user.clone(),
+                    removed.as_ref().and_then(|(u, _)| u.vendor.clone()),
+                    api.cancel.clone(),
+                ));
+            }
+            warn!(user.id = %user, error = %e, "unlink refused by Enode; the user stays linked");
+            return Err(Failed::new(
+                StatusCode::BAD_GATEWAY,
+                format!("Enode did not delete user {user}: {e}; the user stays linked"),
+            ));
+        }
+    };
+    let vehicles = fleet.forget_user(&user);
+    info!(user.id = %user, by = %who(&peer), at_enode, vehicles = vehicles.len(), "user unlinked");
+    fleet
+        .journal(JournalEntry {
+            at: api.clock.now(),
+            user: user.to_string(),
+            vehicle: String::new(),
+            action: "UNLINK".into(),
+            reason: format!("user unlinked (by {})", who(&peer)),
+            price: None,
+            result: "ok".into(),
+        })
+        .await;
+    Ok(Json(UnlinkAnswer {
+        user: user.to_string(),
+        at_enode,
+        in_store: removed.is_some(),
+        vehicles,
+    }))
 }

@@ -1,7 +1,11 @@
 //! The commands that talk to the running daemon over its admin socket:
-//! `status`, `vehicles`, `override`, `trip`, `replan`, `journal`. Each takes
-//! `--socket PATH` (default: the config's `[admin] socket`) and `--json`.
-//! When no daemon answers they say so and exit 69 (EX_UNAVAILABLE).
+//! `status`, `vehicles`, `override`, `trip`, `replan`, `journal`, `report`
+//! (and `users`, `unlink`, `link` in `link.rs`). Each takes `--socket PATH`
+//! (default: the config's `[admin] socket`) and `--json`. Those that can
+//! work on the store (`journal`, `report`, `users`, `unlink`, `link`) do so
+//! when no daemon holds it; the others say that no daemon answers and exit
+//! 69 (EX_UNAVAILABLE). A caller the socket refuses gets exit 77
+//! (EX_NOPERM).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -100,21 +104,43 @@ pub struct JournalArgs {
 }
 
 /// The socket to use: `--socket`, else the config's.
-fn socket_path(a: &SocketArgs) -> Result<PathBuf, Failure> {
+pub(crate) fn socket_path(a: &SocketArgs) -> Result<PathBuf, Failure> {
     match &a.socket {
         Some(p) => Ok(p.clone()),
         None => Ok(common::load_config(&a.config.config)?.admin.socket),
     }
 }
 
-fn failure(e: ClientError) -> Failure {
+/// The exit code of a socket error: 69 when no daemon answers, 65 for a
+/// request the daemon refused as wrong, 1 otherwise.
+pub(crate) fn failure(e: ClientError) -> Failure {
     match e {
         ClientError::NoDaemon { .. } => Failure::new(exit::UNAVAILABLE, e),
+        ClientError::Refused { status: 403, .. } => Failure::new(exit::NOPERM, e),
         ClientError::Refused { status, .. } if (400..500).contains(&status) => {
             Failure::new(exit::DATAERR, e)
         }
         e => Failure::new(exit::FAILURE, e),
     }
+}
+
+/// One request to the daemon (a POST with `post` as its body, else a
+/// GET), decoded.
+pub(crate) fn request<T: serde::de::DeserializeOwned>(
+    a: &SocketArgs,
+    post: Option<Value>,
+    path: &str,
+) -> Result<T, Failure> {
+    let socket = socket_path(a)?;
+    let client = Client::new(&socket).map_err(failure)?;
+    common::runtime()?
+        .block_on(async {
+            match &post {
+                Some(body) => client.post(path, body).await,
+                None => client.get(path).await,
+            }
+        })
+        .map_err(failure)
 }
 
 /// One request, printed as JSON or by `human`.
@@ -124,16 +150,7 @@ fn call(
     path: &str,
     human: impl FnOnce(&Value, &mut dyn Write) -> std::io::Result<()>,
 ) -> CmdResult {
-    let socket = socket_path(a)?;
-    let client = Client::new(&socket).map_err(failure)?;
-    let v: Value = common::runtime()?
-        .block_on(async {
-            match &post {
-                Some(body) => client.post(path, body).await,
-                None => client.get(path).await,
-            }
-        })
-        .map_err(failure)?;
+    let v: Value = request(a, post, path)?;
     let mut out = std::io::stdout().lock();
     if a.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
@@ -217,17 +234,44 @@ pub struct ReportArgs {
     pub socket: SocketArgs,
 }
 
-/// The store, if no daemon holds it (its lock tells); `None` when a
-/// daemon runs and the socket must be asked.
-fn store_if_free(
-    a: &SocketArgs,
-) -> Result<Option<(crate::store::Store, crate::config::Config)>, Failure> {
-    let config = common::load_config(&a.config.config)?;
-    match crate::store::Store::open(&config.store.path) {
-        Ok(s) => Ok(Some((s, config))),
-        Err(crate::store::StoreError::InUse { .. }) => Ok(None),
-        Err(e) => Err(Failure::new(exit::FAILURE, e)),
+/// Where a command that can also work without a daemon gets its answer.
+pub(crate) enum Backend {
+    /// No process holds the store: work on it directly.
+    Store(crate::store::Store, Box<crate::config::Config>),
+    /// A process holds the store (the lock's error names it): ask it over
+    /// the admin socket.
+    Daemon(crate::store::StoreError),
+}
+
+impl Backend {
+    /// The store if no process holds it (its lock tells), else the
+    /// running daemon.
+    pub(crate) fn choose(a: &SocketArgs) -> Result<Backend, Failure> {
+        let config = common::load_config(&a.config.config)?;
+        match crate::store::Store::open(&config.store.path) {
+            Ok(s) => Ok(Backend::Store(s, Box::new(config))),
+            Err(e @ crate::store::StoreError::InUse { .. }) => Ok(Backend::Daemon(e)),
+            Err(e) => Err(Failure::new(exit::FAILURE, e)),
+        }
     }
+}
+
+/// [`request`] to the process that holds the store (`held`): if no daemon
+/// answers on the socket, the holder is some other process, and the
+/// answer is "try again later" (exit 75), naming it.
+pub(crate) fn request_held<T: serde::de::DeserializeOwned>(
+    a: &SocketArgs,
+    held: crate::store::StoreError,
+    post: Option<Value>,
+    path: &str,
+) -> Result<T, Failure> {
+    request(a, post, path).map_err(|f| {
+        if f.code == exit::UNAVAILABLE {
+            Failure::new(exit::TEMPFAIL, f.error.context(held.to_string()))
+        } else {
+            f
+        }
+    })
 }
 
 /// `smartcharged report`: from the daemon, or from the store when none runs.
@@ -236,22 +280,18 @@ pub fn run_report(args: ReportArgs) -> CmdResult {
         month: args.month.clone(),
         vehicle: args.vehicle.clone(),
     };
-    let report: crate::report::Report = match store_if_free(&args.socket)? {
-        Some((store, config)) => {
+    let report: crate::report::Report = match Backend::choose(&args.socket)? {
+        Backend::Store(store, config) => {
             let tz = config.policy.global().time_zone;
             crate::admin::routes::select_report(&store, &q, clock::Clock::system().now(), tz)
                 .map_err(|e| Failure::new(exit::DATAERR, anyhow::anyhow!(e)))?
         }
-        None => {
-            let socket = socket_path(&args.socket)?;
-            let client = Client::new(&socket).map_err(failure)?;
+        Backend::Daemon(held) => {
             let path = format!(
                 "/v1/report?{}",
                 serde_urlencoded_pairs(&[("month", &q.month), ("vehicle", &q.vehicle)])
             );
-            common::runtime()?
-                .block_on(client.get(&path))
-                .map_err(failure)?
+            request_held(&args.socket, held, None, &path)?
         }
     };
     let mut out = std::io::stdout().lock();
@@ -277,38 +317,42 @@ fn serde_urlencoded_pairs(pairs: &[(&str, &Option<String>)]) -> String {
 
 /// `smartcharged journal`: from the daemon, or from the store when none runs.
 pub fn run_journal(args: JournalArgs) -> CmdResult {
-    if let Some((store, _)) = store_if_free(&args.socket)? {
-        let q = crate::admin::routes::JournalQuery {
-            vehicle: args.vehicle.clone(),
-            user: args.user.clone(),
-            since: args.since.clone(),
-            until: args.until.clone(),
-            limit: Some(args.limit),
-        };
-        let list = crate::admin::routes::select_journal(&store, &q)
-            .map_err(|e| Failure::new(exit::DATAERR, anyhow::anyhow!(e)))?;
-        let v = serde_json::to_value(list)?;
-        let mut out = std::io::stdout().lock();
-        if args.socket.json {
-            writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
-            return Ok(());
+    let v: Value = match Backend::choose(&args.socket)? {
+        Backend::Store(store, _) => {
+            let q = crate::admin::routes::JournalQuery {
+                vehicle: args.vehicle.clone(),
+                user: args.user.clone(),
+                since: args.since.clone(),
+                until: args.until.clone(),
+                limit: Some(args.limit),
+            };
+            let list = crate::admin::routes::select_journal(&store, &q)
+                .map_err(|e| Failure::new(exit::DATAERR, anyhow::anyhow!(e)))?;
+            serde_json::to_value(list)?
         }
-        return print_journal(&v, &mut out).map_err(Into::into);
-    }
-    let mut q = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in [
-        ("vehicle", &args.vehicle),
-        ("user", &args.user),
-        ("since", &args.since),
-        ("until", &args.until),
-    ] {
-        if let Some(v) = v {
-            q.append_pair(k, v);
+        Backend::Daemon(held) => {
+            let mut q = url::form_urlencoded::Serializer::new(String::new());
+            for (k, v) in [
+                ("vehicle", &args.vehicle),
+                ("user", &args.user),
+                ("since", &args.since),
+                ("until", &args.until),
+            ] {
+                if let Some(v) = v {
+                    q.append_pair(k, v);
+                }
+            }
+            q.append_pair("limit", &args.limit.to_string());
+            let path = format!("/v1/journal?{}", q.finish());
+            request_held(&args.socket, held, None, &path)?
         }
+    };
+    let mut out = std::io::stdout().lock();
+    if args.socket.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(());
     }
-    q.append_pair("limit", &args.limit.to_string());
-    let path = format!("/v1/journal?{}", q.finish());
-    call(&args.socket, None, &path, print_journal)
+    print_journal(&v, &mut out).map_err(Into::into)
 }
 
 fn print_journal(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
@@ -367,7 +411,7 @@ pub fn print_status(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
     writeln!(
         out,
         "     Since: {} ({} s)",
-        s(&v["started_at"]),
+        local_time(v, &v["started_at"]),
         s(&v["uptime_seconds"])
     )?;
     writeln!(out, "     Users: {} ({active} active)", users.len())?;
@@ -387,12 +431,34 @@ pub fn print_status(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
         states.join(", ")
     )?;
     let p = &v["prices"];
+    let t = |x: &Value| local_time(v, x);
+    let cur = s(&p["currency"]);
+    let price = |x: &Value| {
+        x.as_f64()
+            .map_or_else(|| "-".to_owned(), |p| format!("{p:.4}"))
+    };
     writeln!(
         out,
-        "    Prices: {} {} now, known until {}",
-        s(&p["price_now"]),
-        s(&p["currency"]),
-        s(&p["known_until"])
+        "    Prices: {} {cur}/kWh now, known until {} (newest {})",
+        price(&p["price_now"]),
+        t(&p["known_until"]),
+        price(&p["newest_price"])
+    )?;
+    let f = &p["last_fetch"];
+    if f.is_null() {
+        writeln!(out, "   Fetched: not since start (stored prices)")?;
+    } else {
+        writeln!(out, "   Fetched: {} from {}", t(&f["at"]), s(&f["source"]))?;
+    }
+    let m = &v["month"]["total"];
+    writeln!(
+        out,
+        "     Saved: {:.2} {cur} in {} ({:.1} kWh, {} sessions, {} deadlines met)",
+        m["saving"].as_f64().unwrap_or(0.0),
+        s(&v["month"]["month"]),
+        m["energy_kwh"].as_f64().unwrap_or(0.0),
+        s(&m["sessions"]),
+        s(&m["deadlines_met"])
     )?;
     for b in v["backoff"].as_array().map_or(&[][..], Vec::as_slice) {
         writeln!(
@@ -400,11 +466,29 @@ pub fn print_status(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
             "   Backoff: {} {} until {}",
             s(&b["scope"]),
             s(&b["id"]),
-            s(&b["until"])
+            t(&b["until"])
         )?;
     }
+    writeln!(out, "     Times: {}", s(&v["time_zone"]))?;
     writeln!(out)?;
     vehicle_table(vehicles, out)
+}
+
+/// An instant of a status answer in its zone (`time_zone`), relative to
+/// when it was taken (`taken_at`); as given when either is unreadable.
+fn local_time(status: &Value, at: &Value) -> String {
+    let parse = |x: &Value| {
+        x.as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let tz = status["time_zone"]
+        .as_str()
+        .and_then(|z| z.parse::<chrono_tz::Tz>().ok());
+    match (parse(at), parse(&status["taken_at"]), tz) {
+        (Some(at), Some(now), Some(tz)) => crate::localtime::short(at, now, tz),
+        _ => s(at),
+    }
 }
 
 fn vehicle_table(vehicles: &[Value], out: &mut dyn Write) -> std::io::Result<()> {

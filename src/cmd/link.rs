@@ -1,7 +1,8 @@
 //! `smartcharged link`, `unlink` and `users`: manage linked users.
 //!
-//! These commands open the store themselves, so they run while the daemon
-//! is stopped; with the daemon running they fail with "store in use by pid N".
+//! Without a daemon they open the store themselves; when a daemon holds
+//! the store (its lock says so) they ask it over the admin socket, so the
+//! user is linked, unlinked or listed by the process that runs it.
 
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
@@ -11,8 +12,11 @@ use clock::Clock;
 use tokio::sync::oneshot;
 use url::Url;
 
+use super::admin::{request_held, Backend};
 use super::common::{self, ConfigArg};
 use super::{exit, CmdResult, Failure};
+use crate::admin::routes::UnlinkAnswer;
+use crate::daemon::readmodel::UserView;
 use crate::link::{self, LinkError};
 use crate::users::UserId;
 
@@ -46,17 +50,14 @@ pub struct UnlinkArgs {
     /// The user to delete at Enode and locally.
     pub user_id: UserId,
     #[command(flatten)]
-    pub config: ConfigArg,
+    pub socket: super::admin::SocketArgs,
 }
 
 /// Arguments of `users`.
 #[derive(clap::Args, Debug)]
 pub struct UsersArgs {
-    /// Print JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
-    pub config: ConfigArg,
+    pub socket: super::admin::SocketArgs,
 }
 
 /// Runs the link flow: prints the authorization URL alone on the first line
@@ -252,59 +253,74 @@ async fn wait_for_callback(
     Ok(url)
 }
 
-/// Deletes the user at Enode, then locally.
+/// Deletes the user at Enode, then locally: through the running daemon
+/// (which also stops controlling the user's vehicles), or, when none
+/// holds the store, directly.
 pub fn run_unlink(args: UnlinkArgs) -> CmdResult {
-    let config = common::load_config(&args.config.config)?;
-    let store = common::open_store(&config)?;
-    let clock = Clock::system();
-    let client = common::client(&config, &clock)?;
     let user = args.user_id;
-    common::runtime()?.block_on(async {
-        match client.delete_user(user.as_str()).await {
-            Ok(()) => {}
-            Err(crate::enode::Error::NotFound(_)) => {
-                eprintln!("user {user} was already unknown at Enode");
+    let answer: UnlinkAnswer = match Backend::choose(&args.socket)? {
+        Backend::Daemon(held) => request_held(
+            &args.socket,
+            held,
+            Some(serde_json::json!({})),
+            &format!("/v1/unlink/{user}"),
+        )?,
+        Backend::Store(store, config) => {
+            let clock = Clock::system();
+            let client = common::client(&config, &clock)?;
+            let at_enode = common::runtime()?.block_on(async {
+                match client.delete_user(user.as_str()).await {
+                    Ok(()) => Ok(true),
+                    Err(crate::enode::Error::NotFound(_)) => Ok(false),
+                    Err(e) => Err(Failure::new(exit::UNAVAILABLE, e)),
+                }
+            })?;
+            UnlinkAnswer {
+                user: user.to_string(),
+                at_enode,
+                in_store: store.remove_user(&user)?,
+                vehicles: Vec::new(),
             }
-            Err(e) => return Err(Failure::new(exit::UNAVAILABLE, e)),
         }
-        Ok(())
-    })?;
-    if !store.remove_user(&user)? {
+    };
+    let mut out = std::io::stdout().lock();
+    if args.socket.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&answer)?)?;
+        return Ok(());
+    }
+    if !answer.at_enode {
+        eprintln!("user {user} was already unknown at Enode");
+    }
+    if !answer.in_store {
         eprintln!("user {user} was not in the local store");
     }
-    println!("unlinked user {user}");
+    if !answer.vehicles.is_empty() {
+        writeln!(out, "stopped controlling {}", answer.vehicles.join(", "))?;
+    }
+    writeln!(out, "unlinked user {user}")?;
     Ok(())
 }
 
-/// Lists users: id, status, vendor, access token expiry.
+/// Lists users: id, status, vendor, access token expiry; from the running
+/// daemon, or from the store when none holds it.
 pub fn run_users(args: UsersArgs) -> CmdResult {
-    let config = common::load_config(&args.config.config)?;
-    let store = common::open_store(&config)?;
-    let mut rows = Vec::new();
-    for u in store.users()? {
-        let expires = store.tokens(&u.id)?.map(|t| t.expires_at);
-        rows.push((u, expires));
-    }
+    let users: Vec<UserView> = match Backend::choose(&args.socket)? {
+        Backend::Store(store, _) => crate::daemon::readmodel::user_views(&store)?,
+        Backend::Daemon(held) => request_held(&args.socket, held, None, "/v1/users")?,
+    };
     let mut out = std::io::stdout().lock();
-    if args.json {
-        let list: Vec<_> = rows
-            .iter()
-            .map(|(u, e)| {
-                serde_json::json!({
-                    "id": u.id, "status": u.status, "vendor": u.vendor,
-                    "linked_at": u.linked_at, "token_expires_at": e,
-                })
-            })
-            .collect();
-        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+    if args.socket.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&users)?)?;
     } else {
         writeln!(
             out,
             "{:<24} {:<13} {:<10} TOKEN EXPIRES",
             "USER", "STATUS", "VENDOR"
         )?;
-        for (u, e) in rows {
-            let e = e.map_or("-".to_owned(), |e| e.to_rfc3339());
+        for u in users {
+            let e = u
+                .token_expires_at
+                .map_or("-".to_owned(), |e| e.to_rfc3339());
             let v = u.vendor.as_deref().unwrap_or("-");
             writeln!(
                 out,

@@ -25,6 +25,8 @@ pub mod exit {
     pub const UNAVAILABLE: u8 = 69;
     /// A temporary failure; retrying later may work (EX_TEMPFAIL).
     pub const TEMPFAIL: u8 = 75;
+    /// Not allowed: the admin socket refused the caller (EX_NOPERM).
+    pub const NOPERM: u8 = 77;
     /// The configuration is invalid (EX_CONFIG).
     pub const CONFIG: u8 = 78;
 }

@@ -13,6 +13,7 @@ use url::Url;
 
 use super::common::{self, ConfigArg};
 use super::{exit, CmdResult, Failure};
+use crate::admin::client::Client;
 use crate::config::{Config, WebhooksConfig};
 
 /// Arguments of `webhook`.
@@ -126,33 +127,15 @@ fn register(config: &Config, hooks: &WebhooksConfig, url: &Url) -> CmdResult {
     Ok(())
 }
 
-/// The daemon's `/status/webhooks` URL from `[http] listen`.
-fn status_url(config: &Config) -> String {
-    let mut addr = config.http.listen;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-    }
-    format!("http://{addr}/status/webhooks")
-}
-
+/// The receiver's counters from the running daemon, over the admin socket
+/// (`GET /v1/webhooks`): the same peer check as every admin command, and
+/// no dependence on what `[http] listen` exposes.
 async fn fetch_status(config: &Config) -> Result<serde_json::Value, Failure> {
-    let url = status_url(config);
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| Failure::new(exit::FAILURE, e))?;
-    let resp = http
-        .get(&url)
-        .send()
+    let client = Client::new(&config.admin.socket).map_err(super::admin::failure)?;
+    client
+        .get("/v1/webhooks")
         .await
-        .with_context(|| format!("cannot reach the daemon at {url}; is it running?"))
-        .map_err(|e| Failure::new(exit::UNAVAILABLE, e))?;
-    let body = crate::limits::read_capped(resp, 64 << 10)
-        .await
-        .map_err(|e| Failure::new(exit::UNAVAILABLE, e))?;
-    serde_json::from_slice(&body)
-        .context("the daemon's webhook status is not JSON")
-        .map_err(|e| Failure::new(exit::UNAVAILABLE, e))
+        .map_err(super::admin::failure)
 }
 
 fn test(config: &Config) -> CmdResult {

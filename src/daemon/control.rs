@@ -568,7 +568,11 @@ impl ControlState {
                 return Step::Plan("charge power differs from the plan");
             }
         }
-        if let (Some(exp), Some(soc)) = (self.expected_soc(now), seen.soc) {
+        // Against what the plan expected when the SoC was read: an
+        // observation a few minutes old (an edge acted on without a poll)
+        // is not drift.
+        let read_at = self.observed_at.map_or(now, |t| t.min(now));
+        if let (Some(exp), Some(soc)) = (self.expected_soc(read_at), seen.soc) {
             if (soc - exp).abs() > replan_drift {
                 return Step::Plan("state of charge drifted from the plan");
             }
@@ -704,6 +708,27 @@ impl ControlState {
 
     /// The next instant worth waking for: a block edge, or a confirmation poll.
     pub fn next_wake(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let confirm = self.pending.as_ref().map(|p| {
+            let t = p.sent_at + CONFIRM_AFTER;
+            if t > now {
+                t
+            } else {
+                p.sent_at + CONFIRM_TIMEOUT
+            }
+        });
+        [self.next_edge(now), confirm]
+            .into_iter()
+            .flatten()
+            .filter(|t| *t > now)
+            .min()
+    }
+
+    /// The next instant after `now` at which the plan or a steering limit
+    /// may ask for something (a block edge, the deadline, an override's
+    /// end, a trip's departure): what the fleet polls shortly before, so
+    /// the decision there rests on a recent observation without a poll at
+    /// the edge itself.
+    pub fn next_edge(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let edge = self.plan.as_ref().and_then(|p| {
             p.plan
                 .blocks
@@ -717,20 +742,25 @@ impl ControlState {
             self.steer.as_ref().and_then(|o| o.until),
             self.trip.as_ref().map(|t| t.depart),
         ];
-        let confirm = self.pending.as_ref().map(|p| {
-            let t = p.sent_at + CONFIRM_AFTER;
-            if t > now {
-                t
-            } else {
-                p.sent_at + CONFIRM_TIMEOUT
-            }
-        });
-        [edge, confirm]
+        [edge]
             .into_iter()
             .chain(limits)
             .flatten()
             .filter(|t| *t > now)
             .min()
+    }
+
+    /// The instants at which a pending command wants a fresh observation:
+    /// [`CONFIRM_AFTER`] after it was sent (to confirm it) and
+    /// [`CONFIRM_TIMEOUT`] after (to decide whether to send it again).
+    /// An observation made before one of them that has passed cannot
+    /// answer it, so the fleet polls.
+    pub fn confirmation_due(&self, now: DateTime<Utc>, observed_at: Option<DateTime<Utc>>) -> bool {
+        self.pending.as_ref().is_some_and(|p| {
+            [p.sent_at + CONFIRM_AFTER, p.sent_at + CONFIRM_TIMEOUT]
+                .into_iter()
+                .any(|t| t <= now && observed_at.is_none_or(|o| o < t))
+        })
     }
 }
 

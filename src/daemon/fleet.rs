@@ -42,6 +42,9 @@ mod site;
 const VENDOR_HITS: usize = 3;
 /// The window for [`VENDOR_HITS`].
 const VENDOR_WINDOW: TimeDelta = TimeDelta::seconds(60);
+/// While the user's vendor is reported down, the user's task looks again
+/// this often (no request: the health report is the vendor task's).
+const VENDOR_DOWN_RECHECK: TimeDelta = TimeDelta::seconds(60);
 /// After a 429, requests count as scarce for this long: commands due at a
 /// block edge then go out before the poll.
 const SCARCE_FOR: TimeDelta = TimeDelta::minutes(30);
@@ -51,6 +54,22 @@ const PLANNER_POOL: usize = 4;
 /// Replans asked for by new prices are spread over this long, so a price
 /// publication does not wake every user at one instant.
 pub const REPLAN_SPREAD: std::time::Duration = std::time::Duration::from_secs(600);
+/// The first polls after start are spread over this long (or the
+/// shorter `poll_fast`): long enough that a restart of a large fleet is no
+/// herd, short enough that stored plans' edges are soon served again.
+pub const START_SPREAD: std::time::Duration = std::time::Duration::from_secs(120);
+/// An observation at most this old is recent enough to decide on without
+/// polling first (at a block edge, a replan, a steering limit). Without
+/// webhooks each edge is polled [`EDGE_LEAD`] ahead, which is less, so the
+/// command at the edge goes out at once instead of after a poll.
+pub const FRESH: TimeDelta = TimeDelta::minutes(5);
+/// How long before a block edge (or deadline, or steering limit) a user
+/// whose last poll is older than [`FRESH`] by then polls, at least; each
+/// user adds a seeded share of [`EDGE_LEAD_SPREAD`], so a fleet whose
+/// blocks share an hour edge does not poll in the same second.
+pub const EDGE_LEAD: TimeDelta = TimeDelta::seconds(60);
+/// The spread of the lead before an edge (see [`EDGE_LEAD`]).
+pub const EDGE_LEAD_SPREAD: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// A random share of `over`, with millisecond resolution.
 fn jitter(rng: &mut StdRng, over: std::time::Duration) -> TimeDelta {
@@ -139,18 +158,28 @@ pub struct Fleet {
     /// shows (the store holds only what must survive a crash, written when
     /// that changes).
     pub view: Mutex<HashMap<String, Live>>,
+    /// This month's savings report, counted as sessions are stored (the
+    /// read model shows it).
+    pub month: crate::report::MonthTally,
     /// The last [`RECENT_COMMANDS`] journal entries of each vehicle.
     pub recent: Mutex<HashMap<String, VecDeque<JournalEntry>>>,
     /// Users whose requests wait for a Retry-After or backoff, until when.
     pub blocked: Mutex<HashMap<UserId, DateTime<Utc>>>,
     /// Each running user loop's inbox for overrides, trips and replans.
     pub inbox: Mutex<HashMap<UserId, mpsc::Sender<SteerRequest>>>,
+    /// Each running user loop's own stop (a child of the daemon's
+    /// shutdown) and a receiver that closes when the loop has ended: an
+    /// unlink stops one user's loop and waits for it.
+    pub stops: Mutex<HashMap<UserId, (CancellationToken, watch::Receiver<()>)>>,
     /// Each running user's inbox of webhook events (see [`HookInbox`]), by user id.
     pub hook_inboxes: Mutex<HashMap<String, Arc<HookInbox>>>,
     /// Whether webhooks deliver, when `[webhooks]` is configured.
     pub webhooks: Option<Arc<Liveness>>,
     /// Every user's poll interval while webhooks deliver.
     pub safety_poll: std::time::Duration,
+    /// Vendors Enode reports down: their users send nothing until they
+    /// recover (see [`super::vendors`]).
+    pub vendors_down: super::vendors::VendorsDown,
     /// Seeds the jitter that spreads users' polls (a fixed seed repeats a
     /// schedule in tests and benchmarks).
     pub seed: u64,
@@ -288,6 +317,10 @@ struct UserTask {
     /// Shared connections (`[[policy.sites]]`) of this user's vehicles:
     /// accepted STOPs, STARTs waiting for power, joint plans in force.
     sites: site::Sites,
+    /// When the user's vehicles were last polled successfully.
+    polled_at: Option<DateTime<Utc>>,
+    /// How long before an edge this user polls (see [`EDGE_LEAD`]).
+    edge_lead: TimeDelta,
 }
 
 impl Fleet {
@@ -309,20 +342,29 @@ impl Fleet {
             debug!(user.id = %user, "the user's loop already runs");
             return;
         }
-        /// Takes the user off the running set however the loop ends.
-        struct Running(Arc<Fleet>, UserId);
+        /// Takes the user off the running set however the loop ends, then
+        /// tells [`Fleet::stop_user`] the loop has ended (its sender).
+        struct Running(Arc<Fleet>, UserId, watch::Sender<()>);
         impl Drop for Running {
             fn drop(&mut self) {
                 self.0.running.lock().expect("running lock").remove(&self.1);
+                self.0.stops.lock().expect("stops lock").remove(&self.1);
                 self.0.inbox.lock().expect("inbox lock").remove(&self.1);
                 self.0
                     .hook_inboxes
                     .lock()
                     .expect("inboxes lock")
                     .remove(self.1.as_str());
+                let _ = self.2.send(());
             }
         }
-        let _running = Running(self.clone(), user.clone());
+        let cancel = cancel.child_token();
+        let (ended_tx, ended_rx) = watch::channel(());
+        self.stops
+            .lock()
+            .expect("stops lock")
+            .insert(user.clone(), (cancel.clone(), ended_rx));
+        let _running = Running(self.clone(), user.clone(), ended_tx);
         let (inbox_tx, inbox) = mpsc::channel(8);
         self.inbox
             .lock()
@@ -348,6 +390,8 @@ impl Fleet {
             tracked: HashMap::new(),
             hooks,
             sites: site::Sites::default(),
+            polled_at: None,
+            edge_lead: EDGE_LEAD,
         };
         match task.run(cancel, inbox).instrument(span.clone()).await {
             Stop::Cancelled => {}
@@ -474,6 +518,48 @@ impl Fleet {
         out
     }
 
+    /// Stops `user`'s loop (an unlink) and waits until it has ended: no
+    /// request for the user is in flight afterwards. False when no loop ran.
+    pub async fn stop_user(&self, user: &UserId) -> bool {
+        let stop = self.stops.lock().expect("stops lock").get(user).cloned();
+        let Some((cancel, mut ended)) = stop else {
+            return false;
+        };
+        cancel.cancel();
+        // The loop's guard sends once at its end, then drops the sender.
+        while ended.changed().await.is_ok() {}
+        true
+    }
+
+    /// Forgets the vehicles of an unlinked user: off the views, and their
+    /// stored control states deleted. Returns their ids.
+    pub fn forget_user(&self, user: &UserId) -> Vec<String> {
+        let mut gone: Vec<String> = {
+            let mut view = self.view.lock().expect("view lock");
+            let ids: Vec<String> = view
+                .iter()
+                .filter(|(_, l)| l.user == *user)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in &ids {
+                view.remove(id);
+            }
+            ids
+        };
+        gone.sort_unstable();
+        let mut recent = self.recent.lock().expect("recent lock");
+        for id in &gone {
+            recent.remove(id);
+        }
+        drop(recent);
+        for id in &gone {
+            if let Err(e) = self.store.remove_control(id) {
+                warn!(vehicle.id = %id, error = %e, "cannot delete the stored control state");
+            }
+        }
+        gone
+    }
+
     /// Hands a change to the vehicle's user loop and waits for it to be
     /// stored and acted on.
     pub async fn steer(&self, vehicle: &str, change: Change, by: String) -> Result<(), SteerError> {
@@ -521,15 +607,17 @@ impl UserTask {
         let mut policy_rx = fleet.policy.clone();
         let hooks = self.hooks.clone();
         let mut rng = self.rng();
-        // Spread users over their first interval, so a fleet started
-        // together does not poll together (and stay in step).
-        let first = fleet.policy.borrow().global().poll_fast;
+        // Spread users over their first interval (at most START_SPREAD: a
+        // restart must soon see the vehicles whose plans have edges), so a
+        // fleet started together does not poll together (and stay in step).
+        let first = fleet.policy.borrow().global().poll_fast.min(START_SPREAD);
         let mut next_poll = fleet.clock.now() + jitter(&mut rng, first);
+        self.edge_lead = EDGE_LEAD + jitter(&mut rng, EDGE_LEAD_SPREAD);
         // A replan asked for by new prices or a new policy, spread too.
         let mut replan_at: Option<DateTime<Utc>> = None;
         loop {
             let now = fleet.clock.now();
-            let mut wake = next_poll;
+            let mut wake = self.poll_at(now, next_poll);
             for s in self.states.values() {
                 if let Some(t) = s.next_wake(now) {
                     wake = wake.min(t);
@@ -589,7 +677,7 @@ impl UserTask {
             if replan_at.is_some_and(|t| t <= now) {
                 replan_at = None;
             }
-            let poll = now >= next_poll || !self.state_known(now);
+            let poll = now >= self.poll_at(now, next_poll) || self.needs_poll(now);
             // Boxed: the round's state (requests in flight) exists only
             // while it runs, so an idle user's task stays small.
             match Box::pin(self.round(now, poll)).await {
@@ -635,6 +723,37 @@ impl UserTask {
             p.poll_slow
         };
         TimeDelta::from_std(every).unwrap_or_default()
+    }
+
+    /// When the next poll is due: the regular one at `next_poll`, or,
+    /// without live webhooks, [`UserTask::edge_lead`] before the next edge
+    /// of any vehicle when no poll will have been made within [`FRESH`]
+    /// of it (so the edge itself is decided without a poll).
+    fn poll_at(&self, now: DateTime<Utc>, next_poll: DateTime<Utc>) -> DateTime<Utc> {
+        if self.fleet.webhooks_live(now) {
+            return next_poll;
+        }
+        match self.states.values().filter_map(|s| s.next_edge(now)).min() {
+            Some(edge) if self.polled_at.is_none_or(|p| p < edge - FRESH) => {
+                next_poll.min(edge - self.edge_lead)
+            }
+            _ => next_poll,
+        }
+    }
+
+    /// Whether a round at `now` must poll although no poll is due: with
+    /// live webhooks when the pushed state is not enough
+    /// ([`UserTask::state_known`]); without, when the last poll is older
+    /// than [`FRESH`] or a command waits for its confirmation.
+    fn needs_poll(&self, now: DateTime<Utc>) -> bool {
+        if self.fleet.webhooks_live(now) {
+            return !self.state_known(now);
+        }
+        self.polled_at.is_none_or(|p| now - p > FRESH)
+            || self
+                .states
+                .values()
+                .any(|s| s.confirmation_due(now, self.polled_at))
     }
 
     /// Whether the state known from webhooks is good enough to act on at
@@ -684,18 +803,27 @@ impl UserTask {
     async fn act_on(&mut self, now: DateTime<Utc>, ids: &[String]) -> Result<bool, RoundError> {
         let mut any = false;
         for id in ids {
-            let Some(v) = self.tracked.get(id).map(|t| t.vehicle.clone()) else {
+            let Some((v, at)) = self
+                .tracked
+                .get(id)
+                .map(|t| (t.vehicle.clone(), t.newest().unwrap_or(now)))
+            else {
                 continue;
             };
-            any |= self.vehicle(&v).await?;
-            self.last.insert(v.id.clone(), (now, v));
+            any |= self.vehicle(&v, at).await?;
+            self.last.insert(v.id.clone(), (at, v));
         }
         self.settle_sites().await?;
         Ok(any)
     }
 
     /// When the user (or the user's vendor) may send again, if not now.
+    /// While Enode reports the vendor down, that is the next look at the
+    /// health report, and again until it recovers.
     fn blocked_until(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        if self.fleet.vendors_down.is_down(&self.vendor) {
+            return Some(now + VENDOR_DOWN_RECHECK);
+        }
         let vendor = self
             .fleet
             .vendors
@@ -714,10 +842,11 @@ impl UserTask {
     /// keep current), then plan and command each vehicle. Returns whether
     /// any vehicle is in a controlled session.
     async fn round(&mut self, now: DateTime<Utc>, poll: bool) -> Result<bool, RoundError> {
-        let vehicles = if poll {
+        let vehicles: Vec<(Vehicle, DateTime<Utc>)> = if poll {
             self.commands_first(now).await?;
             let polled = self.poll(now).await?;
             let at = self.fleet.clock.now();
+            self.polled_at = Some(at);
             polled
                 .into_iter()
                 .map(|v| {
@@ -733,23 +862,25 @@ impl UserTask {
                         },
                         at,
                     );
-                    t.vehicle.clone()
+                    (t.vehicle.clone(), at)
                 })
                 .collect()
         } else {
             self.tracked
                 .values()
-                .map(|t| t.vehicle.clone())
-                .collect::<Vec<_>>()
+                .map(|t| (t.vehicle.clone(), t.newest().unwrap_or(now)))
+                .collect()
         };
         // Charging vehicles first: at a block edge shared at a site their
         // STOPs go out before the others' STARTs.
         let mut vehicles = vehicles;
-        vehicles.sort_by_key(|v| v.charge_state.as_ref().and_then(|c| c.is_charging) != Some(true));
+        vehicles.sort_by_key(|(v, _)| {
+            v.charge_state.as_ref().and_then(|c| c.is_charging) != Some(true)
+        });
         let mut any = false;
-        for v in vehicles {
-            any |= self.vehicle(&v).await?;
-            self.last.insert(v.id.clone(), (now, v));
+        for (v, at) in vehicles {
+            any |= self.vehicle(&v, at).await?;
+            self.last.insert(v.id.clone(), (at, v));
         }
         self.settle_sites().await?;
         Ok(any)
@@ -763,9 +894,11 @@ impl UserTask {
         if self.limited_at.is_none_or(|t| now - t >= SCARCE_FOR) {
             return Ok(());
         }
+        // Two poll intervals, but never so old that the car may have left.
         let fresh = TimeDelta::from_std(self.fleet.policy.borrow().global().poll_fast * 2)
-            .unwrap_or_default();
-        let due: Vec<Vehicle> = self
+            .unwrap_or_default()
+            .min(FRESH * 3);
+        let due: Vec<(Vehicle, DateTime<Utc>)> = self
             .last
             .values()
             .filter(|(seen_at, _)| now - *seen_at <= fresh)
@@ -783,11 +916,11 @@ impl UserTask {
                     matches!(s.decide(now, &seen, drift, version), Step::Command(..))
                 })
             })
-            .map(|(_, v)| v.clone())
+            .map(|(at, v)| (v.clone(), *at))
             .collect();
-        for v in due {
+        for (v, at) in due {
             debug!(vehicle.id = %v.id, "rate limited recently: command before the poll");
-            self.vehicle(&v).await?;
+            self.vehicle(&v, at).await?;
         }
         Ok(())
     }
@@ -921,8 +1054,9 @@ impl UserTask {
         RoundError::Wait(until)
     }
 
-    /// Handles one vehicle; returns whether it is in a controlled session.
-    async fn vehicle(&mut self, v: &Vehicle) -> Result<bool, RoundError> {
+    /// Handles one vehicle, observed at `seen_at`; returns whether it is
+    /// in a controlled session.
+    async fn vehicle(&mut self, v: &Vehicle, seen_at: DateTime<Utc>) -> Result<bool, RoundError> {
         let fleet = self.fleet.clone();
         let now = fleet.clock.now();
         let (policy, site) = self.policy_of(v);
@@ -944,7 +1078,7 @@ impl UserTask {
         };
         let mut cx = Observation::default();
         let result = self
-            .control(v, &policy, site.as_ref(), &mut state, now, &mut cx)
+            .control(v, &policy, site.as_ref(), &mut state, now, seen_at, &mut cx)
             .await;
         if self
             .stored
@@ -1002,6 +1136,7 @@ impl UserTask {
         site: Option<&policy::Site>,
         state: &mut ControlState,
         now: DateTime<Utc>,
+        seen_at: DateTime<Utc>,
         cx: &mut Observation,
     ) -> Result<(), RoundError> {
         let fleet = self.fleet.clone();
@@ -1064,6 +1199,12 @@ impl UserTask {
             .filter(|t| t.in_session)
             .and_then(|t| t.target_percent);
         let events = state.observe(now, &seen, policy.suspend_on_manual_override);
+        if state.session {
+            // When the observation was made, not when it is acted on: an
+            // edge decided on an observation a few minutes old compares
+            // the SoC with the plan at that time.
+            state.observed_at = Some(seen_at.min(now));
+        }
         for e in &events {
             match e {
                 Event::PluggedIn => {
@@ -1086,8 +1227,11 @@ impl UserTask {
                             target,
                             curve_now.as_deref(),
                         );
-                        if let Err(e) = fleet.store.put_session(&r).await {
-                            warn!(vehicle.id = %v.id, error = %e, "cannot store the plug-in session");
+                        match fleet.store.put_session(&r).await {
+                            Ok(()) => fleet.month.add(&r),
+                            Err(e) => {
+                                warn!(vehicle.id = %v.id, error = %e, "cannot store the plug-in session")
+                            }
                         }
                     }
                 }
@@ -1417,7 +1561,7 @@ impl UserTask {
     async fn steer(&mut self, req: SteerRequest) -> Option<Stop> {
         let fleet = self.fleet.clone();
         let now = fleet.clock.now();
-        let Some((_, v)) = self.last.get(&req.vehicle).cloned() else {
+        let Some((seen_at, v)) = self.last.get(&req.vehicle).cloned() else {
             let _ = req.reply.send(Err(SteerError::NotSeen(req.vehicle)));
             return None;
         };
@@ -1495,7 +1639,7 @@ impl UserTask {
         // wait for a rate limit; then the next round does.
         let mut stop = None;
         if self.blocked_until(now).is_none() {
-            let r = match self.vehicle(&v).await {
+            let r = match self.vehicle(&v, seen_at).await {
                 Ok(_) => self.settle_sites().await,
                 Err(e) => Err(e),
             };

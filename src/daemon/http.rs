@@ -1,6 +1,8 @@
 //! The daemon's HTTP listener (on `[http].listen`, loopback by default):
 //!
 //! - `GET /health`: `ok` while the daemon runs.
+//! - `GET /` (`/?page=N`): the status page, one self-contained HTML
+//!   document (see [`crate::web::page`]).
 //! - `GET /status`: the read model's snapshot as JSON (users, vehicles with
 //!   their explanation and plan, prices, backoffs).
 //! - `GET /metrics`: Prometheus metrics (OpenMetrics text), see
@@ -19,7 +21,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -65,6 +67,7 @@ pub struct Api {
 pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
     let cancel = api.cancel.clone();
     let app = axum::Router::new()
+        .route("/", get(page))
         .route("/health", get(|| async { "ok\n" }))
         .route("/status", get(status))
         .route("/metrics", get(metrics))
@@ -86,7 +89,7 @@ pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
 
 /// `GET /metrics`: the counters and the state gauges, OpenMetrics text.
 async fn metrics(State(api): State<Arc<Api>>) -> axum::response::Response {
-    let snap = crate::web::metrics_snapshot(&api.read.snapshot(), &api.metrics);
+    let snap = crate::web::metrics_snapshot(&api.read.snapshot());
     match api.metrics.encode(&snap) {
         Ok(body) => (
             [(
@@ -98,6 +101,29 @@ async fn metrics(State(api): State<Arc<Api>>) -> axum::response::Response {
             .into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     }
+}
+
+/// The query of `GET /`.
+#[derive(serde::Deserialize)]
+struct PageQuery {
+    /// Which page of vehicles, from 1.
+    page: Option<u32>,
+}
+
+/// `GET /`: the status page.
+async fn page(State(api): State<Arc<Api>>, Query(q): Query<PageQuery>) -> axum::response::Response {
+    use axum::http::header;
+    let body = crate::web::page::render(&api.read.snapshot(), q.page.unwrap_or(1) as usize);
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, crate::web::page::CSP),
+            (header::CACHE_CONTROL, "no-store"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn status(State(api): State<Arc<Api>>) -> axum::response::Response {

@@ -12,4 +12,5 @@ pub mod run;
 pub mod sessions;
 pub mod signals;
 pub mod tokens;
+pub mod vendors;
 pub mod webhook_http;

@@ -38,9 +38,14 @@ pub const DEFAULT_EFFICIENCY: f64 = 0.9;
 /// Built-in SoC drift that triggers a replan, percentage points.
 pub const DEFAULT_REPLAN_SOC_DRIFT_PERCENT: f64 = 5.0;
 /// Built-in poll interval while plugged in at a controlled location.
-pub const DEFAULT_POLL_FAST: Duration = Duration::from_secs(120);
-/// Built-in poll interval while unplugged or away.
-pub const DEFAULT_POLL_SLOW: Duration = Duration::from_secs(900);
+/// Block edges, confirmations and replans get polls of their own (see
+/// `daemon::fleet`), so this only catches what nothing announces (an
+/// early unplug, a driver's hand, SoC drift): every 30 minutes keeps a
+/// vehicle-day within the request budget README's table shows.
+pub const DEFAULT_POLL_FAST: Duration = Duration::from_secs(1800);
+/// Built-in poll interval while unplugged or away: how late a plug-in is
+/// seen without webhooks (half of it on average).
+pub const DEFAULT_POLL_SLOW: Duration = Duration::from_secs(1800);
 
 /// The most `[[policy.sites]]` entries: each is planned by one fleet task
 /// with a flow network, and a daemon serves a few connections, not a grid.

@@ -66,10 +66,13 @@ pub struct Snapshot {
     pub prices: PricesView,
     /// Users and vendors that may not send requests yet.
     pub backoff: Vec<Backoff>,
+    /// This month's savings report (local to `time_zone`), per vehicle
+    /// and in total, from the stored plug-in sessions.
+    pub month: crate::report::Report,
 }
 
 /// One user.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct UserView {
     /// The id.
     pub id: UserId,
@@ -187,6 +190,12 @@ pub struct PricesView {
     pub known_until: Option<DateTime<Utc>>,
     /// Price per kWh now.
     pub price_now: Option<f64>,
+    /// Price per kWh of the newest known slot (the one ending at
+    /// `known_until`).
+    pub newest_price: Option<f64>,
+    /// The last successful fetch since start (none: the daemon runs on the
+    /// stored prices).
+    pub last_fetch: Option<crate::metrics::PriceFetch>,
     /// The curve itself, for charts (not in the JSON: the `prices` command
     /// prints it).
     #[serde(skip)]
@@ -250,12 +259,23 @@ pub struct ReadModel {
     fleet: Arc<Fleet>,
     /// When the daemon started.
     started_at: DateTime<Utc>,
+    /// The daemon's counters, which note the last price fetch.
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl ReadModel {
-    /// A read model over `fleet`, for a daemon started at `started_at`.
-    pub fn new(fleet: Arc<Fleet>, started_at: DateTime<Utc>) -> Self {
-        ReadModel { fleet, started_at }
+    /// A read model over `fleet`, for a daemon started at `started_at`
+    /// whose events are counted in `metrics`.
+    pub fn new(
+        fleet: Arc<Fleet>,
+        started_at: DateTime<Utc>,
+        metrics: Arc<crate::metrics::Metrics>,
+    ) -> Self {
+        ReadModel {
+            fleet,
+            started_at,
+            metrics,
+        }
     }
 
     /// The fleet (for the actions of the admin socket).
@@ -271,22 +291,8 @@ impl ReadModel {
         let fleet = &self.fleet;
         let now = fleet.clock.now();
         let time_zone = fleet.policy.borrow().global().time_zone;
-        let users = match fleet.store.users() {
-            Ok(list) => list
-                .into_iter()
-                .map(|u| UserView {
-                    token_expires_at: fleet
-                        .store
-                        .tokens(&u.id)
-                        .ok()
-                        .flatten()
-                        .map(|t| t.expires_at),
-                    id: u.id,
-                    status: u.status,
-                    vendor: u.vendor,
-                    linked_at: u.linked_at,
-                })
-                .collect(),
+        let users = match user_views(&fleet.store) {
+            Ok(list) => list,
             Err(e) => {
                 tracing::warn!(error = %e, "status: cannot read the users");
                 Vec::new()
@@ -318,6 +324,11 @@ impl ReadModel {
             known_from: curve.as_ref().and_then(|c| c.start()),
             known_until: curve.as_ref().and_then(|c| c.end()),
             price_now: curve.as_ref().and_then(|c| c.price_at(now)),
+            newest_price: curve
+                .as_ref()
+                .and_then(|c| c.slots().last())
+                .map(|s| s.price),
+            last_fetch: self.metrics.last_price_fetch(),
             curve,
         };
         Snapshot {
@@ -330,8 +341,28 @@ impl ReadModel {
             vehicles,
             prices,
             backoff: fleet.backoffs(now),
+            month: fleet.month.get(now, time_zone),
         }
     }
+}
+
+/// The linked users as every view shows them, from the store: what
+/// `GET /v1/users` answers and what `smartcharged users` prints without a
+/// daemon.
+pub fn user_views(store: &crate::store::Store) -> Result<Vec<UserView>, crate::store::StoreError> {
+    Ok(store
+        .users()?
+        .into_iter()
+        .map(|u| UserView {
+            // An unreadable token record shows as no expiry rather than
+            // hiding every user.
+            token_expires_at: store.tokens(&u.id).ok().flatten().map(|t| t.expires_at),
+            id: u.id,
+            status: u.status,
+            vendor: u.vendor,
+            linked_at: u.linked_at,
+        })
+        .collect())
 }
 
 /// One vehicle's view from its live entry (or, not observed since start,

@@ -124,8 +124,10 @@ impl Daemon {
             outages: crate::outage::Outages::new("enode requests"),
             view: Mutex::new(Default::default()),
             recent: Mutex::new(Default::default()),
+            month: Default::default(),
             blocked: Mutex::new(Default::default()),
             inbox: Mutex::new(Default::default()),
+            stops: Mutex::new(Default::default()),
             planners: Mutex::new(Vec::new()),
             hook_inboxes: Mutex::new(Default::default()),
             webhooks: liveness.clone(),
@@ -133,14 +135,27 @@ impl Daemon {
                 .webhooks
                 .as_ref()
                 .map_or(Duration::from_secs(3600), |w| w.safety_poll),
+            vendors_down: Default::default(),
             seed: opts.seed,
         });
         fleet.load_recent();
-        let read = Arc::new(ReadModel::new(fleet.clone(), opts.clock.now()));
+        // Before any user loop runs, so no session is stored meanwhile.
+        if let Err(e) = fleet
+            .month
+            .load(&store, opts.clock.now(), config.policy.global().time_zone)
+        {
+            warn!(error = %e, "cannot read this month's sessions; the savings shown start at zero");
+        }
+        let read = Arc::new(ReadModel::new(
+            fleet.clone(),
+            opts.clock.now(),
+            metrics.clone(),
+        ));
         let controlled = active.len();
         for user in active {
             tracker.spawn(fleet.clone().run_user(user.id, user.vendor, cancel.clone()));
         }
+        tracker.spawn(super::vendors::run(fleet.clone(), cancel.clone()));
         tracker.spawn(housekeeping(
             store.clone(),
             opts.clock.clone(),

@@ -198,6 +198,33 @@ impl TokenKeeper {
         Ok(())
     }
 
+    /// Stops keeping `user` (an unlink) and deletes the user and its
+    /// tokens from the store. A refresh in flight is stored first: the
+    /// user's refresh mutex is taken before the slot is dropped, so no
+    /// refresh can write the tokens back afterwards; the user's refresh
+    /// loop ends at its next wake. Returns what was deleted (none: the
+    /// user was not stored), so a failed unlink can put it back.
+    pub async fn remove_user(
+        &self,
+        user: &UserId,
+    ) -> Result<Option<(crate::users::User, TokenSet)>, StoreError> {
+        let slot = self.slots.lock().expect("slots lock").get(user).cloned();
+        let _guard = match &slot {
+            Some(s) => Some(s.refresh.clone().lock_owned().await),
+            None => None,
+        };
+        if let Some(s) = &slot {
+            *s.dead.write().expect("dead lock") = true;
+        }
+        self.slots.lock().expect("slots lock").remove(user);
+        let stored = match (self.store.user(user)?, self.store.tokens(user)?) {
+            (Some(u), Some(t)) => Some((u, t)),
+            _ => None,
+        };
+        self.store.remove_user(user)?;
+        Ok(stored)
+    }
+
     /// Adds a slot. Fresh tokens (`loaded` false) last what they have left.
     /// For tokens loaded from the store the lifetime is unknown (only the
     /// expiry is stored) and what is left would understate it, putting the
@@ -440,6 +467,9 @@ impl TokenKeeper {
                 tokio::select! {
                     _ = cancel.cancelled() => return,
                     _ = self.clock.sleep_until(wake) => {}
+                }
+                if *slot.dead.read().expect("dead lock") {
+                    return; // needs relinking, or unlinked
                 }
                 let now_token = current();
                 if now_token != planned {

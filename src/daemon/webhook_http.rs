@@ -49,18 +49,24 @@ fn answer(o: crate::webhooks::Outcome) -> Response {
 }
 
 /// `GET /status/webhooks`: the receiver's counters and whether webhooks
-/// are live, as JSON.
+/// are live, as JSON (also on the admin socket, `GET /v1/webhooks`, which
+/// `smartcharged webhook status` reads).
 pub async fn status(State(api): State<Arc<Api>>) -> Response {
-    let Some((path, receiver)) = &api.webhooks else {
-        return StatusCode::NOT_FOUND.into_response();
-    };
+    match status_json(&api) {
+        Some(v) => Json(v).into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// The receiver's counters and liveness; `None` without `[webhooks]`.
+pub fn status_json(api: &Api) -> Option<serde_json::Value> {
+    let (path, receiver) = api.webhooks.as_ref()?;
     let now = api.clock.now();
     let live = api.fleet.webhooks.as_ref().is_some_and(|l| l.live(now));
-    Json(serde_json::json!({
+    Some(serde_json::json!({
         "path": path,
         "live": live,
         "now": now,
         "stats": receiver.stats(),
     }))
-    .into_response()
 }

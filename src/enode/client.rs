@@ -28,7 +28,7 @@ use crate::limits;
 use crate::metrics::Metrics;
 use crate::model::{
     ChargeAction, ChargeState, ChargingLocation, SmartChargingPolicy, UserInfo, Vehicle,
-    VehicleField, WatchProperty,
+    VehicleField, VendorHealth, WatchProperty,
 };
 use crate::secret::Secret;
 use clock::Clock;
@@ -278,6 +278,15 @@ impl Client {
         }
     }
 
+    /// Every vendor's status (`GET /health/vendors`, no token: the spec
+    /// gives it no security requirement).
+    pub async fn health_vendors(&self) -> Result<Vec<VendorHealth>, Error> {
+        let url = self.url(&["health", "vendors"]);
+        let body = self.send(Method::GET, url, None, None::<&()>).await?;
+        let v = parse(&body, "vendor health")?;
+        dto::vendor_health(&v).ok_or_else(|| decode("vendor health", "not an array"))
+    }
+
     /// Points the Firehose webhook at `url`, signed with `secret`
     /// (`PUT /webhooks/firehose`, client token).
     pub async fn put_firehose(&self, url: &Url, secret: &Secret) -> Result<(), Error> {
@@ -504,6 +513,7 @@ fn endpoint(method: &Method, base: &Url, url: &Url) -> &'static str {
         ("POST", "vehicles", true, "watch") => "POST /vehicles/:id/watch",
         ("GET", "charging-locations", false, "") => "GET /charging-locations",
         ("GET", "health", false, "ready") => "GET /health/ready",
+        ("GET", "health", false, "vendors") => "GET /health/vendors",
         ("POST", "users", true, "link") => "POST /users/:id/link",
         ("DELETE", "users", true, "") => "DELETE /users/:id",
         ("DELETE", "users", true, "authorization") => "DELETE /users/:id/authorization",

@@ -18,7 +18,8 @@ use serde_json::{Map, Value};
 
 use crate::model::{
     ChargeAction, ChargeState, ChargingLocation, ChargingReason, LinkedVendor, Location, Odometer,
-    SmartChargingPolicy, UserInfo, Vehicle, VehicleInformation, WatchProperty,
+    SmartChargingPolicy, UserInfo, Vehicle, VehicleInformation, VendorHealth, VendorStatus,
+    WatchProperty,
 };
 
 /// A JSON object, read field by field.
@@ -144,6 +145,23 @@ pub fn user_info(v: &Value) -> Option<UserInfo> {
         id: string(o, "id")?,
         linked_vendors,
     })
+}
+
+/// Reads `GET /health/vendors` (`Model3`: an array of `Model2`);
+/// entries without a vendor or status are skipped.
+pub fn vendor_health(v: &Value) -> Option<Vec<VendorHealth>> {
+    Some(
+        v.as_array()?
+            .iter()
+            .filter_map(Value::as_object)
+            .filter_map(|o| {
+                Some(VendorHealth {
+                    vendor: string(o, "vendor")?,
+                    status: VendorStatus::parse(&string(o, "status")?),
+                })
+            })
+            .collect(),
+    )
 }
 
 /// Reads `POST /users/{id}/link`: the `linkState`.
@@ -502,6 +520,32 @@ mod tests {
         );
         assert_eq!(date_time(o, "d"), None);
         assert_eq!(date_time(o, "e"), None);
+    }
+
+    #[test]
+    fn vendor_health_reads_leniently() {
+        let v = json!([
+            {"displayName": "Tesla", "status": "OUTAGE", "vendor": "TESLA"},
+            {"displayName": "BMW", "status": "READY", "vendor": "BMW"},
+            {"status": "ELEVATED_ERROR_RATE", "vendor": "AUDI", "extra": 1},
+            {"status": "SOMETHING_NEW", "vendor": "KIA"},
+            {"status": "OUTAGE"},
+            {"vendor": "NISSAN"},
+            "not an object"
+        ]);
+        let h = vendor_health(&v).unwrap();
+        let got: Vec<(&str, &VendorStatus)> =
+            h.iter().map(|h| (h.vendor.as_str(), &h.status)).collect();
+        assert_eq!(
+            got,
+            [
+                ("TESLA", &VendorStatus::Outage),
+                ("BMW", &VendorStatus::Ready),
+                ("AUDI", &VendorStatus::ElevatedErrorRate),
+                ("KIA", &VendorStatus::Other("SOMETHING_NEW".into())),
+            ]
+        );
+        assert!(vendor_health(&json!({"vendor": "TESLA"})).is_none());
     }
 
     #[test]

@@ -192,7 +192,7 @@ impl PriceFeed {
         let id = self.source.id();
         debug!(source = %id, reason, "fetching prices");
         let fetched = self.source.fetch(today, end).await;
-        self.metrics.price_fetch(fetched.is_ok(), now);
+        self.metrics.price_fetch(fetched.is_ok(), now, &id);
         match fetched {
             Ok(fresh) => {
                 self.outages.succeeded(now);

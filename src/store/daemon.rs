@@ -57,6 +57,13 @@ impl Store {
         self.commit().await
     }
 
+    /// Deletes a vehicle's control state (its user was unlinked) and
+    /// flushes.
+    pub fn remove_control(&self, vehicle: &str) -> Result<()> {
+        self.tree("control")?.remove(vehicle.as_bytes())?;
+        self.flush()
+    }
+
     /// Stores a finished plug-in session and flushes; keyed by its unplug
     /// time, like the journal.
     pub async fn put_session(&self, r: &SessionRecord) -> Result<()> {

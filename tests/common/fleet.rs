@@ -24,14 +24,24 @@ pub fn scenario(users: usize, vehicles: usize) -> Scenario {
 
 /// Stores every scenario user as linked, with tokens from the simulator.
 pub fn link_all(sim: &enode_sim::Sim, store_path: &Path, now: DateTime<Utc>) {
+    link_all_with(sim, store_path, now, |_| "TESLA");
+}
+
+/// [`link_all`], each user linked with the vendor `vendor` names for it.
+pub fn link_all_with(
+    sim: &enode_sim::Sim,
+    store_path: &Path,
+    now: DateTime<Utc>,
+    vendor: impl Fn(&str) -> &'static str,
+) {
     let store = Store::open(store_path).unwrap();
     for id in sim.handle.user_ids() {
         let tokens = super::granted(sim, &id, now);
         let user = User {
+            vendor: Some(vendor(&id).into()),
             id: UserId::new(id).unwrap(),
             status: UserStatus::Active,
             linked_at: now,
-            vendor: Some("TESLA".into()),
         };
         store.save_linked_user(&user, &tokens).unwrap();
     }

@@ -1,8 +1,8 @@
 //! The admin socket against a running daemon and enode-sim: status and
-//! a charge-now through the socket's client, and the CLI's exit 69 when no
-//! daemon answers. Peer refusal is tested on the decision function with
-//! crafted credentials (`admin::peer` unit tests): these tests run as
-//! root, whom the socket always admits.
+//! a charge-now through the socket's client, users and unlink through the
+//! CLI, the CLI's exit 69 when no daemon answers, and a caller outside the
+//! allowed users refused with 403 (as root: the CLI run as uid 65534;
+//! otherwise: the test's own uid against a daemon that admits another).
 
 use crate::common;
 
@@ -26,6 +26,15 @@ async fn status_and_charge_now_through_the_socket() {
     smartcharged::cmd::admin::print_status(&status, &mut text).unwrap();
     let text = String::from_utf8(text).unwrap();
     assert!(text.contains("Vehicles: 1 (1 waiting)"), "{text}");
+    assert!(
+        text.contains("   Fetched: 1") && text.contains(" from file:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("     Saved: 0.00 EUR in 2024-03 (0.0 kWh, 0 sessions"),
+        "{text}"
+    );
+    assert!(text.contains("     Times: Europe/Berlin"), "{text}");
     assert!(
         text.contains("car-0-0") && text.contains("cheaper electricity comes at"),
         "{text}"
@@ -158,4 +167,182 @@ async fn a_day_of_sessions_in_the_report_and_the_journal() {
         lines[3].starts_with("2024-03,total,") && lines[3].ends_with(",2,2"),
         "{csv}"
     );
+}
+
+/// The CLI as a user runs it against the test's config.
+fn cli(config: &std::path::Path, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_smartcharged"));
+    c.args(args)
+        .arg("--config")
+        .arg(config)
+        .env("SMARTCHARGED_CLIENT_SECRET", common::CLIENT_SECRET)
+        .env_remove("CREDENTIALS_DIRECTORY");
+    c
+}
+
+/// Runs a command on the blocking pool (the paused clock waits for it;
+/// the daemon answers meanwhile).
+async fn run(mut c: std::process::Command) -> std::process::Output {
+    tokio::task::spawn_blocking(move || c.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// `users` and `unlink` with a daemon running go through its socket: the
+/// unlink deletes the user at Enode, stops its loop, deletes its tokens
+/// and forgets its vehicles; the other user goes on.
+#[tokio::test(start_paused = true)]
+async fn users_and_unlink_through_the_running_daemon() {
+    let r = fleet::start(fleet::scenario(2, 2), "").await;
+    let (listener, allowed) = smartcharged::admin::bind(&r.daemon.admin_config())
+        .await
+        .unwrap();
+    r.daemon.serve_admin(listener, allowed);
+    r.clock.sleep(Duration::from_secs(5 * 3600)).await;
+    let config = r.dir.path().join("smartcharged.toml");
+    std::fs::write(&config, &r.config_text).unwrap();
+
+    let out = run(cli(&config, &["users", "--json"])).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let users: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let ids: Vec<&str> = users.iter().map(|u| u["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["user-0", "user-1"]);
+    assert!(users.iter().all(|u| u["status"] == "active"));
+
+    let out = run(cli(&config, &["unlink", "user-0"])).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("stopped controlling car-0-0") && stdout.contains("unlinked user user-0"),
+        "{stdout}"
+    );
+    assert_eq!(r.sim.handle.stats().count("DELETE /users/{userId}", 204), 1);
+    let user0 = smartcharged::users::UserId::new("user-0").unwrap();
+    assert!(r.daemon.store().tokens(&user0).unwrap().is_none());
+    assert!(r.daemon.store().user(&user0).unwrap().is_none());
+    let fleet = r.daemon.read_model().fleet().clone();
+    assert!(!fleet.running.lock().unwrap().contains(&user0));
+    let snap = r.daemon.read_model().snapshot();
+    assert!(snap.vehicle("car-0-0").is_none(), "{:?}", snap.vehicles);
+    assert!(snap.vehicle("car-1-0").is_some());
+    assert_eq!(snap.users.len(), 1);
+
+    // An hour on: nothing is asked for the unlinked user, the other is polled.
+    let before = r.sim.handle.stats();
+    r.clock.sleep(Duration::from_secs(3600)).await;
+    let after = r.sim.handle.stats();
+    assert!(
+        after.total_requests > before.total_requests,
+        "the other user is still polled"
+    );
+    let out = run(cli(&config, &["users"])).await;
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("user-1") && !table.contains("user-0"),
+        "{table}"
+    );
+    let out = run(cli(&config, &["journal", "--user", "user-0", "--json"])).await;
+    let journal: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        journal.iter().any(|e| e["action"] == "UNLINK"),
+        "{journal:?}"
+    );
+
+    // A user id outside the grammar never reaches the daemon.
+    let client = Client::new(&r.daemon.admin_config().socket).unwrap();
+    let bad = client
+        .post::<_, serde_json::Value>("/v1/unlink/a%20b", &serde_json::json!({}))
+        .await;
+    assert!(
+        matches!(bad, Err(ClientError::Refused { status: 400, .. })),
+        "{bad:?}"
+    );
+    r.daemon.shutdown(&r.clock).await.unwrap();
+}
+
+/// The uid the test runs as (the owner of a file it makes).
+fn own_uid(dir: &std::path::Path) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    let f = dir.join("whoami");
+    std::fs::write(&f, b"").unwrap();
+    std::fs::metadata(&f).unwrap().uid()
+}
+
+/// A caller who is neither root, the daemon's user nor in its group gets
+/// 403, the CLI exits 77, and the daemon logs the refusal once. As root
+/// (CI), the CLI runs as nobody (uid/gid 65534) against a socket anyone
+/// may connect to, so only the peer check stands in its way. Not as root,
+/// the daemon is told its own user is another one, so the test's uid is a
+/// stranger to it.
+#[tokio::test(start_paused = true)]
+async fn a_stranger_is_refused_with_403() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let (logs, _guard) = common::Capture::this_thread();
+    let r = fleet::start(fleet::scenario(1, 1), "").await;
+    let admin = r.daemon.admin_config();
+    let (listener, allowed) = smartcharged::admin::bind(&admin).await.unwrap();
+    let me = own_uid(r.dir.path());
+    let root = me == 0;
+    let allowed = if root {
+        // Anyone can reach the socket: the directory and the socket
+        // itself are opened up, and so is a copy of the binary.
+        std::fs::set_permissions(r.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&admin.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+        allowed
+    } else {
+        smartcharged::admin::peer::Allowed {
+            own_uid: me.wrapping_add(1),
+            gid: None,
+        }
+    };
+    r.daemon.serve_admin(listener, allowed);
+    r.clock.sleep(Duration::from_secs(60)).await;
+
+    let mut c = if root {
+        // The test binary's directory may be closed to nobody: a copy
+        // in the open temp dir.
+        let bin = r.dir.path().join("smartcharged");
+        std::fs::copy(env!("CARGO_BIN_EXE_smartcharged"), &bin).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut c = std::process::Command::new(bin);
+        c.uid(65534).gid(65534);
+        c
+    } else {
+        std::process::Command::new(env!("CARGO_BIN_EXE_smartcharged"))
+    };
+    c.args(["status", "--socket"])
+        .arg(&admin.socket)
+        .env_remove("CREDENTIALS_DIRECTORY");
+    let out = run(c).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(77), "{stderr}");
+    assert!(stderr.contains("not allowed"), "{stderr}");
+    let stranger = if root { 65534 } else { me };
+    let refused: Vec<String> = logs
+        .text()
+        .lines()
+        .filter(|l| l.contains("admin socket: peer refused"))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(
+        refused[0].contains(&format!("peer.uid=Some({stranger})")),
+        "{refused:?}"
+    );
+    if root {
+        // The socket itself still admits root.
+        let client = Client::new(&admin.socket).unwrap();
+        let status: serde_json::Value = client.get("/v1/status").await.unwrap();
+        assert!(status["version"].is_string(), "{status}");
+    }
+    r.daemon.shutdown(&r.clock).await.unwrap();
 }

@@ -100,6 +100,8 @@ fn panics_here() -> usize {
 struct Setup {
     /// Access token lifetime in the simulator (default one hour).
     token_lifetime: Option<Duration>,
+    /// Users linked with vendor BMW (the first ones); the rest are TESLA.
+    bmw_users: usize,
 }
 
 /// A daemon on paused time against a simulator, with its logs.
@@ -143,7 +145,19 @@ impl Run {
         let sim = enode_sim::spawn(scenario, clock.clone()).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let store = dir.path().join("store");
-        fleet::link_all(&sim, &store, clock.now());
+        let bmw: Vec<String> = sim
+            .handle
+            .user_ids()
+            .into_iter()
+            .take(setup.bmw_users)
+            .collect();
+        fleet::link_all_with(&sim, &store, clock.now(), |id| {
+            if bmw.iter().any(|b| b == id) {
+                "BMW"
+            } else {
+                "TESLA"
+            }
+        });
         let repo_prices =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/prices/DE-LU-2023-2025.csv");
         let prices = dir.path().join("prices.csv");
@@ -538,6 +552,7 @@ async fn malformed_bodies() {
 fn short_tokens() -> Setup {
     Setup {
         token_lifetime: Some(Duration::from_secs(1800)),
+        ..Setup::default()
     }
 }
 
@@ -675,4 +690,57 @@ async fn wall_clock_jumps() {
     .await;
     // A step is not a failure of anything the daemon talks to.
     assert_eq!(out.injected.values().sum::<u64>(), 0);
+}
+
+/// Enode reports the TESLA vendor down (`GET /health/vendors`: OUTAGE)
+/// for the window, while one user is linked with BMW. Once the daemon's
+/// next vendor-health look has seen it, the TESLA users send nothing at
+/// all (no poll, no command) until it is reported up again; the BMW user
+/// goes on polling; afterwards every user polls again and every deadline
+/// is met. The outage and the recovery are logged once each.
+#[tokio::test(start_paused = true)]
+async fn vendor_reported_down() {
+    let name = "vendor_reported_down";
+    let lines = |r: &Run, what: &str| r.logs.text().lines().filter(|l| l.contains(what)).count();
+    let windows_seen = std::cell::Cell::new(0);
+    row(
+        name,
+        Setup {
+            bmw_users: 1,
+            ..Setup::default()
+        },
+        windows(TimeDelta::minutes(45)),
+        async |r: &mut Run, start, len| {
+            let n = windows_seen.get() + 1;
+            windows_seen.set(n);
+            r.until(start).await;
+            r.sim.handle.set_vendor_status("TESLA", "OUTAGE");
+            // The next look at the health report, and a request already
+            // under way then.
+            let look = smartcharged::daemon::vendors::CHECK_EVERY + Duration::from_secs(60);
+            r.clock.sleep(look).await;
+            assert_eq!(lines(r, "reports the vendor down"), n, "{name}");
+            let users = r.sim.handle.user_ids();
+            let bmw = users[0].clone();
+            let before = r.sim.handle.stats().user_requests;
+            r.until(start + len).await;
+            let after = r.sim.handle.stats().user_requests;
+            let sent = |u: &String| {
+                after.get(u).copied().unwrap_or(0) - before.get(u).copied().unwrap_or(0)
+            };
+            for u in &users {
+                if *u == bmw {
+                    assert!(sent(u) >= 1, "{name}: the BMW user {u} stopped too");
+                } else {
+                    assert_eq!(sent(u), 0, "{name}: {u} sent requests while TESLA was down");
+                }
+            }
+            r.sim.handle.set_vendor_status("TESLA", "READY");
+            r.clock.sleep(look).await;
+            assert_eq!(lines(r, "reports the vendor down"), n, "{name}");
+            assert_eq!(lines(r, "the vendor is up again"), n, "{name}");
+        },
+    )
+    .await;
+    assert_eq!(windows_seen.get(), windows(TimeDelta::minutes(45)).len());
 }

@@ -19,9 +19,9 @@ async fn users_started_together_do_not_poll_together() {
     let total: u32 = seconds.iter().map(|(_, n)| n).sum();
     let peak = seconds.iter().map(|(_, n)| *n).max().unwrap_or(0);
     let polls = r.sim.handle.stats().count("GET /vehicles", 200);
-    // 60 users, polled every 15 minutes when unplugged: at least 4 rounds
+    // 60 users, polled every 30 minutes when unplugged: at least 2 rounds
     // each within the hour.
-    assert!(polls >= 60 * 4, "{polls} polls");
+    assert!(polls >= 60 * 2, "{polls} polls");
     assert!(total as u64 >= polls);
     // All 60 in one second was the herd; spread over their interval, a
     // second sees a few at most.

@@ -348,7 +348,8 @@ async fn polls_of_a_charging_vehicle_do_not_rewrite_the_store() {
     car.events.clear();
     car.plugged_in = true;
     car.charge_on_plug_in = true;
-    let r = fleet::start(scenario, "").await;
+    // Polled often, so the polls would show in the flushes.
+    let r = fleet::start(scenario, "poll_fast = \"2m\"\n").await;
     r.clock.sleep(Duration::from_secs(600)).await;
     let flushes0 = r.daemon.store().flush_count();
     r.clock.sleep(Duration::from_secs(6 * 3600)).await;

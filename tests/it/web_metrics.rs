@@ -1,6 +1,7 @@
-//! `GET /metrics` over a simulated day (paused time, enode-sim): the
-//! exposition is read with a Prometheus text parser at two instants, and
-//! the counters must have moved by what the day did.
+//! The read-only TCP listener over a simulated day (paused time,
+//! enode-sim): `GET /metrics` read with a Prometheus text parser at two
+//! instants, the counters moved by what the day did; and the status page
+//! `GET /` loaded in a real headless Chromium.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -113,6 +114,10 @@ async fn counters_move_over_a_simulated_day() {
         "smartcharged_vehicles",
         "smartcharged_price_horizon_seconds",
         "smartcharged_uptime_seconds",
+        "smartcharged_month_energy_joules",
+        "smartcharged_month_cost",
+        "smartcharged_month_saving",
+        "smartcharged_month_sessions",
     ] {
         assert!(
             a.documented.iter().any(|d| d == name),
@@ -130,6 +135,8 @@ async fn counters_move_over_a_simulated_day() {
     assert!(a.get("smartcharged_price_fetch_age_seconds") >= 0.0);
     assert!((a.get("smartcharged_uptime_seconds") - 7200.0).abs() < 5.0);
     assert_eq!(a.get("smartcharged_enode_rate_limited_total"), 0.0);
+    assert_eq!(a.get("smartcharged_month_sessions"), 0.0);
+    assert_eq!(a.get("smartcharged_month_energy_joules"), 0.0);
 
     // A burst of 429s, then the night: plug-ins, plans, START/STOP at
     // block edges, departures.
@@ -188,5 +195,159 @@ async fn counters_move_over_a_simulated_day() {
     );
     assert!(b.get("smartcharged_uptime_seconds") > a.get("smartcharged_uptime_seconds"));
     assert_eq!(b.sum_of("smartcharged_vehicles"), vehicles as f64);
+    // Every car unplugged in the morning: its session counts in the
+    // month's savings, in joules and in the prices' currency.
+    assert_eq!(b.get("smartcharged_month_sessions"), vehicles as f64);
+    let joules = b.get("smartcharged_month_energy_joules");
+    assert!(joules > 3.6e6 * vehicles as f64, "{joules} J");
+    let charged = b.get("smartcharged_month_cost{basis=\"charged\",currency=\"EUR\"}");
+    let at_once = b.get("smartcharged_month_cost{basis=\"at_once\",currency=\"EUR\"}");
+    assert!(charged > 0.0 && at_once >= charged, "{charged} {at_once}");
+    let saving = b.get("smartcharged_month_saving{currency=\"EUR\"}");
+    assert!((saving - (at_once - charged)).abs() < 1e-9, "{saving}");
+    r.daemon.shutdown(&r.clock).await.unwrap();
+}
+
+/// The `chromium` binary, or a failure that says how to get it: CI
+/// installs Debian's `chromium` (`.ci/run`), so a missing browser is a
+/// broken setup, not a reason to skip.
+fn chromium() -> std::path::PathBuf {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("chromium"))
+        .find(|p| p.is_file())
+        .expect(
+            "the status-page test needs a headless browser: `chromium` is not on PATH \
+             (Debian: apt-get install -y chromium; .ci/run installs it)",
+        )
+}
+
+/// What headless Chromium made of a page: the DOM after load, and its
+/// log (console messages included).
+struct Browsed {
+    dom: String,
+    log: String,
+}
+
+impl Browsed {
+    /// The browser's console lines (`INFO:CONSOLE:1] "..."`, any level:
+    /// errors, CSP violations and failed loads are all logged there).
+    fn console(&self) -> Vec<&str> {
+        self.log
+            .lines()
+            .filter(|l| l.contains(":CONSOLE"))
+            .collect()
+    }
+}
+
+/// Loads `url` in headless Chromium with a fresh profile. Runs on the
+/// blocking pool: tokio's paused clock does not advance while it runs, and
+/// the daemon answers.
+async fn browse(url: &str) -> Browsed {
+    let mut cmd = std::process::Command::new(chromium());
+    let profile = tempfile::tempdir().unwrap();
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--enable-logging=stderr",
+        "--v=0",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()));
+    cmd.arg("--dump-dom").arg(url);
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .unwrap()
+        .expect("cannot run chromium");
+    drop(profile);
+    let log = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "chromium failed on {url}: {log}");
+    Browsed {
+        dom: String::from_utf8_lossy(&out.stdout).into_owned(),
+        log,
+    }
+}
+
+/// The status page in a real browser, in the evening of the simulated
+/// day: it loads without console messages (no error, no blocked asset),
+/// and the DOM shows every vehicle with its explanation and each of its
+/// planned blocks (in the chart and in the list), the "now" line and the
+/// zone.
+#[tokio::test(start_paused = true)]
+async fn status_page_in_headless_chromium() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let r = fleet::start_with(
+        fleet::scenario(2, 4),
+        "",
+        &format!("\n[http]\nlisten = \"{addr}\"\n"),
+    )
+    .await;
+    r.daemon.serve_http(listener);
+    // 21:00 UTC: every car plugged in (the last at 18:21), plans made.
+    r.clock.sleep(Duration::from_secs(9 * 3600)).await;
+    let snap = r.daemon.read_model().snapshot();
+    assert_eq!(snap.vehicles.len(), 4);
+
+    let resp = reqwest::get(format!("http://{addr}/")).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let h = resp.headers();
+    assert_eq!(h["content-type"], "text/html; charset=utf-8");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.starts_with("default-src 'none'"), "{csp}");
+
+    // The console check can fail: a page that logs is caught.
+    let probe = browse(
+        "data:text/html,%3Cp%3Ex%3C/p%3E%3Cscript%3Econsole.error(%22probe-7%22)%3C/script%3E",
+    )
+    .await;
+    assert!(
+        probe.console().iter().any(|l| l.contains("probe-7")),
+        "console output is not in chromium's log: {}",
+        probe.log
+    );
+
+    // Scripts cannot run on the page (its CSP forbids them, checked
+    // above), so what the browser shows is what it shows without
+    // JavaScript. (Chromium's --dump-dom itself needs script to be on.)
+    let page = browse(&format!("http://{addr}/")).await;
+    assert!(
+        page.console().is_empty(),
+        "console messages: {:?}",
+        page.console()
+    );
+    let dom = &page.dom;
+    assert!(dom.contains("<h1>smartcharged</h1>"), "{dom}\n{}", page.log);
+    assert!(dom.contains(">Europe/Berlin</span>"), "{dom}");
+    for v in &snap.vehicles {
+        let start = dom
+            .find(&format!("data-vehicle=\"{}\"", v.id))
+            .unwrap_or_else(|| panic!("{} is not on the page: {dom}", v.id));
+        let card = &dom[start..start + dom[start..].find("</article>").unwrap()];
+        assert!(card.contains(&v.explanation.text), "{}: {card}", v.id);
+        let plan = v.plan.as_ref().expect("a plan in the evening");
+        assert!(!plan.blocks.is_empty(), "{}", v.id);
+        for b in &plan.blocks {
+            let attrs = format!(
+                "data-start=\"{}\" data-end=\"{}\"",
+                b.start.to_rfc3339(),
+                b.end.to_rfc3339()
+            );
+            // Once as a shaded band of the chart, once in the list.
+            assert_eq!(
+                card.matches(&attrs).count(),
+                2,
+                "{}: {attrs} in {card}",
+                v.id
+            );
+        }
+        assert!(card.contains(">now</text>"), "{card}");
+    }
     r.daemon.shutdown(&r.clock).await.unwrap();
 }

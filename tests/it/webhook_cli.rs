@@ -46,6 +46,12 @@ async fn register_then_test_then_status() {
     .await
     .unwrap();
     daemon.serve_http(listener);
+    // `webhook status` (and `test`, which watches the counters) read over
+    // the admin socket.
+    let (socket, allowed) = smartcharged::admin::bind(&daemon.admin_config())
+        .await
+        .unwrap();
+    daemon.serve_admin(socket, allowed);
 
     // Not https and not loopback: refused before anything is stored.
     let out = smartcharged(

@@ -535,6 +535,26 @@ pub(crate) async fn health_ready() -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
+/// `GET /health/vendors`: every vendor of the spec's enum, `READY` unless
+/// a test set another status.
+pub(crate) async fn health_vendors(State(h): State<SimHandle>) -> Json<Vec<wire::VendorHealth>> {
+    let st = h.lock();
+    Json(
+        VENDORS
+            .iter()
+            .map(|v| wire::VendorHealth {
+                display_name: v.to_owned().into(),
+                status: st
+                    .vendor_status
+                    .get(*v)
+                    .cloned()
+                    .unwrap_or_else(|| "READY".into()),
+                vendor: (*v).into(),
+            })
+            .collect(),
+    )
+}
+
 /// Any other path: 404 problem+json.
 pub(crate) async fn fallback() -> Problem {
     Problem::not_found("no such resource")

@@ -297,6 +297,21 @@ impl SimHandle {
         self.lock().authorize_error = e;
     }
 
+    /// Makes `GET /health/vendors` report `vendor` with `status` (`READY`,
+    /// `ELEVATED_ERROR_RATE`, `OUTAGE`, or anything else a client must
+    /// tolerate), until set again. The simulator itself keeps answering
+    /// for that vendor's vehicles: the lever tests what a client does with
+    /// the report.
+    pub fn set_vendor_status(&self, vendor: &str, status: &str) {
+        let mut st = self.lock();
+        if status == "READY" {
+            st.vendor_status.remove(vendor);
+        } else {
+            st.vendor_status
+                .insert(vendor.to_owned(), status.to_owned());
+        }
+    }
+
     /// Issues a token set for `user` with `scopes` ("offline_access all")
     /// to the scenario's first client, as if the user had linked: for load
     /// tests that seed many users without a browser flow.

@@ -51,6 +51,11 @@
 //! delays an API answer before its work and a token answer after it.
 //! `GET /_sim/stats` returns [`Stats`] as JSON.
 //!
+//! # Vendor health
+//! `GET /health/vendors` lists every vendor of the spec's enum as `READY`
+//! unless [`SimHandle::set_vendor_status`] (or `PUT /_sim/vendor-health`
+//! `{"vendor": "TESLA", "status": "OUTAGE"}`) set another status.
+//!
 //! # Webhooks
 //! `PUT /webhooks/firehose` `{"url", "secret"}` points the Firehose at a
 //! receiver; from then on every change of a vehicle's plug, charging,
@@ -229,6 +234,7 @@ pub fn router(handle: SimHandle) -> Router {
         .route("/vehicles/{vehicleId}/watch", post(api::watch))
         .route("/charging-locations", get(api::charging_locations))
         .route("/health/ready", get(api::health_ready))
+        .route("/health/vendors", get(api::health_vendors))
         .route(
             "/webhooks/firehose",
             axum::routing::put(webhooks::put_firehose),
@@ -250,6 +256,7 @@ pub fn router(handle: SimHandle) -> Router {
         .route("/_sim/webhooks", get(webhooks::sim_webhook_stats))
         .route("/_sim/firehose", axum::routing::put(webhooks::sim_firehose))
         .route("/_sim/request-seconds", get(webhooks::sim_request_seconds))
+        .route("/_sim/vendor-health", axum::routing::put(sim_vendor_health))
         .route(
             "/_sim/authorize-error",
             axum::routing::put(sim_authorize_error),
@@ -332,6 +339,24 @@ async fn sim_add_fault(State(h): State<SimHandle>, Json(f): Json<Fault>) -> Json
 /// `DELETE /_sim/faults`: removes every rule and the authorize error.
 async fn sim_clear_faults(State(h): State<SimHandle>) -> StatusCode {
     h.clear_faults();
+    StatusCode::NO_CONTENT
+}
+
+/// Body of `PUT /_sim/vendor-health`.
+#[derive(Debug, serde::Deserialize)]
+struct VendorHealthLever {
+    /// Vendor enum value.
+    vendor: String,
+    /// The status `GET /health/vendors` reports for it.
+    status: String,
+}
+
+/// `PUT /_sim/vendor-health`: `{"vendor": "TESLA", "status": "OUTAGE"}`.
+async fn sim_vendor_health(
+    State(h): State<SimHandle>,
+    Json(l): Json<VendorHealthLever>,
+) -> StatusCode {
+    h.set_vendor_status(&l.vendor, &l.status);
     StatusCode::NO_CONTENT
 }
 

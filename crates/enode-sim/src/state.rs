@@ -195,6 +195,9 @@ pub(crate) struct State {
     pub faults: Faults,
     /// When set, the authorize endpoint answers with this error.
     pub authorize_error: Option<AuthorizeError>,
+    /// Vendor statuses `GET /health/vendors` reports other than `READY`,
+    /// by vendor (a test lever: `SimHandle::set_vendor_status`).
+    pub vendor_status: std::collections::BTreeMap<String, String>,
     /// Counters.
     pub stats: Recorder,
     /// Per user: no request before this instant (last Retry-After given).
@@ -317,6 +320,7 @@ impl State {
             codes: HashMap::new(),
             faults: Faults::default(),
             authorize_error: None,
+            vendor_status: Default::default(),
             stats: Recorder::default(),
             retry_user: HashMap::new(),
             retry_client: vec![None; n_clients],

@@ -183,6 +183,18 @@ pub(crate) struct LinkUserResponse {
     pub link_state: String,
 }
 
+/// `Model2` (one entry of `GET /health/vendors`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct VendorHealth {
+    /// Name to show.
+    pub display_name: String,
+    /// `READY`, `ELEVATED_ERROR_RATE` or `OUTAGE`.
+    pub status: String,
+    /// Vendor enum value.
+    pub vendor: String,
+}
+
 /// `Linked_Vendor`.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

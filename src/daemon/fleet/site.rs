@@ -549,7 +549,12 @@ impl UserTask {
                 let mut order = self.members(&location, None);
                 order.sort_by_key(|m| (!m.charging, m.vehicle.id.clone()));
                 for m in order {
-                    self.vehicle(&m.vehicle).await?;
+                    let at = self
+                        .tracked
+                        .get(&m.vehicle.id)
+                        .and_then(|t| t.newest())
+                        .unwrap_or_else(|| self.fleet.clock.now());
+                    self.vehicle(&m.vehicle, at).await?;
                 }
                 if !self.sites.replanned.contains(&location) {
                     break;

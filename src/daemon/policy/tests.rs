@@ -77,8 +77,8 @@ fn no_section_gives_built_in_defaults_in_utc() {
     assert!(p.suspend_on_manual_override);
     assert!(p.charging_locations.is_empty());
     assert_eq!(p.replan_soc_drift_percent, 5.0);
-    assert_eq!(p.poll_fast, Duration::from_secs(120));
-    assert_eq!(p.poll_slow, Duration::from_secs(900));
+    assert_eq!(p.poll_fast, Duration::from_secs(1800));
+    assert_eq!(p.poll_slow, Duration::from_secs(1800));
     assert_eq!(p.tie_break, TieBreak::Later);
 }
 
@@ -129,7 +129,7 @@ take_over_enode_smart_charging = true
     assert_eq!(p.max_blocks, Some(2), "user");
     assert_eq!(p.efficiency, 0.85, "user");
     assert_eq!(p.poll_fast, Duration::from_secs(60), "global");
-    assert_eq!(p.poll_slow, Duration::from_secs(900), "default");
+    assert_eq!(p.poll_slow, Duration::from_secs(1800), "default");
     assert_eq!(p.tie_break, TieBreak::Earlier);
     assert!(p.take_over_enode_smart_charging);
     assert_eq!(&*p.charging_locations, ["home-anna".to_owned()]);
