@@ -1129,6 +1129,7 @@ impl UserTask {
         result.map(|()| session)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn control(
         &mut self,
         v: &Vehicle,
