@@ -48,10 +48,22 @@ pub struct OverrideArgs {
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
     /// Charge-now until this state of charge, percent.
-    #[arg(long, value_name = "N", conflicts_with = "until")]
+    #[arg(long, value_name = "N", conflicts_with = "until", value_parser = finite_percent)]
     pub soc: Option<f64>,
     #[command(flatten)]
     pub socket: SocketArgs,
+}
+
+/// A percentage argument: a finite number. NaN and infinities would go
+/// out as JSON `null` (serde_json writes them so), which the daemon reads
+/// as "no value": a `--soc NaN` charge-now would charge without a limit.
+/// The range (1-100) is the daemon's to check.
+fn finite_percent(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(_) => Err(format!("{s:?} is not a finite number")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Arguments of `trip`.
@@ -63,7 +75,7 @@ pub struct TripArgs {
     #[arg(long, value_name = "TIME", required_unless_present = "cancel")]
     pub depart: Option<String>,
     /// The state of charge wanted then, percent (default: the policy's).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = finite_percent)]
     pub target: Option<f64>,
     /// Drop the trip.
     #[arg(long, conflicts_with_all = ["depart", "target"])]
@@ -383,9 +395,22 @@ fn print_journal(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
 }
 
 /// A vehicle id checked before it becomes a path segment.
-fn segment(id: &str) -> Result<&str, Failure> {
-    if crate::limits::enode_id_ok(id) {
-        Ok(id)
+/// A vehicle id as one path segment of the socket's URL, percent-encoded:
+/// Enode's id grammar allows `/`, `?`, `#` and dots, which would otherwise
+/// reach another route (`replan '../../v1/unlink/USER?'` was an unlink).
+/// `.` and `..` are refused: URL parsing takes them (even encoded) as
+/// steps up the path.
+fn segment(id: &str) -> Result<String, Failure> {
+    if crate::limits::enode_id_ok(id) && id != "." && id != ".." {
+        let mut out = String::with_capacity(id.len());
+        for b in id.bytes() {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                out.push(char::from(b));
+            } else {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+        Ok(out)
     } else {
         Err(Failure::new(
             exit::DATAERR,

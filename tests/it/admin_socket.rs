@@ -346,3 +346,74 @@ async fn a_stranger_is_refused_with_403() {
     }
     r.daemon.shutdown(&r.clock).await.unwrap();
 }
+
+/// A percentage that is not a finite number is refused by the CLI: JSON
+/// has no NaN or infinity, so it would reach the daemon as `null`, "no
+/// value" (a charge-now without its limit, a trip without its target).
+#[test]
+fn a_percentage_that_is_not_a_number_is_refused_before_the_socket() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["trip", "car-0-0", "--depart", "10:00", "--target", "NaN"][..],
+        &["trip", "car-0-0", "--depart", "10:00", "--target", "inf"][..],
+        &["override", "car-0-0", "charge-now", "--soc", "NaN"][..],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_smartcharged"))
+            .args(args)
+            .arg("--socket")
+            .arg(dir.path().join("admin.sock"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("not a finite number"), "{args:?}: {err}");
+    }
+}
+
+/// A vehicle id goes to the socket as one encoded path segment: an id
+/// such as `../../v1/unlink/USER?` must not reach another route (it once
+/// unlinked the user), and `..` itself is refused before the socket.
+#[test]
+fn a_vehicle_id_cannot_leave_its_path_segment() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("admin.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let server = std::thread::spawn(move || {
+        let mut paths = Vec::new();
+        for _ in 0..2 {
+            let (stream, _) = listener.accept().unwrap();
+            let mut r = BufReader::new(stream);
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            paths.push(line.split(' ').nth(1).unwrap_or_default().to_owned());
+            let mut s = r.into_inner();
+            s.write_all(
+                b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n\
+                  content-length: 25\r\nconnection: close\r\n\r\n{\"error\":\"no such path\"}\n",
+            )
+            .unwrap();
+        }
+        paths
+    });
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_smartcharged"))
+            .args(args)
+            .arg("--socket")
+            .arg(&sock)
+            .output()
+            .unwrap()
+    };
+    cli(&["replan", "../../v1/unlink/user-0?"]);
+    cli(&["override", "a/b#c", "auto"]);
+    let out = cli(&["replan", ".."]);
+    assert_eq!(out.status.code(), Some(65), "{out:?}");
+    let paths = server.join().unwrap();
+    assert_eq!(
+        paths,
+        [
+            "/v1/vehicles/..%2F..%2Fv1%2Funlink%2Fuser-0%3F/replan",
+            "/v1/vehicles/a%2Fb%23c/override",
+        ]
+    );
+}
