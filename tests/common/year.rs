@@ -884,7 +884,11 @@ impl Report {
             ));
         }
         if !self.clean {
-            out.push(format!("{}: simulator violations", self.market.name()));
+            out.push(format!(
+                "{}: simulator violations: {}",
+                self.market.name(),
+                self.violations
+            ));
         }
         out
     }
