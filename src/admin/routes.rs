@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::peer::{proc_groups, Peer};
+use super::peer::Peer;
 use super::{Admin, MAX_BODY, MAX_JOURNAL};
 use crate::daemon::control::{Override, OverrideMode, Trip};
 use crate::daemon::fleet::{Change, SteerError};
@@ -69,7 +69,7 @@ async fn check_peer(
     mut req: Request,
     next: Next,
 ) -> Response {
-    if !admin.allowed.admits(&peer, proc_groups) {
+    if !admin.allowed.admits(&peer) {
         warn!(peer.uid = ?peer.uid, peer.gid = ?peer.gid, peer.pid = ?peer.pid, path = %crate::limits::clip(req.uri().path()), "admin socket: peer refused");
         return Failed::new(
             StatusCode::FORBIDDEN,

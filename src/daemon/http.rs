@@ -63,8 +63,12 @@ pub struct Api {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
-/// Serves until `cancel` fires.
-pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
+/// Serves until `cancel` fires, within `limits` (see [`super::listener`]).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    api: Arc<Api>,
+    limits: crate::config::ConnLimits,
+) {
     let cancel = api.cancel.clone();
     let app = axum::Router::new()
         .route("/", get(page))
@@ -79,12 +83,7 @@ pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
         None => app,
     };
     let app = app.with_state(api);
-    let r = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { cancel.cancelled().await })
-        .await;
-    if let Err(e) = r {
-        warn!(error = %e, "http listener failed");
-    }
+    super::listener::serve("http", listener, limits, cancel, move |_| app.clone()).await;
 }
 
 /// `GET /metrics`: the counters and the state gauges, OpenMetrics text.

@@ -5,6 +5,7 @@ pub mod control;
 pub mod fleet;
 pub mod heartbeat;
 pub mod http;
+pub mod listener;
 pub mod notify;
 pub mod policy;
 pub mod readmodel;

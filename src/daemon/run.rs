@@ -235,8 +235,9 @@ impl Daemon {
     /// Serves the HTTP API (health, link, OAuth callback) on `listener`
     /// until shutdown.
     pub fn serve_http(&self, listener: tokio::net::TcpListener) {
+        let limits = self.config.lock().expect("config lock").http.conns;
         self.tracker
-            .spawn(super::http::serve(listener, self.api.clone()));
+            .spawn(super::http::serve(listener, self.api.clone(), limits));
     }
 
     /// Serves the admin API on the Unix socket `listener` until shutdown.
@@ -249,7 +250,9 @@ impl Daemon {
             api: self.api.clone(),
             allowed,
         });
-        self.tracker.spawn(crate::admin::serve(listener, admin));
+        let limits = self.admin_config().conns;
+        self.tracker
+            .spawn(crate::admin::serve(listener, admin, limits));
     }
 
     /// The admin socket's settings in force.

@@ -417,3 +417,108 @@ fn a_vehicle_id_cannot_leave_its_path_segment() {
         ]
     );
 }
+
+/// Opens `cap` connections that each send half a request head and stop
+/// (slowloris), then two that send a whole `GET /health`. The two wait
+/// while the half-sent ones hold every slot, and are answered once the
+/// header timeout (2 s) has closed those; "connection limit reached" is
+/// logged once for the episode, not per waiting connection.
+async fn slowloris<S, F, Fut>(cap: usize, connect: F, logs: &common::Capture, name: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limit_lines = |text: &str| {
+        text.lines()
+            .filter(|l| {
+                l.contains("connection limit reached")
+                    && l.contains(&format!("listener=\"{name}\""))
+            })
+            .count()
+    };
+    let before = limit_lines(&logs.text());
+    let t0 = tokio::time::Instant::now();
+    let mut slow = Vec::new();
+    for _ in 0..cap {
+        let mut s = connect().await;
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    let mut waiting = Vec::new();
+    for _ in 0..2 {
+        let mut s = connect().await;
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        waiting.push(s);
+    }
+    for mut s in waiting {
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(600), s.read_to_end(&mut answer))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: a waiting client was never answered"))
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 "), "{name}: {answer}");
+        assert!(
+            t0.elapsed() >= Duration::from_secs(2),
+            "{name}: answered after {:?}, while every slot was held",
+            t0.elapsed()
+        );
+    }
+    for mut s in slow {
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(600), s.read_to_end(&mut rest))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: a half-sent request was never closed"))
+            .ok();
+    }
+    let text = logs.text();
+    assert_eq!(limit_lines(&text) - before, 1, "{name}: {text}");
+    assert!(text.contains("below the connection limit again"), "{text}");
+}
+
+/// Neither listener can be held by clients that never finish a request
+/// head: both serve a bounded number of connections at once and close a
+/// half-sent one after `header_timeout` (one accept loop serves both).
+#[tokio::test(start_paused = true)]
+async fn half_sent_requests_neither_pile_up_nor_hold_the_listeners() {
+    let (logs, _guard) = common::Capture::this_thread();
+    let r = fleet::start(fleet::scenario(1, 1), "").await;
+    r.daemon.shutdown(&r.clock).await.unwrap();
+    let text = format!(
+        "{}\n[http]\nmax_connections = 4\nheader_timeout = \"2s\"\n",
+        r.config_text.replace(
+            "[admin]\n",
+            "[admin]\nmax_connections = 3\nheader_timeout = \"2s\"\n"
+        )
+    );
+    let (daemon, _events) = fleet::restart(&text, r.dir.path(), &r.clock).await;
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    daemon.serve_http(tcp);
+    let admin = daemon.admin_config();
+    let (listener, allowed) = smartcharged::admin::bind(&admin).await.unwrap();
+    daemon.serve_admin(listener, allowed);
+
+    let tcp_connect = || async { tokio::net::TcpStream::connect(addr).await.unwrap() };
+    slowloris(4, tcp_connect, &logs, "http").await;
+    let socket = admin.socket.clone();
+    let unix_connect = || {
+        let socket = socket.clone();
+        async move { tokio::net::UnixStream::connect(socket).await.unwrap() }
+    };
+    slowloris(3, unix_connect, &logs, "admin").await;
+
+    // Both still answer.
+    let health = reqwest::get(format!("http://{addr}/health")).await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok\n");
+    let client = Client::new(&admin.socket).unwrap();
+    let status: serde_json::Value = client.get("/v1/status").await.unwrap();
+    assert!(status["version"].is_string(), "{status}");
+    daemon.shutdown(&r.clock).await.unwrap();
+}
