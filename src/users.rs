@@ -98,6 +98,10 @@ pub enum UserStatus {
     Active,
     /// The grant is gone (`invalid_grant`, revoked): the user must link again.
     NeedsRelink,
+    /// An unlink has begun and not finished (its tokens are kept until
+    /// Enode has deleted the user): the daemon does not act for the user
+    /// and finishes the unlink at its next start.
+    Unlinking,
 }
 
 impl fmt::Display for UserStatus {
@@ -105,6 +109,7 @@ impl fmt::Display for UserStatus {
         f.write_str(match self {
             UserStatus::Active => "active",
             UserStatus::NeedsRelink => "needs-relink",
+            UserStatus::Unlinking => "unlinking",
         })
     }
 }

@@ -49,6 +49,10 @@ pub struct LinkArgs {
 pub struct UnlinkArgs {
     /// The user to delete at Enode and locally.
     pub user_id: UserId,
+    /// Delete the user at Enode even if it is not linked here (an orphan
+    /// at Enode); without it, an unknown user is an error.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub socket: super::admin::SocketArgs,
 }
@@ -255,30 +259,44 @@ async fn wait_for_callback(
 
 /// Deletes the user at Enode, then locally: through the running daemon
 /// (which also stops controlling the user's vehicles), or, when none
-/// holds the store, directly.
+/// holds the store, directly, in the same crash-safe steps
+/// ([`crate::unlink`]). A user the store does not know is an error unless
+/// `--force`.
 pub fn run_unlink(args: UnlinkArgs) -> CmdResult {
+    use crate::unlink::{self, UnlinkError};
     let user = args.user_id;
     let answer: UnlinkAnswer = match Backend::choose(&args.socket)? {
         Backend::Daemon(held) => request_held(
             &args.socket,
             held,
             Some(serde_json::json!({})),
-            &format!("/v1/unlink/{user}"),
+            &format!(
+                "/v1/unlink/{user}{}",
+                if args.force { "?force=true" } else { "" }
+            ),
         )?,
         Backend::Store(store, config) => {
             let clock = Clock::system();
             let client = common::client(&config, &clock)?;
-            let at_enode = common::runtime()?.block_on(async {
-                match client.delete_user(user.as_str()).await {
-                    Ok(()) => Ok(true),
-                    Err(crate::enode::Error::NotFound(_)) => Ok(false),
-                    Err(e) => Err(Failure::new(exit::UNAVAILABLE, e)),
+            let failure = |e: UnlinkError| match e {
+                UnlinkError::Refused { .. } => Failure::new(exit::UNAVAILABLE, e),
+                UnlinkError::NotLinked(_) | UnlinkError::InProgress(_) => {
+                    Failure::new(exit::DATAERR, e)
                 }
-            })?;
+                UnlinkError::Store(_) => Failure::new(exit::FAILURE, e),
+            };
+            let before = unlink::begin(&store, &user, args.force).map_err(failure)?;
+            let at_enode = common::runtime()?
+                .block_on(unlink::at_enode(&client, &user))
+                .or_else(|e| {
+                    unlink::restore(&store, before.as_ref())?;
+                    Err(failure(e))
+                })?;
+            let by = "smartcharged unlink, without a daemon";
             UnlinkAnswer {
                 user: user.to_string(),
                 at_enode,
-                in_store: store.remove_user(&user)?,
+                in_store: unlink::finish(&store, &user, clock.now(), by, at_enode)?,
                 vehicles: Vec::new(),
             }
         }

@@ -61,6 +61,8 @@ pub struct Api {
     pub webhooks: Option<(String, Arc<crate::webhooks::Receiver>)>,
     /// The daemon's counters, for `GET /metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The users with an unlink under way (one at a time per user).
+    pub unlinking: super::unlink::InProgress,
 }
 
 /// Serves until `cancel` fires, within `limits` (see [`super::listener`]).

@@ -13,5 +13,6 @@ pub mod run;
 pub mod sessions;
 pub mod signals;
 pub mod tokens;
+pub mod unlink;
 pub mod vendors;
 pub mod webhook_http;

@@ -193,7 +193,9 @@ impl Daemon {
             link_timeout: config.tokens.link_timeout,
             redirect_uri: config.enode.redirect_uri.clone(),
             metrics,
+            unlinking: Default::default(),
         });
+        tracker.spawn(super::unlink::resume(api.clone()));
         let ms = |d: Duration| d.as_millis() as u64;
         info!(
             users,
