@@ -86,7 +86,8 @@ impl std::str::FromStr for UserId {
 
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        // `pad`, not `write_str`: a width (`{:<24}`) must apply.
+        f.pad(&self.0)
     }
 }
 
@@ -106,7 +107,7 @@ pub enum UserStatus {
 
 impl fmt::Display for UserStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             UserStatus::Active => "active",
             UserStatus::NeedsRelink => "needs-relink",
             UserStatus::Unlinking => "unlinking",

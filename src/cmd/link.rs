@@ -330,24 +330,91 @@ pub fn run_users(args: UsersArgs) -> CmdResult {
     if args.socket.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&users)?)?;
     } else {
-        writeln!(
-            out,
-            "{:<24} {:<13} {:<10} TOKEN EXPIRES",
-            "USER", "STATUS", "VENDOR"
-        )?;
-        for u in users {
-            let e = u
-                .token_expires_at
-                .map_or("-".to_owned(), |e| e.to_rfc3339());
-            let v = u.vendor.as_deref().unwrap_or("-");
-            writeln!(
-                out,
-                "{:<24} {:<13} {:<10} {e}",
-                u.id,
-                u.status.to_string(),
-                v
-            )?;
-        }
+        write!(out, "{}", users_table(&users))?;
     }
     Ok(())
+}
+
+/// The `users` table: one row per user, each column as wide as its
+/// widest cell (a user id may have up to 128 characters).
+pub fn users_table(users: &[UserView]) -> String {
+    let head = ["USER", "STATUS", "VENDOR", "TOKEN EXPIRES"];
+    let rows: Vec<[String; 4]> = users
+        .iter()
+        .map(|u| {
+            [
+                u.id.to_string(),
+                u.status.to_string(),
+                u.vendor.clone().unwrap_or_else(|| "-".into()),
+                u.token_expires_at
+                    .map_or("-".to_owned(), |e| e.to_rfc3339()),
+            ]
+        })
+        .collect();
+    let mut width = head.map(str::len);
+    for r in &rows {
+        for (w, cell) in width.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 4]| {
+        format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}\n",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            w0 = width[0],
+            w1 = width[1],
+            w2 = width[2]
+        )
+    };
+    let mut out = line(head);
+    for r in &rows {
+        out.push_str(&line([&r[0], &r[1], &r[2], &r[3]]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::users::UserStatus;
+
+    /// Every column starts at the same place on every line, whatever the
+    /// lengths of the ids and statuses.
+    #[test]
+    fn users_columns_line_up() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-07T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        let user = |id: &str, status, vendor: Option<&str>| UserView {
+            id: UserId::new(id).unwrap(),
+            status,
+            vendor: vendor.map(str::to_owned),
+            linked_at: at,
+            token_expires_at: Some(at),
+        };
+        let table = users_table(&[
+            user("eve", UserStatus::Active, None),
+            user(
+                "a-rather-long-user-id@example.com",
+                UserStatus::NeedsRelink,
+                Some("TESLA"),
+            ),
+            user("bob", UserStatus::Unlinking, Some("VOLKSWAGEN")),
+        ]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        for col in ["STATUS", "VENDOR", "TOKEN EXPIRES"] {
+            let at = lines[0].find(col).unwrap();
+            for l in &lines[1..] {
+                let before = &l[..at];
+                assert!(
+                    before.ends_with("  ") && !l[at..].starts_with(' '),
+                    "{col} misaligned:\n{table}"
+                );
+            }
+        }
+    }
 }
