@@ -52,6 +52,9 @@ pub async fn unlink(
 ) -> Result<UnlinkAnswer, UnlinkError> {
     let _claim = api.unlinking.claim(user)?;
     let fleet = &api.fleet;
+    // Users are loaded behind READY: wait for them, so the loop stopped
+    // below is not started afterwards.
+    fleet.users_loaded().await;
     let store = &fleet.store;
     if store.user(user)?.is_none() && !force {
         return Err(UnlinkError::NotLinked(user.clone()));
