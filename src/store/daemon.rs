@@ -104,23 +104,19 @@ impl Store {
 
     /// Removes sessions that ended before `before` and flushes; returns how many.
     pub fn prune_sessions(&self, before: DateTime<Utc>) -> Result<usize> {
-        let tree = self.tree("sessions")?;
-        let end = before.timestamp_nanos_opt().unwrap_or(i64::MAX).max(0);
-        let mut n = 0;
-        for kv in tree.range(..end.to_be_bytes().to_vec()) {
-            let (k, _) = kv?;
-            tree.remove(k)?;
-            n += 1;
-        }
-        if n > 0 {
-            self.flush()?;
-        }
-        Ok(n)
+        self.prune_before("sessions", before)
     }
 
     /// Appends to the command journal and flushes.
     pub async fn journal(&self, entry: &JournalEntry) -> Result<()> {
         let tree = self.tree("journal")?;
+        tree.insert(self.journal_key(entry)?, records::encode(entry))?;
+        self.commit().await
+    }
+
+    /// The journal key of `entry`: its time (so ranges are time ranges),
+    /// then a unique id (two entries of one instant both stay).
+    pub(super) fn journal_key(&self, entry: &JournalEntry) -> Result<Vec<u8>> {
         let mut key = entry
             .at
             .timestamp_nanos_opt()
@@ -128,15 +124,21 @@ impl Store {
             .to_be_bytes()
             .to_vec();
         key.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
-        tree.insert(key, records::encode(entry))?;
-        self.commit().await
+        Ok(key)
     }
 
     /// Removes journal entries from before `before` (the retention horizon)
     /// and flushes; returns how many. Keys start with the entry's time, so
     /// this is one range scan from the oldest.
     pub fn prune_journal(&self, before: DateTime<Utc>) -> Result<usize> {
-        let tree = self.tree("journal")?;
+        self.prune_before("journal", before)
+    }
+
+    /// Removes the records of `tree` keyed before `before` and flushes;
+    /// returns how many. Both time-keyed trees start their keys with the
+    /// time in big-endian nanoseconds, so this is one range scan.
+    fn prune_before(&self, tree: &str, before: DateTime<Utc>) -> Result<usize> {
+        let tree = self.tree(tree)?;
         let end = before.timestamp_nanos_opt().unwrap_or(i64::MAX).max(0);
         let mut n = 0;
         for kv in tree.range(..end.to_be_bytes().to_vec()) {
