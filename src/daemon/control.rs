@@ -31,6 +31,13 @@ pub const SWEEP_MARGIN: f64 = 0.01;
 /// Replan when the observed charge power differs from the plan's by more
 /// than this share (the first plan may have had to assume a power).
 pub const POWER_DRIFT: f64 = 0.15;
+/// A plan's deadline is the driver's departure, when the plug state is
+/// most likely to change: from the deadline on nothing is commanded until
+/// an observation made this long after it shows whether the car is still
+/// there (the fleet polls then). Deciding the departure on the poll made
+/// shortly before it sent STOPs to cars that had just been unplugged; a
+/// car that stays charges on for at most this long before it is stopped.
+pub const DEPARTURE_SETTLE: TimeDelta = TimeDelta::minutes(2);
 
 /// What the daemon remembers about one vehicle; stored, so a restart
 /// resumes where it was. Fields added later default when an older record
@@ -558,6 +565,11 @@ impl ControlState {
             return Step::Plan("new prices");
         }
         if now >= p.deadline {
+            // the departure: only on an observation made after it settled
+            let settled = p.deadline + DEPARTURE_SETTLE;
+            if now < settled || self.observed_at.is_none_or(|o| o < settled) {
+                return Step::Idle;
+            }
             return Step::Plan("deadline passed");
         }
         if now - p.made_at >= SWEEP {
@@ -716,7 +728,12 @@ impl ControlState {
                 p.sent_at + CONFIRM_TIMEOUT
             }
         });
-        [self.next_edge(now), confirm]
+        let departure = self
+            .plan
+            .as_ref()
+            .filter(|_| self.session)
+            .map(|p| p.deadline + DEPARTURE_SETTLE);
+        [self.next_edge(now), confirm, departure]
             .into_iter()
             .flatten()
             .filter(|t| *t > now)
@@ -724,18 +741,19 @@ impl ControlState {
     }
 
     /// The next instant after `now` at which the plan or a steering limit
-    /// may ask for something (a block edge, the deadline, an override's
-    /// end, a trip's departure): what the fleet polls shortly before, so
-    /// the decision there rests on a recent observation without a poll at
-    /// the edge itself.
+    /// may ask for something (a block edge before the deadline, an
+    /// override's end, a trip's departure): what the fleet polls shortly
+    /// before, so the decision there rests on a recent observation without
+    /// a poll at the edge itself. The deadline (and a block ending there)
+    /// is not one: it is decided on a poll after it (see
+    /// [`DEPARTURE_SETTLE`]).
     pub fn next_edge(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let edge = self.plan.as_ref().and_then(|p| {
             p.plan
                 .blocks
                 .iter()
                 .flat_map(|b| [b.start, b.end])
-                .chain([p.deadline])
-                .filter(|t| *t > now)
+                .filter(|t| *t > now && *t < p.deadline)
                 .min()
         });
         let limits = [
@@ -748,6 +766,17 @@ impl ControlState {
             .flatten()
             .filter(|t| *t > now)
             .min()
+    }
+
+    /// Whether the session's departure (its plan's deadline) has passed by
+    /// [`DEPARTURE_SETTLE`] at `now` and no observation was made since:
+    /// the fleet polls then, and nothing is commanded until it has.
+    pub fn departure_unobserved(&self, now: DateTime<Utc>) -> bool {
+        self.session
+            && self.plan.as_ref().is_some_and(|p| {
+                let settled = p.deadline + DEPARTURE_SETTLE;
+                settled <= now && self.observed_at.is_none_or(|o| o < settled)
+            })
     }
 
     /// The instants at which a pending command wants a fresh observation:

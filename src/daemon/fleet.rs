@@ -702,8 +702,7 @@ impl UserTask {
                         .remove(&self.user);
                     self.retry = RetryPolicy::DEFAULT.start();
                     if poll {
-                        let every = self.interval(now, any_session);
-                        next_poll = fleet.clock.now() + every;
+                        next_poll = self.next_poll(fleet.clock.now(), any_session);
                     }
                 }
                 Err(RoundError::Relink) => return Stop::Relink,
@@ -723,18 +722,19 @@ impl UserTask {
         StdRng::seed_from_u64(self.fleet.seed ^ h.finish())
     }
 
-    /// The poll interval after a round: a safety net while webhooks
-    /// deliver, else fast while a session runs, slow otherwise.
-    fn interval(&self, now: DateTime<Utc>, any_session: bool) -> TimeDelta {
+    /// When to poll after a round at `now`: a safety net while webhooks
+    /// deliver, else every `poll_fast` while a session runs, every
+    /// `poll_slow` otherwise.
+    fn next_poll(&self, now: DateTime<Utc>, any_session: bool) -> DateTime<Utc> {
         let p = self.fleet.policy.borrow().global().clone();
-        let every = if self.fleet.webhooks_live(now) {
-            self.fleet.safety_poll
+        let every = |d: std::time::Duration| TimeDelta::from_std(d).unwrap_or_default();
+        if self.fleet.webhooks_live(now) {
+            now + every(self.fleet.safety_poll)
         } else if any_session {
-            p.poll_fast
+            now + every(p.poll_fast)
         } else {
-            p.poll_slow
-        };
-        TimeDelta::from_std(every).unwrap_or_default()
+            now + every(p.poll_slow)
+        }
     }
 
     /// When the next poll is due: the regular one at `next_poll`, or,
@@ -753,11 +753,16 @@ impl UserTask {
         }
     }
 
-    /// Whether a round at `now` must poll although no poll is due: with
-    /// live webhooks when the pushed state is not enough
-    /// ([`UserTask::state_known`]); without, when the last poll is older
-    /// than [`FRESH`] or a command waits for its confirmation.
+    /// Whether a round at `now` must poll although no poll is due: after a
+    /// session's departure not yet observed
+    /// ([`ControlState::departure_unobserved`]); with live webhooks when
+    /// the pushed state is not enough ([`UserTask::state_known`]);
+    /// without, when the last poll is older than [`FRESH`] or a command
+    /// waits for its confirmation.
     fn needs_poll(&self, now: DateTime<Utc>) -> bool {
+        if self.states.values().any(|s| s.departure_unobserved(now)) {
+            return true;
+        }
         if self.fleet.webhooks_live(now) {
             return !self.state_known(now);
         }

@@ -782,6 +782,23 @@ pub fn report(
             r.hindsight.kwh - before.kwh,
             cost - (r.hindsight.cost - before.cost),
         ));
+        // commands the API refused (a car that had just left, say), with
+        // how long after this session's departure they went out
+        for (t, action, result) in &run.commands {
+            let next_arrival = car
+                .sessions
+                .iter()
+                .map(|o| o.arrive)
+                .find(|a| *a > s.depart)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC);
+            if result != "ok" && *t >= s.arrive && *t < next_arrival {
+                r.detail.push(format!(
+                    "    {action} at {} refused ({result}): {:+} s after the departure",
+                    t.with_timezone(&tz).format("%a %m-%d %H:%M:%S"),
+                    (*t - s.depart).num_seconds()
+                ));
+            }
+        }
         r.at_once.add_blocks(&spot, &at_once(car, s));
         r.slots.add_blocks(&spot, &slots(&spot, tz, car, s));
         r.window.add_blocks(&spot, &window(&spot, tz, car, s));

@@ -440,3 +440,44 @@ fn a_start_waiting_for_the_shared_connection_says_so() {
         Why::Charging
     );
 }
+
+/// The departure (the plan's deadline) is decided on an observation made
+/// after it settled, never on the poll before it: a car unplugged at its
+/// deadline got a STOP when its last block ended there.
+#[test]
+fn the_departure_is_decided_on_an_observation_after_it() {
+    let mut c = ControlState::default();
+    let on = seen(true, true, 70.0);
+    c.observe(t(18, 0), &on, true);
+    plan(&mut c, 1);
+    let deadline = t(7, 0) + TimeDelta::days(1);
+    // the last block ends at the deadline
+    if let Some(p) = c.plan.as_mut() {
+        p.plan.blocks[0].start = deadline - TimeDelta::hours(2);
+        p.plan.blocks[0].end = deadline;
+        p.made_at = deadline - TimeDelta::minutes(30);
+    }
+    // no poll is asked for just before the deadline, one just after it
+    let before = deadline - TimeDelta::minutes(3);
+    assert_eq!(c.next_edge(before), None);
+    assert_eq!(c.next_wake(before), Some(deadline + DEPARTURE_SETTLE));
+    // at the deadline, on the poll made before it: nothing
+    c.observed_at = Some(before);
+    assert_eq!(c.decide(deadline, &on, 5.0, 1), Step::Idle);
+    let settled = deadline + DEPARTURE_SETTLE;
+    assert!(!c.departure_unobserved(deadline));
+    assert!(c.departure_unobserved(settled));
+    assert_eq!(c.decide(settled, &on, 5.0, 1), Step::Idle);
+    // still there after it: planned again (and then stopped)
+    c.observed_at = Some(settled);
+    assert!(!c.departure_unobserved(settled));
+    assert_eq!(
+        c.decide(settled, &on, 5.0, 1),
+        Step::Plan("deadline passed")
+    );
+    // gone: the session ends, no command
+    let gone = seen(false, false, 80.0);
+    assert_eq!(c.observe(settled, &gone, true), vec![Event::Unplugged]);
+    assert_eq!(c.decide(settled, &gone, 5.0, 1), Step::Idle);
+    assert!(!c.departure_unobserved(settled));
+}
