@@ -261,12 +261,14 @@ pub fn plan_site(req: &SiteRequest) -> Result<SitePlan, PlanError> {
         let mut joint = e.enforce(free.clone());
         // when keeping the rules around the others costs a vehicle minutes,
         // also plan them one at a time in priority order from scratch
-        if joint
+        // (the same start when every vehicle broke its rules)
+        let short = joint
             .parts
             .iter()
             .zip(&free)
-            .any(|(p, f)| p.minutes < f.minutes)
-        {
+            .any(|(p, f)| p.minutes < f.minutes);
+        let kept = (0..cars.len()).any(|i| cars[i].rules.kept_by(&minutes[i], cars[i].n));
+        if short && kept {
             let one_by_one = e.enforce(e.forced_only());
             joint = better(&order, joint, one_by_one);
         }

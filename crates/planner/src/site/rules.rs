@@ -117,11 +117,19 @@ impl Enforcer<'_> {
     }
 
     /// From `seed`, a plan where every vehicle keeps its rules (unless
-    /// its min-SoC minutes break them): first each vehicle that breaks
-    /// them or is short is replanned against the others in priority
-    /// order, then every vehicle in turn while one gains minutes or cost.
+    /// its min-SoC minutes break them): the vehicles that break them are
+    /// taken out, then each of them and each vehicle short of its target
+    /// is replanned against the others in priority order, then every
+    /// vehicle in turn while one gains minutes or cost.
     pub fn enforce(&mut self, seed: Vec<Part>) -> Joint {
         let mut parts = seed;
+        // the vehicles that break their rules start again from their
+        // min-SoC minutes, so none is planned around another's broken plan
+        for (i, part) in parts.iter_mut().enumerate() {
+            if !self.keeps(i, part) {
+                *part = self.part(i, self.fixed_runs[i].clone());
+            }
+        }
         let mut broken = vec![None; self.cars.len()];
         let mut load = self.load(&parts);
         // changes so far, and how many each vehicle was last planned against
