@@ -90,33 +90,45 @@ fn created_at(o: &Object) -> Option<DateTime<Utc>> {
     dto::date_time(o, "createdAt")
 }
 
+/// The vehicle's own keys an update may carry, and the part each names.
+const VEHICLE_KEYS: [(&str, VehiclePart); 7] = [
+    ("chargingLocationId", VehiclePart::ChargingLocationId),
+    ("isReachable", VehiclePart::IsReachable),
+    ("lastSeen", VehiclePart::LastSeen),
+    ("smartChargingPolicy", VehiclePart::SmartChargingPolicy),
+    ("information", VehiclePart::Information),
+    ("location", VehiclePart::Location),
+    ("odometer", VehiclePart::Odometer),
+];
+
+/// The keys of its `chargeState` object, and the part each names.
+const CHARGE_STATE_KEYS: [(&str, VehiclePart); 9] = [
+    ("batteryLevel", VehiclePart::BatteryLevel),
+    ("batteryCapacity", VehiclePart::BatteryCapacity),
+    ("chargeLimit", VehiclePart::ChargeLimit),
+    ("chargeRate", VehiclePart::ChargeRate),
+    ("chargeTimeRemaining", VehiclePart::ChargeTimeRemaining),
+    ("isCharging", VehiclePart::IsCharging),
+    ("isPluggedIn", VehiclePart::IsPluggedIn),
+    ("isChargingReasons", VehiclePart::Reasons),
+    ("range", VehiclePart::Range),
+];
+
 /// A partial vehicle: each part the object names (even as `null`) is in
 /// `present`, with its value read as the API's answers are.
 fn update(o: &Object) -> Option<VehicleUpdate> {
     let full = dto::vehicle(&Value::Object(o.clone()))?;
     let mut present = FieldSet::default();
-    let mut mark = |key: &str, obj: &Object, p: VehiclePart| {
-        if obj.contains_key(key) {
-            present.insert(p);
+    let mut mark = |obj: &Object, keys: &[(&str, VehiclePart)]| {
+        for (key, part) in keys {
+            if obj.contains_key(*key) {
+                present.insert(*part);
+            }
         }
     };
-    mark("chargingLocationId", o, VehiclePart::ChargingLocationId);
-    mark("isReachable", o, VehiclePart::IsReachable);
-    mark("lastSeen", o, VehiclePart::LastSeen);
-    mark("smartChargingPolicy", o, VehiclePart::SmartChargingPolicy);
-    mark("information", o, VehiclePart::Information);
-    mark("location", o, VehiclePart::Location);
-    mark("odometer", o, VehiclePart::Odometer);
+    mark(o, &VEHICLE_KEYS);
     if let Some(cs) = dto::object(o, "chargeState") {
-        mark("batteryLevel", cs, VehiclePart::BatteryLevel);
-        mark("batteryCapacity", cs, VehiclePart::BatteryCapacity);
-        mark("chargeLimit", cs, VehiclePart::ChargeLimit);
-        mark("chargeRate", cs, VehiclePart::ChargeRate);
-        mark("chargeTimeRemaining", cs, VehiclePart::ChargeTimeRemaining);
-        mark("isCharging", cs, VehiclePart::IsCharging);
-        mark("isPluggedIn", cs, VehiclePart::IsPluggedIn);
-        mark("isChargingReasons", cs, VehiclePart::Reasons);
-        mark("range", cs, VehiclePart::Range);
+        mark(cs, &CHARGE_STATE_KEYS);
     }
     Some(VehicleUpdate {
         vehicle: full,

@@ -104,18 +104,7 @@ impl Store {
 
     /// Removes sessions that ended before `before` and flushes; returns how many.
     pub fn prune_sessions(&self, before: DateTime<Utc>) -> Result<usize> {
-        let tree = self.tree("sessions")?;
-        let end = before.timestamp_nanos_opt().unwrap_or(i64::MAX).max(0);
-        let mut n = 0;
-        for kv in tree.range(..end.to_be_bytes().to_vec()) {
-            let (k, _) = kv?;
-            tree.remove(k)?;
-            n += 1;
-        }
-        if n > 0 {
-            self.flush()?;
-        }
-        Ok(n)
+        self.prune_before("sessions", before)
     }
 
     /// Appends to the command journal and flushes.
@@ -136,7 +125,14 @@ impl Store {
     /// and flushes; returns how many. Keys start with the entry's time, so
     /// this is one range scan from the oldest.
     pub fn prune_journal(&self, before: DateTime<Utc>) -> Result<usize> {
-        let tree = self.tree("journal")?;
+        self.prune_before("journal", before)
+    }
+
+    /// Removes the records of `tree` keyed before `before` and flushes;
+    /// returns how many. Both time-keyed trees start their keys with the
+    /// time in big-endian nanoseconds, so this is one range scan.
+    fn prune_before(&self, tree: &str, before: DateTime<Utc>) -> Result<usize> {
+        let tree = self.tree(tree)?;
         let end = before.timestamp_nanos_opt().unwrap_or(i64::MAX).max(0);
         let mut n = 0;
         for kv in tree.range(..end.to_be_bytes().to_vec()) {

@@ -131,6 +131,21 @@ pub async fn start_with(scenario: Scenario, policy_extra: &str, config_extra: &s
     }
 }
 
+/// Runs the daemon for a whole simulated [`DAY`] on `scenario` with the
+/// default policy, shuts it down, and returns the simulator (for its
+/// counters) and every plan and command the day produced.
+pub async fn run_day(
+    scenario: Scenario,
+) -> (
+    enode_sim::Sim,
+    tokio::sync::mpsc::UnboundedReceiver<smartcharged::daemon::fleet::FleetEvent>,
+) {
+    let r = start(scenario, "").await;
+    r.clock.sleep(DAY).await;
+    r.daemon.shutdown(&r.clock).await.unwrap();
+    (r.sim, r.events)
+}
+
 /// Starts a daemon on an existing store (a restart).
 pub async fn restart(
     config_text: &str,

@@ -5,39 +5,15 @@
 use std::collections::HashMap;
 
 use crate::common::fleet;
-use clock::Clock;
 use smartcharged::daemon::control::ActivePlan;
 use smartcharged::daemon::fleet::FleetEvent;
-use smartcharged::daemon::run::{Daemon, Options};
-use tokio::sync::mpsc;
 
 /// The `smartcharged demo` fleet with its defaults (3 users, 6 vehicles,
 /// 24 hours): its command list has no STOP followed by a START of the same
 /// vehicle within 10 minutes either.
 #[tokio::test(start_paused = true)]
 async fn the_demo_sends_no_needless_stop_and_start() {
-    let clock = Clock::starting_at(fleet::day_start());
-    let scenario = fleet::scenario(3, 6);
-    let wallboxes = fleet::wallboxes(&scenario);
-    let sim = enode_sim::spawn(scenario, clock.clone()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    fleet::link_all(&sim, &store, clock.now());
-    let config = fleet::config(&fleet::config_text(&sim, &store, &wallboxes), dir.path());
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let daemon = Daemon::start(
-        config,
-        Options {
-            clock: clock.clone(),
-            cron: false,
-            events: Some(tx),
-            seed: 7,
-        },
-    )
-    .await
-    .unwrap();
-    clock.sleep(fleet::DAY).await;
-    daemon.shutdown(&clock).await.unwrap();
+    let (_sim, mut rx) = fleet::run_day(fleet::scenario(3, 6)).await;
     let mut commands = Vec::new();
     let mut replans = 0;
     let mut planned = std::collections::HashSet::new();
@@ -67,28 +43,7 @@ async fn the_demo_sends_no_needless_stop_and_start() {
 
 #[tokio::test(start_paused = true)]
 async fn a_day_of_twenty_vehicles() {
-    let clock = Clock::starting_at(fleet::day_start());
-    let scenario = fleet::scenario(8, 20);
-    let wallboxes = fleet::wallboxes(&scenario);
-    let sim = enode_sim::spawn(scenario, clock.clone()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    fleet::link_all(&sim, &store, clock.now());
-    let config = fleet::config(&fleet::config_text(&sim, &store, &wallboxes), dir.path());
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let daemon = Daemon::start(
-        config,
-        Options {
-            clock: clock.clone(),
-            cron: false,
-            events: Some(tx),
-            seed: 7,
-        },
-    )
-    .await
-    .unwrap();
-    clock.sleep(fleet::DAY).await;
-    daemon.shutdown(&clock).await.unwrap();
+    let (sim, mut rx) = fleet::run_day(fleet::scenario(8, 20)).await;
 
     // The first plan of each vehicle's session: the optimum for the state
     // it plugged in with.

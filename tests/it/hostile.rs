@@ -80,11 +80,7 @@ async fn a_slow_token_endpoint_loses_no_user() {
     .await;
     sim.handle
         .add_latency(Target::Token, Duration::from_secs(30));
-    let cancel = CancellationToken::new();
-    let run = tokio::spawn(keeper.clone().run(cancel.clone()));
-    clock.sleep(Duration::from_secs(4 * 600)).await;
-    cancel.cancel();
-    run.await.unwrap();
+    run_keeper_for(&keeper, &clock, Duration::from_secs(4 * 600)).await;
     let stats = sim.handle.stats();
     assert!(stats.tokens.refresh_token >= 9, "{:?}", stats.tokens);
     assert_eq!(
@@ -93,9 +89,7 @@ async fn a_slow_token_endpoint_loses_no_user() {
         stats.recent_violations
     );
     assert_eq!(stats.tokens.grants_revoked, 0);
-    for id in &ids {
-        assert_eq!(store.user(id).unwrap().unwrap().status, UserStatus::Active);
-    }
+    assert_all_active(&store, &ids);
 }
 
 /// `expires_in: 0` used to make the keeper refresh in a tight loop (about
@@ -108,18 +102,12 @@ async fn a_zero_token_lifetime_does_not_storm() {
     for id in &ids {
         keeper.refresh(id, None).await.unwrap();
     }
-    let cancel = CancellationToken::new();
-    let run = tokio::spawn(keeper.clone().run(cancel.clone()));
-    clock.sleep(Duration::from_secs(600)).await;
-    cancel.cancel();
-    run.await.unwrap();
+    run_keeper_for(&keeper, &clock, Duration::from_secs(600)).await;
     let refreshes = sim.handle.stats().tokens.refresh_token;
     // At most one refresh per user every 30 s (the floor), plus the first.
     assert!(refreshes <= 3 * (600 / 30 + 1), "{refreshes} refreshes");
     assert!(refreshes >= 3 * 5, "{refreshes} refreshes");
-    for id in &ids {
-        assert_eq!(store.user(id).unwrap().unwrap().status, UserStatus::Active);
-    }
+    assert_all_active(&store, &ids);
 }
 
 /// Users linked together (same expiry) refresh at different instants, not
@@ -129,11 +117,7 @@ async fn a_zero_token_lifetime_does_not_storm() {
 async fn refreshes_of_users_linked_together_are_spread() {
     let (_sim, keeper, store, ids, clock, _dir) =
         keeper_with(200, Duration::from_secs(3600), |_| {}).await;
-    let cancel = CancellationToken::new();
-    let run = tokio::spawn(keeper.clone().run(cancel.clone()));
-    clock.sleep(Duration::from_secs(3600)).await;
-    cancel.cancel();
-    run.await.unwrap();
+    run_keeper_for(&keeper, &clock, Duration::from_secs(3600)).await;
     let expiries: HashSet<_> = ids
         .iter()
         .map(|id| store.tokens(id).unwrap().unwrap().expires_at)
@@ -143,6 +127,22 @@ async fn refreshes_of_users_linked_together_are_spread() {
         "only {} distinct refresh instants for 200 users",
         expiries.len()
     );
+}
+
+/// Runs the keeper's refresh loop for `span` of simulated time, then stops it.
+async fn run_keeper_for(keeper: &std::sync::Arc<TokenKeeper>, clock: &Clock, span: Duration) {
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(keeper.clone().run(cancel.clone()));
+    clock.sleep(span).await;
+    cancel.cancel();
+    run.await.unwrap();
+}
+
+/// Every user is still active in the store: none was given up.
+fn assert_all_active(store: &Store, ids: &[UserId]) {
+    for id in ids {
+        assert_eq!(store.user(id).unwrap().unwrap().status, UserStatus::Active);
+    }
 }
 
 /// Sends one raw request (the path exactly as given, not normalised the

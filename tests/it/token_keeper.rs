@@ -17,14 +17,14 @@ use tokio_util::sync::CancellationToken;
 
 const USERS: usize = 1000;
 const TOKEN_LIFETIME: Duration = Duration::from_secs(60);
-/// Simulated time of the 1,000-user run: 6 hours in CI, a whole day with
-/// `SMARTCHARGED_LONG_TESTS=1` (about 8 minutes in the dev profile on two
-/// busy cores).
+/// Simulated time of the 1,000-user run: 1 hour in CI (60 rotations per
+/// user, 60,000 in all), a whole day with `SMARTCHARGED_LONG_TESTS=1`
+/// (about 8 minutes in the dev profile on two busy cores).
 fn span() -> Duration {
     let hours = if std::env::var_os("SMARTCHARGED_LONG_TESTS").is_some() {
         24
     } else {
-        6
+        1
     };
     Duration::from_secs(hours * 3600)
 }
@@ -137,7 +137,7 @@ async fn thousand_users_sixty_second_tokens() {
     );
     let per_user_calls = (span.as_secs() / CALL_EVERY.as_secs()) as usize;
     assert!(
-        calls as usize >= USERS * (per_user_calls - 8),
+        calls as usize >= USERS * (per_user_calls - 2),
         "only {calls} API calls"
     );
     eprintln!(

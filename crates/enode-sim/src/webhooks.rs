@@ -280,19 +280,26 @@ pub(crate) async fn run(h: SimHandle) {
     };
     loop {
         let now = h.now();
+        // An event whose instant passed while the last deliveries were
+        // being sent is due at once, not at the next tick; without a
+        // receiver nothing is collected (nor advanced), so only future
+        // events count then.
+        let delivering = h.hooks().target.is_some();
         let next_event = {
             let st = h.lock();
             st.vehicles
                 .values()
                 .filter_map(|v| v.events.front().map(|e| e.at))
-                .filter(|t| *t > now)
+                .filter(|t| delivering || *t > now)
                 .min()
         };
         let tick = now + TimeDelta::from_std(SOC_TICK).unwrap_or_default();
         let wake = next_event.map_or(tick, |t| t.min(tick));
-        tokio::select! {
-            _ = h.shared.wake.notified() => {}
-            _ = h.clock().sleep_until(wake) => {}
+        if wake > now {
+            tokio::select! {
+                _ = h.shared.wake.notified() => {}
+                _ = h.clock().sleep_until(wake) => {}
+            }
         }
         let now = h.now();
         let deliveries = collect(&h, now);

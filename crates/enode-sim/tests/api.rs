@@ -437,3 +437,68 @@ async fn benchmark_endpoints_log_commands_grant_tokens_and_show_vehicles() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+/// An event whose instant passes while a delivery is still being answered
+/// goes out as soon as that delivery ends, not at the next battery tick a
+/// minute later (which once delayed plug-ins by up to a minute).
+#[tokio::test(start_paused = true)]
+async fn an_event_due_during_a_slow_delivery_follows_it_at_once() {
+    let mut u = UserSpec::new("u");
+    u.locations.push(LocationSpec::new("home"));
+    for (id, after) in [("car-a", 30), ("car-b", 32)] {
+        u.vehicles.push(VehicleSpec {
+            plugged_in: false,
+            charge_on_plug_in: false,
+            events: vec![EventSpec::new(
+                When::after(Duration::from_secs(after)),
+                EventAction::PlugIn,
+            )],
+            ..VehicleSpec::new(id)
+        });
+    }
+    let (sim, _http) = start(Scenario {
+        users: vec![u],
+        ..Scenario::default()
+    })
+    .await;
+    sim.handle.grant_tokens("u", "all").unwrap();
+    // A receiver that takes 4 s to answer (the deliverer gives up after 5)
+    // and records when each delivery arrived.
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let app = {
+        let (got, clock) = (got.clone(), sim.handle.clock().clone());
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |body: String| async move {
+                got.lock().unwrap().push((clock.now(), body));
+                clock.sleep(Duration::from_secs(4)).await;
+                StatusCode::OK
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    sim.handle
+        .set_firehose(&format!("http://{addr}/hook"), "secret");
+    sim.handle.clock().sleep(Duration::from_secs(120)).await;
+
+    let got = got.lock().unwrap().clone();
+    let at = |car: &str| {
+        got.iter()
+            .find(|(_, body)| body.contains(car) && body.contains("isPluggedIn"))
+            .map(|(at, _)| *at - t0())
+            .unwrap_or_else(|| panic!("{car}'s plug-in was not delivered: {got:?}"))
+    };
+    let a = at("car-a");
+    assert!(
+        a >= chrono::TimeDelta::seconds(30) && a <= chrono::TimeDelta::seconds(31),
+        "car-a's plug-in (due at +30 s) was delivered at +{a}"
+    );
+    // Due at +32 s while car-a's delivery was answered until +34 s.
+    let b = at("car-b");
+    assert!(
+        b <= chrono::TimeDelta::seconds(35),
+        "car-b's plug-in (due at +32 s) was delivered at +{b}"
+    );
+}
