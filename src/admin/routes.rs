@@ -577,6 +577,7 @@ async fn unlink(
         UserId::new(user).map_err(|e| Failed::new(StatusCode::BAD_REQUEST, e.to_string()))?;
     let api = &admin.api;
     let fleet = &api.fleet;
+    fleet.users_loaded().await;
     let was_running = fleet.stop_user(&user).await;
     let removed = api
         .keeper

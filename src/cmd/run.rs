@@ -79,11 +79,18 @@ pub fn run(args: RunArgs) -> CmdResult {
             .map_err(|e| Failure::new(exit::UNAVAILABLE, e))?;
         daemon.serve_admin(admin, allowed);
         tokio::spawn(notify::watchdog(daemon.cancelled()));
+        // The status line comes from the user load (`running; N users`).
         notify::ready();
-        notify::status("running");
-        loop {
-            match signals.next().await {
-                Signal::Terminate => break,
+        let stopped = daemon.cancelled();
+        let fatal = loop {
+            let signal = tokio::select! {
+                s = signals.next() => s,
+                // Only a task that cannot go on (the user load) cancels
+                // before a signal does.
+                _ = stopped.cancelled() => break true,
+            };
+            match signal {
+                Signal::Terminate => break false,
                 Signal::Reload => {
                     notify::reloading();
                     match Config::load(&path, &process_env) {
@@ -95,10 +102,16 @@ pub fn run(args: RunArgs) -> CmdResult {
                     notify::ready();
                 }
             }
-        }
+        };
         info!("shutting down");
         notify::stopping();
         daemon.shutdown(&clock).await?;
+        if fatal {
+            return Err(Failure::new(
+                exit::FAILURE,
+                anyhow::anyhow!("the daemon stopped: its users could not be loaded (see the log)"),
+            ));
+        }
         Ok(())
     })
 }

@@ -183,6 +183,9 @@ pub struct Fleet {
     /// Seeds the jitter that spreads users' polls (a fixed seed repeats a
     /// schedule in tests and benchmarks).
     pub seed: u64,
+    /// Turns true once every stored user is loaded and its loop spawned:
+    /// the daemon signals READY before that (see [`Fleet::users_loaded`]).
+    pub loaded: watch::Sender<bool>,
 }
 
 /// Webhook events waiting for one user's task. Bounded: when more arrive
@@ -324,6 +327,15 @@ struct UserTask {
 }
 
 impl Fleet {
+    /// Waits until the stored users are loaded. A link or unlink waits
+    /// for it, so the load cannot bring back a user unlinked meanwhile or
+    /// put older tokens over a new link's.
+    pub async fn users_loaded(&self) {
+        let mut rx = self.loaded.subscribe();
+        // The sender lives as long as the fleet: an error cannot happen.
+        let _ = rx.wait_for(|done| *done).await;
+    }
+
     /// Runs one user's loop until `cancel` fires or the user must relink.
     /// Returns at once if the user's loop already runs (a user linked again
     /// while active keeps its one loop, which picks up the new tokens).

@@ -153,6 +153,7 @@ async fn callback(State(api): State<Arc<Api>>, uri: Uri) -> impl IntoResponse {
     {
         Ok((user, tokens)) => {
             info!(user.id = %user.id, "user linked");
+            api.fleet.users_loaded().await;
             if let Err(e) = api.keeper.add_user(user.id.clone(), tokens).await {
                 warn!(user.id = %user.id, error = %e, "cannot store the new tokens");
                 return (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n"));

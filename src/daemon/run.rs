@@ -82,11 +82,6 @@ impl Daemon {
             opts.clock.clone(),
             config.tokens.clone(),
         );
-        let active = keeper.load_active()?;
-        let users = active.len();
-        let loaded = started.elapsed();
-        tracker.spawn(keeper.clone().run(cancel.clone()));
-
         let (feed, prices) = PriceFeed::new(
             prices_cfg.source(),
             prices_cfg.tariff.clone(),
@@ -137,6 +132,7 @@ impl Daemon {
                 .map_or(Duration::from_secs(3600), |w| w.safety_poll),
             vendors_down: Default::default(),
             seed: opts.seed,
+            loaded: watch::channel(false).0,
         });
         fleet.load_recent();
         // Before any user loop runs, so no session is stored meanwhile.
@@ -151,10 +147,12 @@ impl Daemon {
             opts.clock.now(),
             metrics.clone(),
         ));
-        let controlled = active.len();
-        for user in active {
-            tracker.spawn(fleet.clone().run_user(user.id, user.vendor, cancel.clone()));
-        }
+        tracker.spawn(load_users(
+            fleet.clone(),
+            tracker.clone(),
+            cancel.clone(),
+            started,
+        ));
         tracker.spawn(super::vendors::run(fleet.clone(), cancel.clone()));
         tracker.spawn(housekeeping(
             store.clone(),
@@ -196,13 +194,10 @@ impl Daemon {
         });
         let ms = |d: Duration| d.as_millis() as u64;
         info!(
-            users,
-            controlled,
             store = %config.store.path.display(),
             store_open_ms = ms(opened),
-            users_loaded_ms = ms(loaded),
             started_ms = ms(started.elapsed()),
-            "daemon started"
+            "daemon started; loading the users"
         );
         Ok(Daemon {
             api,
@@ -304,6 +299,46 @@ impl Daemon {
         info!("daemon stopped");
         Ok(())
     }
+}
+
+/// Loads every active user and its tokens from the store, then starts the
+/// token keeper and each user's loop. It runs behind READY: with 100,000
+/// users the load takes seconds, and nothing in it is needed to answer
+/// the listeners. A store that cannot be read stops the daemon, as it did
+/// when this ran before READY.
+async fn load_users(
+    fleet: Arc<Fleet>,
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+    started: tokio::time::Instant,
+) {
+    super::notify::status("loading the users");
+    let keeper = fleet.keeper.clone();
+    let active = match tokio::task::spawn_blocking(move || keeper.load_active()).await {
+        Ok(Ok(active)) => active,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot load the users from the store; stopping");
+            cancel.cancel();
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "loading the users failed; stopping");
+            cancel.cancel();
+            return;
+        }
+    };
+    let users = active.len();
+    tracker.spawn(fleet.keeper.clone().run(cancel.clone()));
+    for user in active {
+        tracker.spawn(fleet.clone().run_user(user.id, user.vendor, cancel.clone()));
+    }
+    fleet.loaded.send_replace(true);
+    super::notify::status(&format!("running; {users} users"));
+    info!(
+        users,
+        users_loaded_ms = started.elapsed().as_millis() as u64,
+        "users loaded; each user's loop runs"
+    );
 }
 
 /// Periodic jobs, once an hour: drops link sessions that expired unused

@@ -225,7 +225,7 @@ struct DaemonProc {
     /// Spawn to READY, real seconds.
     ready_s: f64,
     /// Kept open: the daemon reports status and STOPPING here too.
-    _notify: NotifySocket,
+    notify: NotifySocket,
 }
 
 /// Writes the config and prices, starts the daemon and waits for READY.
@@ -284,7 +284,7 @@ fn start_daemon(
         proc,
         log,
         ready_s: spawned.elapsed().as_secs_f64(),
-        _notify: notify,
+        notify,
     })
 }
 
@@ -342,16 +342,23 @@ async fn startup(
     let seed_s = seeding.elapsed().as_secs_f64();
     drop(granted);
     let store_mib = dir_size(&dir.join("store")) as f64 / (1024.0 * 1024.0);
+    let spawned = tokio::time::Instant::now();
     let mut d = start_daemon(bins, dir, &sim, "", &spec, None)?;
     let pid = d.proc.pid();
+    let cpu_to_ready_s = procs::cpu_seconds(pid)?;
+    let rss_at_ready_mib = procs::status_mib(pid, "VmRSS")?;
+    d.notify.wait_loaded(&mut d.proc)?;
     let r = StartupReport {
         users,
         seed_s,
         store_mib,
         ready_s: d.ready_s,
-        cpu_to_ready_s: procs::cpu_seconds(pid)?,
-        rss_at_ready_mib: procs::status_mib(pid, "VmRSS")?,
-        peak_rss_at_ready_mib: procs::status_mib(pid, "VmHWM")?,
+        cpu_to_ready_s,
+        rss_at_ready_mib,
+        loaded_s: spawned.elapsed().as_secs_f64(),
+        cpu_to_loaded_s: procs::cpu_seconds(pid)?,
+        rss_at_loaded_mib: procs::status_mib(pid, "VmRSS")?,
+        peak_rss_at_loaded_mib: procs::status_mib(pid, "VmHWM")?,
         threads: procs::threads(pid),
     };
     let status = d.proc.terminate()?;

@@ -149,12 +149,31 @@ impl NotifySocket {
 
     /// Waits for `READY=1` from `daemon`; fails if it exits first.
     pub fn wait_ready(&self, daemon: &mut Proc) -> anyhow::Result<()> {
+        self.wait_for(daemon, "READY", |l| l == "READY=1")
+    }
+
+    /// Waits for the status line that says every user is loaded
+    /// (`STATUS=running; N users`, sent after READY); fails if the daemon
+    /// exits first.
+    pub fn wait_loaded(&self, daemon: &mut Proc) -> anyhow::Result<()> {
+        self.wait_for(daemon, "the users' load", |l| {
+            l.starts_with("STATUS=running")
+        })
+    }
+
+    /// Waits for a datagram with a line `wanted` accepts.
+    fn wait_for(
+        &self,
+        daemon: &mut Proc,
+        what: &str,
+        wanted: impl Fn(&str) -> bool,
+    ) -> anyhow::Result<()> {
         let mut buf = [0u8; 4096];
         loop {
             match self.sock.recv(&mut buf) {
                 Ok(n) => {
                     let msg = String::from_utf8_lossy(&buf[..n]);
-                    if msg.lines().any(|l| l == "READY=1") {
+                    if msg.lines().any(&wanted) {
                         return Ok(());
                     }
                 }
@@ -166,7 +185,7 @@ impl NotifySocket {
                 Err(e) => return Err(e.into()),
             }
             if let Some(status) = daemon.child.try_wait()? {
-                bail!("{} exited ({status}) before READY", daemon.name);
+                bail!("{} exited ({status}) before {what}", daemon.name);
             }
         }
     }
