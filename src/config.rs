@@ -98,7 +98,31 @@ pub struct StoreConfig {
 pub struct HttpConfig {
     /// Address the callback/health listener binds.
     pub listen: SocketAddr,
+    /// Connection cap and header timeout of the listener.
+    pub conns: ConnLimits,
 }
+
+/// What one listener allows its clients (the TCP listener and the admin
+/// socket each have their own): a connection that holds a slot without
+/// sending a request is closed after `header_timeout`, and no more than
+/// `max_connections` are served at once, so a slowloris client cannot take
+/// the daemon's file descriptors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnLimits {
+    /// Connections served at once; further ones wait in the kernel's
+    /// backlog until one closes.
+    pub max_connections: u32,
+    /// Time to send a whole request head, and the longest idle time
+    /// between two requests of one connection.
+    pub header_timeout: Duration,
+}
+
+/// Default connection cap of the TCP listener.
+pub const DEFAULT_HTTP_MAX_CONNECTIONS: u32 = 256;
+/// Default connection cap of the admin socket.
+pub const DEFAULT_ADMIN_MAX_CONNECTIONS: u32 = 64;
+/// Default header (and idle) timeout of both listeners, seconds.
+pub const DEFAULT_HEADER_TIMEOUT_S: u64 = 10;
 
 /// The `[webhooks]` section, validated.
 #[derive(Debug, Clone)]
@@ -128,6 +152,8 @@ pub struct AdminConfig {
     /// The group whose members may use it (besides root and the daemon's
     /// own user); the socket gets this group and mode 0660.
     pub group: Option<String>,
+    /// Connection cap and header timeout of the socket.
+    pub conns: ConnLimits,
 }
 
 /// Token refresh timing, validated.
@@ -257,6 +283,10 @@ pub struct RawStore {
 pub struct RawHttp {
     /// Listen address.
     pub listen: Option<Spanned<String>>,
+    /// Connections served at once.
+    pub max_connections: Option<Spanned<i64>>,
+    /// Request head (and idle) timeout, e.g. "10s".
+    pub header_timeout: Option<Spanned<String>>,
 }
 
 /// `[admin]` as written.
@@ -267,6 +297,10 @@ pub struct RawAdmin {
     pub socket: Option<Spanned<String>>,
     /// Group allowed to use the socket.
     pub group: Option<Spanned<String>>,
+    /// Connections served at once.
+    pub max_connections: Option<Spanned<i64>>,
+    /// Request head (and idle) timeout, e.g. "10s".
+    pub header_timeout: Option<Spanned<String>>,
 }
 
 /// `[tokens]` as written.
@@ -444,7 +478,50 @@ impl Config {
                 Some(name.clone())
             }
         };
-        let admin = AdminConfig { socket, group };
+        let conn_limits = |max: &Option<Spanned<i64>>,
+                           timeout: &Option<Spanned<String>>,
+                           default_max: u32|
+         -> Result<ConnLimits, ConfigError> {
+            let max_connections = match max {
+                None => default_max,
+                Some(m) => u32::try_from(*m.get_ref())
+                    .ok()
+                    .filter(|n| limits::MAX_CONNECTIONS.contains(n))
+                    .ok_or_else(|| {
+                        invalid(FieldError::at(
+                            m.span(),
+                            format!(
+                                "max_connections {} is out of range ({} to {})",
+                                m.get_ref(),
+                                limits::MAX_CONNECTIONS.start(),
+                                limits::MAX_CONNECTIONS.end()
+                            ),
+                            format!("write a number, e.g. {default_max}"),
+                        ))
+                    })?,
+            };
+            Ok(ConnLimits {
+                max_connections,
+                header_timeout: dur(timeout, &limits::HEADER_TIMEOUT, DEFAULT_HEADER_TIMEOUT_S)?,
+            })
+        };
+        let http = HttpConfig {
+            listen,
+            conns: conn_limits(
+                &raw.http.max_connections,
+                &raw.http.header_timeout,
+                DEFAULT_HTTP_MAX_CONNECTIONS,
+            )?,
+        };
+        let admin = AdminConfig {
+            socket,
+            group,
+            conns: conn_limits(
+                &raw.admin.max_connections,
+                &raw.admin.header_timeout,
+                DEFAULT_ADMIN_MAX_CONNECTIONS,
+            )?,
+        };
 
         let prices = match raw.prices {
             None => None,
@@ -515,7 +592,7 @@ impl Config {
                 path: store_path,
                 journal_retention,
             },
-            http: HttpConfig { listen },
+            http,
             admin,
             tokens,
             prices,

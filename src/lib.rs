@@ -21,6 +21,7 @@ pub mod report;
 pub mod retry;
 pub mod secret;
 pub mod store;
+pub mod unlink;
 pub mod users;
 pub mod web;
 pub mod webhooks;

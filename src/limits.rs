@@ -199,6 +199,21 @@ pub const JOURNAL_RETENTION: Bounds = Bounds {
     max: secs(3650 * 86_400),
 };
 
+/// `[http] header_timeout` and `[admin] header_timeout`: how long a
+/// connection may take to send a request head, and how long it may sit
+/// idle between requests, before it is closed (slowloris, fd exhaustion).
+pub const HEADER_TIMEOUT: Bounds = Bounds {
+    key: "header_timeout",
+    min: secs(1),
+    max: secs(300),
+};
+
+/// The range of `[http] max_connections` and `[admin] max_connections`:
+/// at least one, and few enough that the daemon keeps file descriptors
+/// for Enode, the store and the price source (systemd's default soft
+/// limit is 1024).
+pub const MAX_CONNECTIONS: std::ops::RangeInclusive<u32> = 1..=4096;
+
 impl Bounds {
     /// Checks `d` against the range; the message names the key and range.
     pub fn check(&self, d: Duration) -> Result<Duration, String> {

@@ -46,6 +46,10 @@ pub enum LinkError {
     /// The request itself is wrong (unknown vendor, bad language tag).
     #[error("{0}")]
     BadRequest(String),
+    /// The user is being unlinked: no link flow may start or complete
+    /// until the unlink has finished.
+    #[error("user {0} is being unlinked; link it again once the unlink has finished")]
+    Unlinking(UserId),
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -95,11 +99,15 @@ pub async fn start(
         .map(crate::enode::language)
         .transpose()
         .map_err(LinkError::BadRequest)?;
+    refuse_if_unlinking(store, req.user)?;
     let link_state = client
         .link_user(req.user.as_str(), vendor, language)
         .await?;
     let (authorize_url, verifier) = client.auth().authorize_url(&link_state, req.pkce);
     let now = clock.now();
+    // An unlink may have begun while Enode answered: it has dropped the
+    // user's sessions, and this one must not outlive it.
+    refuse_if_unlinking(store, req.user)?;
     store.put_link_session(
         &link_state,
         &LinkSession {
@@ -157,6 +165,7 @@ pub async fn complete(
         .auth()
         .exchange_code(&code, session.pkce_verifier.as_ref())
         .await?;
+    refuse_if_unlinking(store, &session.user_id)?;
     let user = User {
         id: session.user_id,
         status: UserStatus::Active,
@@ -164,7 +173,26 @@ pub async fn complete(
         vendor: session.vendor,
     };
     store.save_linked_user(&user, &tokens)?;
+    store
+        .journal(&crate::store::JournalEntry {
+            at: user.linked_at,
+            user: user.id.to_string(),
+            vehicle: String::new(),
+            action: "LINK".into(),
+            reason: "link completed (the user consented at Enode)".into(),
+            price: None,
+            result: "ok".into(),
+        })
+        .await?;
     Ok((user, tokens))
+}
+
+/// Refuses a link flow for a user that is being unlinked.
+fn refuse_if_unlinking(store: &Store, user: &UserId) -> Result<(), LinkError> {
+    match store.user(user)? {
+        Some(u) if u.status == UserStatus::Unlinking => Err(LinkError::Unlinking(user.clone())),
+        _ => Ok(()),
+    }
 }
 
 /// Compares secrets without an early exit that would leak the matching prefix.

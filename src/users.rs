@@ -86,7 +86,8 @@ impl std::str::FromStr for UserId {
 
 impl fmt::Display for UserId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        // `pad`, not `write_str`: a width (`{:<24}`) must apply.
+        f.pad(&self.0)
     }
 }
 
@@ -98,13 +99,18 @@ pub enum UserStatus {
     Active,
     /// The grant is gone (`invalid_grant`, revoked): the user must link again.
     NeedsRelink,
+    /// An unlink has begun and not finished (its tokens are kept until
+    /// Enode has deleted the user): the daemon does not act for the user
+    /// and finishes the unlink at its next start.
+    Unlinking,
 }
 
 impl fmt::Display for UserStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.pad(match self {
             UserStatus::Active => "active",
             UserStatus::NeedsRelink => "needs-relink",
+            UserStatus::Unlinking => "unlinking",
         })
     }
 }

@@ -19,10 +19,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use axum::extract::ConnectInfo;
 use tokio::net::UnixListener;
-use tracing::warn;
 
-use crate::config::AdminConfig;
+use crate::config::{AdminConfig, ConnLimits};
 use crate::daemon::http::Api;
 use peer::{Allowed, Peer};
 
@@ -80,21 +80,21 @@ pub async fn bind(config: &AdminConfig) -> anyhow::Result<(UnixListener, Allowed
     Ok((listener, Allowed { own_uid, gid }))
 }
 
-/// Serves the admin API until the daemon shuts down; removes the socket
-/// file at the end.
-pub async fn serve(listener: UnixListener, admin: Arc<Admin>) {
+/// Serves the admin API until the daemon shuts down, within `limits` (see
+/// [`crate::daemon::listener`]); removes the socket file at the end. Each
+/// connection's peer credentials are taken when it is accepted.
+pub async fn serve(listener: UnixListener, admin: Arc<Admin>, limits: ConnLimits) {
     let cancel = admin.api.cancel.clone();
     let path = listener
         .local_addr()
         .ok()
         .and_then(|a| a.as_pathname().map(Path::to_path_buf));
     let app = routes::router(admin);
-    let r = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
-        .with_graceful_shutdown(async move { cancel.cancelled().await })
-        .await;
-    if let Err(e) = r {
-        warn!(error = %e, "admin socket failed");
-    }
+    crate::daemon::listener::serve("admin", listener, limits, cancel, move |stream| {
+        app.clone()
+            .layer(axum::Extension(ConnectInfo(Peer::of(stream))))
+    })
+    .await;
     if let Some(p) = path {
         let _ = std::fs::remove_file(p);
     }

@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use super::peer::{proc_groups, Peer};
+use super::peer::Peer;
 use super::{Admin, MAX_BODY, MAX_JOURNAL};
 use crate::daemon::control::{Override, OverrideMode, Trip};
 use crate::daemon::fleet::{Change, SteerError};
@@ -69,7 +69,7 @@ async fn check_peer(
     mut req: Request,
     next: Next,
 ) -> Response {
-    if !admin.allowed.admits(&peer, proc_groups) {
+    if !admin.allowed.admits(&peer) {
         warn!(peer.uid = ?peer.uid, peer.gid = ?peer.gid, peer.pid = ?peer.pid, path = %crate::limits::clip(req.uri().path()), "admin socket: peer refused");
         return Failed::new(
             StatusCode::FORBIDDEN,
@@ -547,6 +547,7 @@ async fn start_link(
         Err(e @ LinkError::BadRequest(_)) => {
             Err(Failed::new(StatusCode::BAD_REQUEST, e.to_string()))
         }
+        Err(e @ LinkError::Unlinking(_)) => Err(Failed::new(StatusCode::CONFLICT, e.to_string())),
         Err(e) => Err(Failed::new(StatusCode::BAD_GATEWAY, e.to_string())),
     }
 }
@@ -564,71 +565,47 @@ pub struct UnlinkAnswer {
     pub vehicles: Vec<String>,
 }
 
-/// Unlinks a user: stops its loop (no request for it is in flight
-/// afterwards), takes its tokens from the token keeper and the store,
-/// deletes it at Enode, and forgets its vehicles. If Enode refuses, the
-/// user is put back as it was and keeps running.
+/// Query of `POST /v1/unlink/{user}`.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnlinkQuery {
+    /// Delete the user at Enode even if the store does not know it (an
+    /// orphan left at Enode).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Unlinks a user (see [`crate::daemon::unlink::unlink`]) in a task of its
+/// own, so a client that goes away cannot cut it between its steps: 404 when the
+/// store does not know it (unless `?force=true`), 409 while another
+/// unlink of it runs, 502 when Enode refuses (the user stays linked).
 async fn unlink(
     State(admin): State<Arc<Admin>>,
     Path(user): Path<String>,
+    Query(q): Query<UnlinkQuery>,
     axum::Extension(peer): axum::Extension<Peer>,
 ) -> Result<Json<UnlinkAnswer>, Failed> {
+    use crate::unlink::UnlinkError;
     let user =
         UserId::new(user).map_err(|e| Failed::new(StatusCode::BAD_REQUEST, e.to_string()))?;
-    let api = &admin.api;
-    let fleet = &api.fleet;
-    fleet.users_loaded().await;
-    let was_running = fleet.stop_user(&user).await;
-    let removed = api
-        .keeper
-        .remove_user(&user)
-        .await
-        .map_err(|e| Failed::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let at_enode = match fleet.client.delete_user(user.as_str()).await {
-        Ok(()) => true,
-        Err(crate::enode::Error::NotFound(_)) => false,
-        Err(e) => {
-            // Put the user back as it was: its tokens were not used since.
-            if let Some((u, tokens)) = &removed {
-                if let Err(se) = fleet.store.save_linked_user(u, tokens) {
-                    warn!(user.id = %user, error = %se, "cannot restore the user after a failed unlink");
-                } else if u.status == crate::users::UserStatus::Active {
-                    if let Err(ke) = api.keeper.add_user(user.clone(), tokens.clone()).await {
-                        warn!(user.id = %user, error = %ke, "cannot restore the user's tokens");
-                    }
-                }
-            }
-            if was_running {
-                api.tracker.spawn(fleet.clone().run_user(
-                    user.clone(),
-                    removed.as_ref().and_then(|(u, _)| u.vendor.clone()),
-                    api.cancel.clone(),
-                ));
-            }
-            warn!(user.id = %user, error = %e, "unlink refused by Enode; the user stays linked");
-            return Err(Failed::new(
-                StatusCode::BAD_GATEWAY,
-                format!("Enode did not delete user {user}: {e}; the user stays linked"),
-            ));
-        }
-    };
-    let vehicles = fleet.forget_user(&user);
-    info!(user.id = %user, by = %who(&peer), at_enode, vehicles = vehicles.len(), "user unlinked");
-    fleet
-        .journal(JournalEntry {
-            at: api.clock.now(),
-            user: user.to_string(),
-            vehicle: String::new(),
-            action: "UNLINK".into(),
-            reason: format!("user unlinked (by {})", who(&peer)),
-            price: None,
-            result: "ok".into(),
+    // Its own task: a client that goes away (or times out) mid-unlink must
+    // not cancel it between its steps.
+    let api = admin.api.clone();
+    let by = who(&peer);
+    let task = admin
+        .api
+        .tracker
+        .spawn(async move { crate::daemon::unlink::unlink(&api, &user, q.force, &by).await });
+    task.await
+        .map_err(|e| Failed::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map(Json)
+        .map_err(|e| {
+            let status = match e {
+                UnlinkError::NotLinked(_) => StatusCode::NOT_FOUND,
+                UnlinkError::InProgress(_) => StatusCode::CONFLICT,
+                UnlinkError::Refused { .. } => StatusCode::BAD_GATEWAY,
+                UnlinkError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            Failed::new(status, e.to_string())
         })
-        .await;
-    Ok(Json(UnlinkAnswer {
-        user: user.to_string(),
-        at_enode,
-        in_store: removed.is_some(),
-        vehicles,
-    }))
 }

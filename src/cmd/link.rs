@@ -49,6 +49,10 @@ pub struct LinkArgs {
 pub struct UnlinkArgs {
     /// The user to delete at Enode and locally.
     pub user_id: UserId,
+    /// Delete the user at Enode even if it is not linked here (an orphan
+    /// at Enode); without it, an unknown user is an error.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub socket: super::admin::SocketArgs,
 }
@@ -255,30 +259,44 @@ async fn wait_for_callback(
 
 /// Deletes the user at Enode, then locally: through the running daemon
 /// (which also stops controlling the user's vehicles), or, when none
-/// holds the store, directly.
+/// holds the store, directly, in the same crash-safe steps
+/// ([`crate::unlink`]). A user the store does not know is an error unless
+/// `--force`.
 pub fn run_unlink(args: UnlinkArgs) -> CmdResult {
+    use crate::unlink::{self, UnlinkError};
     let user = args.user_id;
     let answer: UnlinkAnswer = match Backend::choose(&args.socket)? {
         Backend::Daemon(held) => request_held(
             &args.socket,
             held,
             Some(serde_json::json!({})),
-            &format!("/v1/unlink/{user}"),
+            &format!(
+                "/v1/unlink/{user}{}",
+                if args.force { "?force=true" } else { "" }
+            ),
         )?,
         Backend::Store(store, config) => {
             let clock = Clock::system();
             let client = common::client(&config, &clock)?;
-            let at_enode = common::runtime()?.block_on(async {
-                match client.delete_user(user.as_str()).await {
-                    Ok(()) => Ok(true),
-                    Err(crate::enode::Error::NotFound(_)) => Ok(false),
-                    Err(e) => Err(Failure::new(exit::UNAVAILABLE, e)),
+            let failure = |e: UnlinkError| match e {
+                UnlinkError::Refused { .. } => Failure::new(exit::UNAVAILABLE, e),
+                UnlinkError::NotLinked(_) | UnlinkError::InProgress(_) => {
+                    Failure::new(exit::DATAERR, e)
                 }
-            })?;
+                UnlinkError::Store(_) => Failure::new(exit::FAILURE, e),
+            };
+            let before = unlink::begin(&store, &user, args.force).map_err(failure)?;
+            let at_enode = common::runtime()?
+                .block_on(unlink::at_enode(&client, &user))
+                .or_else(|e| {
+                    unlink::restore(&store, before.as_ref())?;
+                    Err(failure(e))
+                })?;
+            let by = "smartcharged unlink, without a daemon";
             UnlinkAnswer {
                 user: user.to_string(),
                 at_enode,
-                in_store: store.remove_user(&user)?,
+                in_store: unlink::finish(&store, &user, clock.now(), by, at_enode)?,
                 vehicles: Vec::new(),
             }
         }
@@ -312,24 +330,91 @@ pub fn run_users(args: UsersArgs) -> CmdResult {
     if args.socket.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&users)?)?;
     } else {
-        writeln!(
-            out,
-            "{:<24} {:<13} {:<10} TOKEN EXPIRES",
-            "USER", "STATUS", "VENDOR"
-        )?;
-        for u in users {
-            let e = u
-                .token_expires_at
-                .map_or("-".to_owned(), |e| e.to_rfc3339());
-            let v = u.vendor.as_deref().unwrap_or("-");
-            writeln!(
-                out,
-                "{:<24} {:<13} {:<10} {e}",
-                u.id,
-                u.status.to_string(),
-                v
-            )?;
-        }
+        write!(out, "{}", users_table(&users))?;
     }
     Ok(())
+}
+
+/// The `users` table: one row per user, each column as wide as its
+/// widest cell (a user id may have up to 128 characters).
+pub fn users_table(users: &[UserView]) -> String {
+    let head = ["USER", "STATUS", "VENDOR", "TOKEN EXPIRES"];
+    let rows: Vec<[String; 4]> = users
+        .iter()
+        .map(|u| {
+            [
+                u.id.to_string(),
+                u.status.to_string(),
+                u.vendor.clone().unwrap_or_else(|| "-".into()),
+                u.token_expires_at
+                    .map_or("-".to_owned(), |e| e.to_rfc3339()),
+            ]
+        })
+        .collect();
+    let mut width = head.map(str::len);
+    for r in &rows {
+        for (w, cell) in width.iter_mut().zip(r) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: [&str; 4]| {
+        format!(
+            "{:<w0$}  {:<w1$}  {:<w2$}  {}\n",
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            w0 = width[0],
+            w1 = width[1],
+            w2 = width[2]
+        )
+    };
+    let mut out = line(head);
+    for r in &rows {
+        out.push_str(&line([&r[0], &r[1], &r[2], &r[3]]));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::users::UserStatus;
+
+    /// Every column starts at the same place on every line, whatever the
+    /// lengths of the ids and statuses.
+    #[test]
+    fn users_columns_line_up() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-07T10:00:00Z")
+            .unwrap()
+            .to_utc();
+        let user = |id: &str, status, vendor: Option<&str>| UserView {
+            id: UserId::new(id).unwrap(),
+            status,
+            vendor: vendor.map(str::to_owned),
+            linked_at: at,
+            token_expires_at: Some(at),
+        };
+        let table = users_table(&[
+            user("eve", UserStatus::Active, None),
+            user(
+                "a-rather-long-user-id@example.com",
+                UserStatus::NeedsRelink,
+                Some("TESLA"),
+            ),
+            user("bob", UserStatus::Unlinking, Some("VOLKSWAGEN")),
+        ]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 4, "{table}");
+        for col in ["STATUS", "VENDOR", "TOKEN EXPIRES"] {
+            let at = lines[0].find(col).unwrap();
+            for l in &lines[1..] {
+                let before = &l[..at];
+                assert!(
+                    before.ends_with("  ") && !l[at..].starts_with(' '),
+                    "{col} misaligned:\n{table}"
+                );
+            }
+        }
+    }
 }

@@ -208,6 +208,14 @@ fn every_duration_has_a_range() {
             "[store]\njournal_retention = \"1h\"",
             "journal_retention 1h is out of range",
         ),
+        (
+            "[http]\nheader_timeout = \"0s\"",
+            "header_timeout 0s is out of range",
+        ),
+        (
+            "[admin]\nheader_timeout = \"1h\"",
+            "header_timeout 1h is out of range",
+        ),
     ];
     for (section, needle) in cases {
         // Keys of [enode] go into the head's section.
@@ -221,6 +229,34 @@ fn every_duration_has_a_range() {
         let want_line = text.lines().count();
         assert_eq!(line, want_line, "{text}: {msg}");
         assert!(col > 1, "{msg}");
+    }
+}
+
+/// Both listeners get a connection cap and a header timeout by default;
+/// a cap outside 1-4096 is refused where it is written.
+#[test]
+fn listener_limits_have_defaults_and_a_range() {
+    let c = parse(GOOD).unwrap();
+    assert_eq!(c.http.conns.max_connections, 256);
+    assert_eq!(c.admin.conns.max_connections, 64);
+    assert_eq!(c.http.conns.header_timeout, Duration::from_secs(10));
+    assert_eq!(c.admin.conns.header_timeout, Duration::from_secs(10));
+    let c = parse(&format!(
+        "{GOOD}\n[admin]\nmax_connections = 8\nheader_timeout = \"3s\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.admin.conns.max_connections, 8);
+    assert_eq!(c.admin.conns.header_timeout, Duration::from_secs(3));
+    for bad in ["0", "-1", "4097", "99999999999"] {
+        let text = format!("{GOOD}\n[http]\nmax_connections = {bad}\n");
+        let (line, _, msg) = invalid(&text);
+        assert!(
+            msg.contains(&format!(
+                "max_connections {bad} is out of range (1 to 4096)"
+            )),
+            "{msg}"
+        );
+        assert_eq!(line, text.lines().count(), "{msg}");
     }
 }
 

@@ -21,8 +21,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Query, State};
-use axum::http::{StatusCode, Uri};
+use axum::extract::{RawQuery, State};
+use axum::http::{header, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use clock::Clock;
@@ -61,10 +61,16 @@ pub struct Api {
     pub webhooks: Option<(String, Arc<crate::webhooks::Receiver>)>,
     /// The daemon's counters, for `GET /metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The users with an unlink under way (one at a time per user).
+    pub unlinking: super::unlink::InProgress,
 }
 
-/// Serves until `cancel` fires.
-pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
+/// Serves until `cancel` fires, within `limits` (see [`super::listener`]).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    api: Arc<Api>,
+    limits: crate::config::ConnLimits,
+) {
     let cancel = api.cancel.clone();
     let app = axum::Router::new()
         .route("/", get(page))
@@ -78,13 +84,10 @@ pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
             .route("/status/webhooks", get(super::webhook_http::status)),
         None => app,
     };
-    let app = app.with_state(api);
-    let r = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { cancel.cancelled().await })
-        .await;
-    if let Err(e) = r {
-        warn!(error = %e, "http listener failed");
-    }
+    let app = app
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(api);
+    super::listener::serve("http", listener, limits, cancel, move |_| app.clone()).await;
 }
 
 /// `GET /metrics`: the counters and the state gauges, OpenMetrics text.
@@ -103,27 +106,47 @@ async fn metrics(State(api): State<Arc<Api>>) -> axum::response::Response {
     }
 }
 
-/// The query of `GET /`.
-#[derive(serde::Deserialize)]
-struct PageQuery {
-    /// Which page of vehicles, from 1.
-    page: Option<u32>,
+/// The page number of `GET /?page=N`, read leniently: the first `page`
+/// that is a number from 1 on (larger than the last page shows the last);
+/// anything else (missing, negative, not a number, too large) is page 1.
+/// A link someone mistyped still shows the page, not an error.
+pub fn page_number(query: Option<&str>) -> usize {
+    query
+        .and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "page")
+                .and_then(|(_, v)| v.parse::<u32>().ok())
+        })
+        .map_or(1, |n| n.max(1) as usize)
 }
 
 /// `GET /`: the status page.
-async fn page(State(api): State<Arc<Api>>, Query(q): Query<PageQuery>) -> axum::response::Response {
-    use axum::http::header;
-    let body = crate::web::page::render(&api.read.snapshot(), q.page.unwrap_or(1) as usize);
+async fn page(State(api): State<Arc<Api>>, RawQuery(q): RawQuery) -> axum::response::Response {
+    let body = crate::web::page::render(&api.read.snapshot(), page_number(q.as_deref()));
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, crate::web::page::CSP),
             (header::CACHE_CONTROL, "no-store"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
         body,
     )
         .into_response()
+}
+
+/// Every answer of the listener, errors (404, 405, 400) included, carries
+/// the status page's security headers: no sniffing of a content type, and
+/// a CSP under which nothing can be loaded or run.
+async fn security_headers(mut resp: axum::response::Response) -> axum::response::Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(crate::web::page::CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        header::HeaderValue::from_static("nosniff"),
+    );
+    resp
 }
 
 async fn status(State(api): State<Arc<Api>>) -> axum::response::Response {
@@ -177,6 +200,29 @@ async fn callback(State(api): State<Arc<Api>>, uri: Uri) -> impl IntoResponse {
                 _ => StatusCode::BAD_REQUEST,
             };
             (status, format!("{e}\n"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn page_numbers_are_read_leniently() {
+        use super::page_number;
+        assert_eq!(page_number(None), 1);
+        assert_eq!(page_number(Some("page=3")), 3);
+        assert_eq!(page_number(Some("x=1&page=2&page=5")), 2);
+        assert_eq!(page_number(Some("page=0")), 1);
+        assert_eq!(page_number(Some("page=4294967295")), 4_294_967_295);
+        for bad in [
+            "page=-1",
+            "page=abc",
+            "page=99999999999999",
+            "page=",
+            "page=%00",
+            "&&",
+        ] {
+            assert_eq!(page_number(Some(bad)), 1, "{bad}");
         }
     }
 }

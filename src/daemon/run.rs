@@ -191,7 +191,9 @@ impl Daemon {
             link_timeout: config.tokens.link_timeout,
             redirect_uri: config.enode.redirect_uri.clone(),
             metrics,
+            unlinking: Default::default(),
         });
+        tracker.spawn(super::unlink::resume(api.clone()));
         let ms = |d: Duration| d.as_millis() as u64;
         info!(
             store = %config.store.path.display(),
@@ -230,8 +232,9 @@ impl Daemon {
     /// Serves the HTTP API (health, link, OAuth callback) on `listener`
     /// until shutdown.
     pub fn serve_http(&self, listener: tokio::net::TcpListener) {
+        let limits = self.config.lock().expect("config lock").http.conns;
         self.tracker
-            .spawn(super::http::serve(listener, self.api.clone()));
+            .spawn(super::http::serve(listener, self.api.clone(), limits));
     }
 
     /// Serves the admin API on the Unix socket `listener` until shutdown.
@@ -244,7 +247,9 @@ impl Daemon {
             api: self.api.clone(),
             allowed,
         });
-        self.tracker.spawn(crate::admin::serve(listener, admin));
+        let limits = self.admin_config().conns;
+        self.tracker
+            .spawn(crate::admin::serve(listener, admin, limits));
     }
 
     /// The admin socket's settings in force.

@@ -198,16 +198,13 @@ impl TokenKeeper {
         Ok(())
     }
 
-    /// Stops keeping `user` (an unlink) and deletes the user and its
-    /// tokens from the store. A refresh in flight is stored first: the
-    /// user's refresh mutex is taken before the slot is dropped, so no
-    /// refresh can write the tokens back afterwards; the user's refresh
-    /// loop ends at its next wake. Returns what was deleted (none: the
-    /// user was not stored), so a failed unlink can put it back.
-    pub async fn remove_user(
-        &self,
-        user: &UserId,
-    ) -> Result<Option<(crate::users::User, TokenSet)>, StoreError> {
+    /// Stops keeping `user` (an unlink has begun). A refresh in flight is
+    /// stored first: the user's refresh mutex is taken before the slot is
+    /// dropped, so no refresh runs afterwards; the user's refresh loop ends
+    /// at its next wake. The stored tokens stay until the unlink finishes
+    /// ([`crate::store::Store::finish_unlink`]); if Enode refuses the
+    /// unlink, [`TokenKeeper::add_user`] takes them back.
+    pub async fn drop_user(&self, user: &UserId) {
         let slot = self.slots.lock().expect("slots lock").get(user).cloned();
         let _guard = match &slot {
             Some(s) => Some(s.refresh.clone().lock_owned().await),
@@ -217,12 +214,6 @@ impl TokenKeeper {
             *s.dead.write().expect("dead lock") = true;
         }
         self.slots.lock().expect("slots lock").remove(user);
-        let stored = match (self.store.user(user)?, self.store.tokens(user)?) {
-            (Some(u), Some(t)) => Some((u, t)),
-            _ => None,
-        };
-        self.store.remove_user(user)?;
-        Ok(stored)
     }
 
     /// Adds a slot. Fresh tokens (`loaded` false) last what they have left.

@@ -110,6 +110,13 @@ impl Store {
     /// Appends to the command journal and flushes.
     pub async fn journal(&self, entry: &JournalEntry) -> Result<()> {
         let tree = self.tree("journal")?;
+        tree.insert(self.journal_key(entry)?, records::encode(entry))?;
+        self.commit().await
+    }
+
+    /// The journal key of `entry`: its time (so ranges are time ranges),
+    /// then a unique id (two entries of one instant both stay).
+    pub(super) fn journal_key(&self, entry: &JournalEntry) -> Result<Vec<u8>> {
         let mut key = entry
             .at
             .timestamp_nanos_opt()
@@ -117,8 +124,7 @@ impl Store {
             .to_be_bytes()
             .to_vec();
         key.extend_from_slice(&self.db.generate_id()?.to_be_bytes());
-        tree.insert(key, records::encode(entry))?;
-        self.commit().await
+        Ok(key)
     }
 
     /// Removes journal entries from before `before` (the retention horizon)

@@ -347,6 +347,52 @@ impl Store {
         Ok(existed)
     }
 
+    /// The first step of an unlink: marks the user `unlinking` (its tokens
+    /// stay, they are not needed to delete it at Enode) and drops its
+    /// pending link sessions, so a consent given later cannot bring the
+    /// user back; flushed, so a crash after it leaves the mark for the
+    /// next start to finish. Returns the user as it was (none: the store
+    /// does not know it).
+    pub fn mark_unlinking(&self, id: &UserId) -> Result<Option<User>> {
+        let Some(mut user) = self.user(id)? else {
+            return Ok(None);
+        };
+        let before = user.clone();
+        user.status = UserStatus::Unlinking;
+        self.users
+            .insert(id.as_str().as_bytes(), records::encode(&user))?;
+        for kv in self.links.iter() {
+            let (k, v) = kv?;
+            let s: LinkSession = records::decode("links", &String::from_utf8_lossy(&k), &v)?;
+            if s.user_id == *id {
+                self.links.remove(k)?;
+            }
+        }
+        self.flush()?;
+        Ok(Some(before))
+    }
+
+    /// The last step of an unlink: removes the user and its tokens and
+    /// appends `entry` to the journal in one transaction, then flushes: the
+    /// journal says "unlinked" exactly when the user is gone. Returns
+    /// whether the user was stored.
+    pub fn finish_unlink(&self, id: &UserId, entry: &JournalEntry) -> Result<bool> {
+        let key = id.as_str().as_bytes();
+        let journal = self.tree("journal")?;
+        let jkey = self.journal_key(entry)?;
+        let jval = records::encode(entry);
+        let existed = (&self.users, &self.tokens, &journal)
+            .transaction(|(users, toks, journal)| {
+                let existed = users.remove(key)?.is_some();
+                toks.remove(key)?;
+                journal.insert(jkey.as_slice(), jval.as_slice())?;
+                Ok::<_, ConflictableTransactionError<()>>(existed)
+            })
+            .map_err(tx_error)?;
+        self.flush()?;
+        Ok(existed)
+    }
+
     /// Records a link session under its linkState and flushes, so a
     /// callback that arrives after a restart still matches.
     pub fn put_link_session(&self, link_state: &str, session: &LinkSession) -> Result<()> {

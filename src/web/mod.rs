@@ -18,11 +18,12 @@ use crate::users::UserStatus;
 /// Nothing is derived here that the read model does not already say.
 pub fn metrics_snapshot(snap: &readmodel::Snapshot) -> Snapshot {
     let now = snap.taken_at;
-    let mut users = vec![("active", 0u64), ("needs_relink", 0)];
+    let mut users = vec![("active", 0u64), ("needs_relink", 0), ("unlinking", 0)];
     for (status, n) in snap.users_by_status() {
         let i = match status {
             UserStatus::Active => 0,
             UserStatus::NeedsRelink => 1,
+            UserStatus::Unlinking => 2,
         };
         users[i].1 += n as u64;
     }

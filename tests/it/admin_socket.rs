@@ -417,3 +417,290 @@ fn a_vehicle_id_cannot_leave_its_path_segment() {
         ]
     );
 }
+
+/// Opens `cap` connections that each send half a request head and stop
+/// (slowloris), then two that send a whole `GET /health`. The two wait
+/// while the half-sent ones hold every slot, and are answered once the
+/// header timeout (2 s) has closed those; "connection limit reached" is
+/// logged once for the episode, not per waiting connection.
+async fn slowloris<S, F, Fut>(cap: usize, connect: F, logs: &common::Capture, name: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = S>,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let limit_lines = |text: &str| {
+        text.lines()
+            .filter(|l| {
+                l.contains("connection limit reached")
+                    && l.contains(&format!("listener=\"{name}\""))
+            })
+            .count()
+    };
+    let before = limit_lines(&logs.text());
+    let t0 = tokio::time::Instant::now();
+    let mut slow = Vec::new();
+    for _ in 0..cap {
+        let mut s = connect().await;
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    let mut waiting = Vec::new();
+    for _ in 0..2 {
+        let mut s = connect().await;
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        waiting.push(s);
+    }
+    for mut s in waiting {
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(600), s.read_to_end(&mut answer))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: a waiting client was never answered"))
+            .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 "), "{name}: {answer}");
+        assert!(
+            t0.elapsed() >= Duration::from_secs(2),
+            "{name}: answered after {:?}, while every slot was held",
+            t0.elapsed()
+        );
+    }
+    for mut s in slow {
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(600), s.read_to_end(&mut rest))
+            .await
+            .unwrap_or_else(|_| panic!("{name}: a half-sent request was never closed"))
+            .ok();
+    }
+    let text = logs.text();
+    assert_eq!(limit_lines(&text) - before, 1, "{name}: {text}");
+    assert!(text.contains("below the connection limit again"), "{text}");
+}
+
+/// Neither listener can be held by clients that never finish a request
+/// head: both serve a bounded number of connections at once and close a
+/// half-sent one after `header_timeout` (one accept loop serves both).
+#[tokio::test(start_paused = true)]
+async fn half_sent_requests_neither_pile_up_nor_hold_the_listeners() {
+    let (logs, _guard) = common::Capture::this_thread();
+    let r = fleet::start(fleet::scenario(1, 1), "").await;
+    r.daemon.shutdown(&r.clock).await.unwrap();
+    let text = format!(
+        "{}\n[http]\nmax_connections = 4\nheader_timeout = \"2s\"\n",
+        r.config_text.replace(
+            "[admin]\n",
+            "[admin]\nmax_connections = 3\nheader_timeout = \"2s\"\n"
+        )
+    );
+    let (daemon, _events) = fleet::restart(&text, r.dir.path(), &r.clock).await;
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    daemon.serve_http(tcp);
+    let admin = daemon.admin_config();
+    let (listener, allowed) = smartcharged::admin::bind(&admin).await.unwrap();
+    daemon.serve_admin(listener, allowed);
+
+    let tcp_connect = || async { tokio::net::TcpStream::connect(addr).await.unwrap() };
+    slowloris(4, tcp_connect, &logs, "http").await;
+    let socket = admin.socket.clone();
+    let unix_connect = || {
+        let socket = socket.clone();
+        async move { tokio::net::UnixStream::connect(socket).await.unwrap() }
+    };
+    slowloris(3, unix_connect, &logs, "admin").await;
+
+    // Both still answer.
+    let health = reqwest::get(format!("http://{addr}/health")).await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok\n");
+    let client = Client::new(&admin.socket).unwrap();
+    let status: serde_json::Value = client.get("/v1/status").await.unwrap();
+    assert!(status["version"].is_string(), "{status}");
+    daemon.shutdown(&r.clock).await.unwrap();
+}
+
+/// The journal's UNLINK lines of `user`, from the store.
+fn unlinks(
+    store: &smartcharged::store::Store,
+    user: &str,
+) -> Vec<smartcharged::store::JournalEntry> {
+    store
+        .journal_entries()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.user == user && e.action == "UNLINK")
+        .collect()
+}
+
+/// While Enode takes its time with the DELETE, the user is marked
+/// `unlinking` (`users` says so), its pending link flow is gone, and a
+/// second unlink or a new link of the same user get 409: one DELETE at
+/// Enode and one UNLINK line in the journal. A user the store does not
+/// know gets 404 unless `force`.
+#[tokio::test(start_paused = true)]
+async fn one_unlink_at_a_time_and_it_cancels_the_pending_link() {
+    let r = fleet::start(fleet::scenario(2, 2), "").await;
+    let socket = r.daemon.admin_config().socket;
+    let (listener, allowed) = smartcharged::admin::bind(&r.daemon.admin_config())
+        .await
+        .unwrap();
+    r.daemon.serve_admin(listener, allowed);
+    r.clock.sleep(Duration::from_secs(3600)).await;
+    let client = Client::new(&socket).unwrap();
+    let started: serde_json::Value = client
+        .post("/v1/link/user-0", &serde_json::json!({}))
+        .await
+        .unwrap();
+    let link_state = started["link_state"].as_str().unwrap().to_owned();
+
+    // Enode answers the DELETE after 15 s (within the request timeout).
+    let slow = r.sim.handle.add_fault(enode_sim::Fault {
+        kind: enode_sim::FaultKind::Latency { millis: 15_000 },
+        user: None,
+        target: enode_sim::Target::Api,
+        trigger: enode_sim::Trigger::Always,
+    });
+    let first = tokio::spawn({
+        let socket = socket.clone();
+        async move {
+            Client::new(&socket)
+                .unwrap()
+                .post::<_, serde_json::Value>("/v1/unlink/user-0", &serde_json::json!({}))
+                .await
+        }
+    });
+    let user0 = smartcharged::users::UserId::new("user-0").unwrap();
+    let status = || {
+        r.daemon
+            .store()
+            .user(&user0)
+            .unwrap()
+            .map(|u| u.status.to_string())
+    };
+    for _ in 0..100 {
+        if status().as_deref() != Some("active") {
+            break;
+        }
+        r.clock.sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status().as_deref(), Some("unlinking"));
+    let users: Vec<serde_json::Value> = client.get("/v1/users").await.unwrap();
+    assert_eq!(users[0]["status"], "unlinking", "{users:?}");
+    assert!(
+        r.daemon
+            .store()
+            .take_link_session(&link_state)
+            .unwrap()
+            .is_none(),
+        "the pending link flow of an unlinked user is dropped"
+    );
+    for path in ["/v1/unlink/user-0", "/v1/link/user-0"] {
+        let again = client
+            .post::<_, serde_json::Value>(path, &serde_json::json!({}))
+            .await;
+        assert!(
+            matches!(&again, Err(ClientError::Refused { status: 409, .. })),
+            "{path}: {again:?}"
+        );
+    }
+    let done = first.await.unwrap().unwrap();
+    assert_eq!(done["in_store"], true, "{done}");
+    r.sim.handle.remove_fault(slow);
+    assert_eq!(
+        r.sim.handle.stats().count_route("DELETE /users/{userId}"),
+        1
+    );
+    assert_eq!(unlinks(r.daemon.store(), "user-0").len(), 1);
+    assert!(status().is_none());
+
+    // Unknown here: 404, nothing sent to Enode, nothing journaled; with
+    // force, the DELETE goes out (an orphan at Enode).
+    let config = r.dir.path().join("smartcharged.toml");
+    std::fs::write(&config, &r.config_text).unwrap();
+    let out = run(cli(&config, &["unlink", "user-0"])).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    assert!(err.contains("user user-0 is not linked here"), "{err}");
+    assert_eq!(
+        r.sim.handle.stats().count_route("DELETE /users/{userId}"),
+        1
+    );
+    assert_eq!(unlinks(r.daemon.store(), "user-0").len(), 1);
+    let out = run(cli(&config, &["unlink", "user-0", "--force"])).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        r.sim.handle.stats().count_route("DELETE /users/{userId}"),
+        2
+    );
+    r.daemon.shutdown(&r.clock).await.unwrap();
+
+    // Without a daemon the CLI says the same.
+    let out = run(cli(&config, &["unlink", "nobody"])).await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    assert!(err.contains("user nobody is not linked here"), "{err}");
+}
+
+/// An unlink cut short after its mark (a crash while Enode had not yet
+/// answered) is finished by the next start: the user is deleted at Enode,
+/// leaves the store with its tokens, and the journal gets its
+/// one UNLINK line; `users` shows the mark meanwhile.
+#[tokio::test(start_paused = true)]
+async fn an_interrupted_unlink_is_finished_at_the_next_start() {
+    let r = fleet::start(fleet::scenario(2, 2), "").await;
+    r.clock.sleep(Duration::from_secs(3600)).await;
+    r.daemon.shutdown(&r.clock).await.unwrap();
+    let user0 = smartcharged::users::UserId::new("user-0").unwrap();
+    {
+        let store = smartcharged::store::Store::open(&r.store).unwrap();
+        assert!(store.mark_unlinking(&user0).unwrap().is_some());
+    }
+    let config = r.dir.path().join("smartcharged.toml");
+    std::fs::write(&config, &r.config_text).unwrap();
+    let out = run(cli(&config, &["users"])).await;
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.starts_with("user-0 ") && l.contains(" unlinking ")),
+        "{table}"
+    );
+
+    let (daemon, _events) = fleet::restart(&r.config_text, r.dir.path(), &r.clock).await;
+    for _ in 0..600 {
+        if daemon.store().user(&user0).unwrap().is_none() {
+            break;
+        }
+        r.clock.sleep(Duration::from_secs(1)).await;
+    }
+    assert!(daemon.store().user(&user0).unwrap().is_none());
+    assert!(daemon.store().tokens(&user0).unwrap().is_none());
+    assert_eq!(r.sim.handle.stats().count("DELETE /users/{userId}", 204), 1);
+    let lines = unlinks(daemon.store(), "user-0");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].reason.contains("interrupted"), "{lines:?}");
+    // The other user runs on. (The stored control state of car-0-0 stays:
+    // the store does not say whose car it is, and the loop of an unlinking
+    // user is never started to learn it.)
+    assert!(daemon.read_model().snapshot().vehicle("car-1-0").is_some());
+    let user1 = smartcharged::users::UserId::new("user-1").unwrap();
+    assert_eq!(
+        daemon
+            .store()
+            .user(&user1)
+            .unwrap()
+            .unwrap()
+            .status
+            .to_string(),
+        "active"
+    );
+    daemon.shutdown(&r.clock).await.unwrap();
+}

@@ -95,6 +95,14 @@ async fn link_succeeds_and_tokens_work() {
     assert_eq!(stored, tokens);
     let me = e.client.me(&tokens.access_token).await.unwrap();
     assert_eq!(me.id, "alice");
+    // And journaled.
+    let journal = e.store.journal_entries().unwrap();
+    assert!(
+        journal.iter().any(|j| j.user == "alice"
+            && j.action == "LINK"
+            && j.reason.contains("link completed")),
+        "{journal:?}"
+    );
     // The state was single-use.
     let again = e.complete(&started, &callback).await;
     assert!(matches!(again, Err(LinkError::UnknownState)), "{again:?}");

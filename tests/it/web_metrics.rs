@@ -351,3 +351,51 @@ async fn status_page_in_headless_chromium() {
     }
     r.daemon.shutdown(&r.clock).await.unwrap();
 }
+
+/// A mistyped `?page=` shows a page (the first), not a bare text error,
+/// and every answer of the listener, errors included, carries the page's
+/// security headers.
+#[tokio::test(start_paused = true)]
+async fn a_bad_page_number_shows_the_page_and_errors_keep_the_headers() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let r = fleet::start(fleet::scenario(1, 1), "").await;
+    r.daemon.serve_http(listener);
+    r.clock.sleep(Duration::from_secs(60)).await;
+    let http = reqwest::Client::new();
+    let secure = |resp: &reqwest::Response, what: &str| {
+        let h = resp.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{what}");
+        let csp = h["content-security-policy"].to_str().unwrap();
+        assert!(csp.starts_with("default-src 'none'"), "{what}: {csp}");
+    };
+    for q in [
+        "page=-1",
+        "page=abc",
+        "page=99999999999999",
+        "page=1&page=2",
+        "page=%00",
+    ] {
+        let resp = http
+            .get(format!("http://{addr}/?{q}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{q}");
+        secure(&resp, q);
+        assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+        let body = resp.text().await.unwrap();
+        assert!(body.contains("<h1>smartcharged</h1>"), "{q}: {body}");
+    }
+    let resp = http.post(format!("http://{addr}/")).send().await.unwrap();
+    assert_eq!(resp.status(), 405);
+    secure(&resp, "POST /");
+    let resp = http
+        .get(format!("http://{addr}/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    secure(&resp, "GET /nope");
+    r.daemon.shutdown(&r.clock).await.unwrap();
+}
