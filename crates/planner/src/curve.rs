@@ -86,7 +86,8 @@ fn cover(slots: &[Slot], u: i64, v: i64, f: &mut impl FnMut(i64, i64, Option<f64
 pub(crate) struct CurveBuilder<'a> {
     slots: &'a [Slot],
     t0: i64,
-    highest: f64,
+    /// The highest known price, found when a gap first needs it.
+    highest: Option<f64>,
     pieces: &'a mut Vec<Piece>,
     gaps: &'a mut Vec<Gap>,
 }
@@ -101,14 +102,10 @@ impl<'a> CurveBuilder<'a> {
     ) {
         pieces.clear();
         gaps.clear();
-        let highest = slots
-            .iter()
-            .map(|s| s.price)
-            .fold(f64::NEG_INFINITY, f64::max);
         let mut b = CurveBuilder {
             slots,
             t0,
-            highest,
+            highest: None,
             pieces,
             gaps,
         };
@@ -161,7 +158,14 @@ impl<'a> CurveBuilder<'a> {
             1 => (DAY, Source::DayBefore),
             _ => {
                 self.mark(Source::Highest);
-                self.push(a, b, self.highest, true);
+                let slots = self.slots;
+                let highest = *self.highest.get_or_insert_with(|| {
+                    slots
+                        .iter()
+                        .map(|s| s.price)
+                        .fold(f64::NEG_INFINITY, f64::max)
+                });
+                self.push(a, b, highest, true);
                 return;
             }
         };

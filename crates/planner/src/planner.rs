@@ -134,6 +134,7 @@ impl Planner {
     pub fn plan(&mut self, req: &PlanRequest) -> Result<Plan, PlanError> {
         req.check_scalars()?;
         self.slots.clear();
+        self.slots.reserve(req.prices.len());
         let slots = &mut self.slots;
         req.check_slots(&mut |s| slots.push(s))?;
         let mut warnings = Vec::new();
@@ -404,6 +405,23 @@ impl Planner {
     /// minutes cut off as runs of their own.
     fn build_segs(&mut self, forced: u32, finish: u32) {
         self.segs.clear();
+        if forced == 0 && finish == 0 {
+            // nothing to cut (the usual request): only the joining of equal
+            // prices below, without the cuts' bookkeeping per piece
+            for p in &self.pieces {
+                let c = quantise(p.price);
+                match self.segs.last_mut() {
+                    Some(last) if last.c == c => last.len += p.len,
+                    _ => self.segs.push(Seg {
+                        start: p.start,
+                        len: p.len,
+                        c,
+                        forced: false,
+                    }),
+                }
+            }
+            return;
+        }
         for p in &self.pieces {
             let c = quantise(p.price);
             let mut push = |start: u32, end: u32| {

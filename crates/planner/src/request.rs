@@ -157,54 +157,77 @@ pub struct PlanRequest {
     pub prices: Vec<PriceSlot>,
 }
 
-/// The timestamp of `t`, given that of `base`: on the same day only the
-/// times of day differ, which is cheaper than a full date computation.
-fn seconds_after(base_ts: i64, base: &DateTime<Utc>, t: &DateTime<Utc>) -> i64 {
-    let (a, b) = (base.naive_utc(), t.naive_utc());
-    if a.date() == b.date() {
-        base_ts + i64::from(b.time().num_seconds_from_midnight())
-            - i64::from(a.time().num_seconds_from_midnight())
-    } else {
-        t.timestamp()
+/// Epoch minutes of the days last seen, so the instants of one day need
+/// no date arithmetic: a curve of quarter hours spans two or three days.
+struct Days {
+    date: chrono::NaiveDate,
+    /// Epoch minute of that date's midnight.
+    base: i64,
+}
+
+impl Days {
+    /// `t` in whole epoch minutes, or None when `t` is not on a whole
+    /// minute (a leap second's nanoseconds count as not whole).
+    #[inline]
+    fn minute(&mut self, t: &DateTime<Utc>) -> Option<i64> {
+        let naive = t.naive_utc();
+        let time = naive.time();
+        let secs = time.num_seconds_from_midnight();
+        if !secs.is_multiple_of(60) || time.nanosecond() != 0 {
+            return None;
+        }
+        let date = naive.date();
+        if date != self.date {
+            // once per day of the curve
+            self.date = date;
+            self.base = (t.timestamp() - i64::from(secs)).div_euclid(60);
+        }
+        Some(self.base + i64::from(secs / 60))
     }
 }
 
 /// Checks price slots (sorted, whole minutes, bounded prices), handing
 /// each valid one to `each` in epoch minutes: a single request and a site
-/// request share one curve check.
+/// request share one curve check. One pass, no allocation, and a date
+/// computed once per day of the curve: the planner validates the whole
+/// curve on every plan, so this is on its fast path.
 pub(crate) fn check_slots(
     prices: &[PriceSlot],
     each: &mut impl FnMut(Slot),
 ) -> Result<(), PlanError> {
+    let mut days = Days {
+        date: chrono::NaiveDate::MIN,
+        base: 0,
+    };
     let mut prev_end = i64::MIN;
     let mut prev: Option<&PriceSlot> = None;
     for (i, s) in prices.iter().enumerate() {
-        // slots usually follow each other: reuse the previous end
+        // slots usually follow each other: the previous end is this start
         let start = match prev {
-            Some(p) if p.end == s.start => prev_end,
-            _ => s.start.timestamp(),
+            Some(p) if p.end == s.start => Some(prev_end),
+            _ => days.minute(&s.start),
         };
-        let end = seconds_after(start, &s.start, &s.end);
         prev = Some(s);
-        if start.rem_euclid(60) != 0 || s.start.timestamp_subsec_nanos() != 0 {
+        let Some(start) = start else {
             return Err(PlanError::invalid(
                 format!("prices[{i}].start"),
                 "must be on a whole minute",
             ));
-        }
-        if end.rem_euclid(60) != 0 || s.end.timestamp_subsec_nanos() != 0 {
+        };
+        let Some(end) = days.minute(&s.end) else {
             return Err(PlanError::invalid(
                 format!("prices[{i}].end"),
                 "must be on a whole minute",
             ));
-        }
+        };
         if end <= start {
             return Err(PlanError::invalid(
                 format!("prices[{i}].end"),
                 "must be after the slot's start",
             ));
         }
-        if !s.price_per_kwh.is_finite() || s.price_per_kwh.abs() > MAX_ABS_PRICE {
+        // refuses the infinities too
+        if s.price_per_kwh.is_nan() || s.price_per_kwh.abs() > MAX_ABS_PRICE {
             return Err(PlanError::invalid(
                 format!("prices[{i}].price_per_kwh"),
                 format!(
@@ -221,8 +244,8 @@ pub(crate) fn check_slots(
         }
         prev_end = end;
         each(Slot {
-            start: start.div_euclid(60),
-            end: end.div_euclid(60),
+            start,
+            end,
             price: s.price_per_kwh,
         });
     }

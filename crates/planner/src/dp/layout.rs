@@ -154,6 +154,7 @@ pub(super) struct Part {
 /// A layer's bounds and table offsets. Values and back pointers of a
 /// layer share one layout: by flag, then state, residue and `q = j / g`,
 /// live entries only, so a layer's values are contiguous and small.
+#[derive(Debug)]
 pub(super) struct Tgt {
     pub(super) lo: u32,
     pub(super) hi: u32,

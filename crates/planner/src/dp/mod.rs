@@ -62,7 +62,9 @@ pub(crate) struct Dp {
     m1: Vec<u64>,
     suf: Vec<u64>,
     prefix: Vec<i128>,
-    lb: Vec<i128>,
+    /// See [`Dp::lower_bounds`]; i64 holds any cost of up to a week of
+    /// minutes at the largest price (below 2^57), and halves the table.
+    lb: Vec<i64>,
     cmin: Vec<i128>,
     tight: bool,
     lbi: Vec<u32>,
@@ -75,6 +77,9 @@ pub(crate) struct Dp {
     order: Vec<u32>,
     steps: Vec<(u32, u32)>,
     parts: Vec<Part>,
+    /// Every layer's bounds and offsets, computed once per solve (the
+    /// passes of one solve share them).
+    tgts: Vec<Tgt>,
     arrivals: Vec<Vec<Arrival>>,
     /// The best plan of the pass ending with a pinned last minute.
     tail: Option<Tail>,
@@ -290,17 +295,29 @@ impl Dp {
         }
         self.bounds(p, segs);
         self.lower_bounds(p);
+        let mut tgts = std::mem::take(&mut self.tgts);
+        tgts.clear();
+        tgts.extend((0..shape.layers).map(|layer| self.target(&shape, layer)));
+        self.tgts = tgts;
         // an allowed plan's cost: a tighter bound drops more states
         if let Some(c) = repaired {
             self.ub = self.ub.min(c);
         }
-        // with a pause or a latest end the optimum is often much closer to
-        // the cheapest conceivable cost than any known plan: try bounds
-        // from there up; a plan found within the bound tried is optimal (no
-        // state of a plan that cheap was dropped)
+        // with a pause or a latest end and no plan repaired from the
+        // relaxed optimum, the only known plan is the best single block,
+        // often far above the optimum: try bounds from the cheapest
+        // conceivable cost up; a plan found within the bound tried is
+        // optimal (no state of a plan that cheap was dropped). A repaired
+        // plan is close: on a year of 48-hour quarter-hour curves the
+        // optimum lay at 30-100 % of the way from that floor to it, so the
+        // passes below it nearly always failed and cost a third of the time
         let known = self.ub;
-        let floor = if self.tight { self.lb[l as usize] } else { 0 };
-        let mut step = if self.tight {
+        let floor = if self.tight {
+            i128::from(self.lb[l as usize])
+        } else {
+            0
+        };
+        let mut step = if self.tight && repaired.is_none() {
             ((known - floor) / 16).max(1)
         } else {
             i128::MAX
@@ -397,7 +414,7 @@ impl Dp {
         }
         if p.running {
             // the session charging now: a block without a start
-            let t = self.target(shape, 0);
+            let t = &self.tgts[0];
             let st = shape.state(0, 0, 1);
             self.vals[t.vbase[0] + t.offset(shape, 0, 1, 0, 0)] = 0;
             self.active[t.slot * shape.states + st].push(pack(0, 0));
@@ -410,7 +427,7 @@ impl Dp {
         // best final state
         let mut best = INF;
         let mut best_state = (usize::MAX, 0);
-        let last = self.target(shape, ns);
+        let last = &self.tgts[ns];
         for f in 0..shape.flags() {
             if l < last.lo || l > last.hi || last.mask[f] & (1 << (l % g)) == 0 {
                 continue;
@@ -535,7 +552,7 @@ impl Dp {
             }
             return;
         }
-        const NONE: i128 = i128::MAX / 4;
+        const NONE: i64 = i64::MAX / 4;
         self.lb.clear();
         self.lb.resize(runs.len() * w, NONE);
         // the cheapest minutes from run i on are those from run i + 1 on
@@ -543,12 +560,12 @@ impl Dp {
         // rise, so they go in after the steps cheaper than the run
         for (i, run) in runs.iter().enumerate().rev() {
             let (row, after) = self.lb[i * w..].split_at_mut(w);
-            let c = i128::from(run.c);
+            let c = run.c;
             let len = run.len as usize;
             if after.is_empty() {
                 row[0] = 0;
                 for (r, x) in row.iter_mut().enumerate().skip(1).take(len) {
-                    *x = c * r as i128;
+                    *x = c * r as i64;
                 }
                 continue;
             }
@@ -568,11 +585,11 @@ impl Dp {
             row[..=pos].copy_from_slice(&next[..=pos]);
             let base = next[pos];
             for t in 1..=len.min(w - 1 - pos) {
-                row[pos + t] = base + c * t as i128;
+                row[pos + t] = base + c * t as i64;
             }
             let top = (avail + len).min(w - 1);
             for r in pos + len + 1..=top {
-                row[r] = next[r - len] + c * len as i128;
+                row[r] = next[r - len] + c * len as i64;
             }
         }
     }
@@ -605,7 +622,7 @@ impl Dp {
         }
         while layer > 0 {
             let (prev, kind, t, origin, back) = decode({
-                let t = self.target(sh, layer);
+                let t = &self.tgts[layer];
                 let (f, local) = (state / (sh.ks * 2), state % (sh.ks * 2));
                 self.back[t.base[f] + t.offset(sh, f, local, j % sh.g, j / sh.g)]
             });

@@ -86,8 +86,8 @@ impl Dp {
         let full = run_key(seg.c, p.later, p.n, seg.start, len);
         let limited = p.max_blocks.is_some();
         let partial_ok = !unit && !seg.forced && len >= 2;
-        let src = self.target(sh, s);
-        let next = self.target(sh, s + 1);
+        let tgts = std::mem::take(&mut self.tgts);
+        let (src, next) = (&tgts[s], &tgts[s + 1]);
         let w = l as usize + 1;
         let run = self.lbi[s] as usize;
         let (tight, cmin) = (self.tight, self.cmin.get(run).copied().unwrap_or(0));
@@ -97,7 +97,7 @@ impl Dp {
             &[][..]
         };
         let ns = segs.len();
-        let jump = (unit && s + m as usize <= ns).then(|| self.target(sh, s + m as usize));
+        let jump = (unit && s + m as usize <= ns).then(|| &tgts[s + m as usize]);
         // a stop before the plan is done waits for the shortest pause
         let (waits, pause) = (p.pause > 1, p.pause);
         let reach = if waits { self.reach[s] as usize } else { s + 1 };
@@ -191,7 +191,7 @@ impl Dp {
         let ub = self.ub;
         let (lo, prune) = (src.lo, |v: i128, j: u32| {
             let rest = if tight {
-                lb[(l - j) as usize]
+                i128::from(lb[(l - j) as usize])
             } else {
                 i128::from(l - j) * cmin
             };
@@ -204,7 +204,7 @@ impl Dp {
         for a in arrivals[s].drain(..) {
             let local = a.k as usize * 2;
             let (f, j) = (a.f as usize, a.j);
-            tb.relax(sh, &src, f, local, j, j % g, j / g, a.v, a.code);
+            tb.relax(sh, src, f, local, j, j % g, j / g, a.v, a.code);
         }
 
         // off states first, flag 1 before flag 0 (whose partial runs enter
@@ -248,17 +248,7 @@ impl Dp {
                     if !unit && j + len <= l {
                         let (r2, dq) = fulls[r as usize];
                         let code = from_off(encode(st, FULL, 0), origin);
-                        tb.relax(
-                            sh,
-                            &next,
-                            f,
-                            to,
-                            j + len,
-                            r2,
-                            q + dq,
-                            v + full + BLOCK,
-                            code,
-                        );
+                        tb.relax(sh, next, f, to, j + len, r2, q + dq, v + full + BLOCK, code);
                     }
                     if unit {
                         if let Some(t) = &jump {
@@ -272,10 +262,10 @@ impl Dp {
                         let rest = l - j;
                         let at = s + rest as usize;
                         if rest >= 1 && rest < m && at <= ns {
-                            let t = self.target(sh, at);
+                            let t = &tgts[at];
                             let key = self.prefix[at] - self.prefix[s] + BLOCK;
                             let code = from_off(encode(st, FINAL, rest), origin);
-                            tb.relax(sh, &t, 0, to, l, 0, l, v + key, code);
+                            tb.relax(sh, t, 0, to, l, 0, l, v + key, code);
                         }
                     }
                     if f != 0 || !partial_ok {
@@ -306,12 +296,12 @@ impl Dp {
                             }
                         } else if j2 < l || seg.start + pt.t >= finish {
                             let code = from_off(encode(st, PREFIX, pt.t), origin);
-                            tb.relax(sh, &next, 1, nk * 2, j2, pt.r, q2, w, code);
+                            tb.relax(sh, next, 1, nk * 2, j2, pt.r, q2, w, code);
                         }
                         // a block from inside the run, running on
                         let code = from_off(encode(st, SUFFIX, pt.t), origin);
                         let w = v + pt.suf + BLOCK;
-                        tb.relax(sh, &next, 1, to, j2, pt.r, q2, w, code);
+                        tb.relax(sh, next, 1, to, j2, pt.r, q2, w, code);
                     }
                 }
                 list.truncate(kept);
@@ -341,10 +331,10 @@ impl Dp {
                         // the block ends where the run starts
                         if j == l {
                             if stop_here {
-                                tb.relax(sh, &next, f, k * 2, j, r, q, v, encode(st, NONE, 0));
+                                tb.relax(sh, next, f, k * 2, j, r, q, v, encode(st, NONE, 0));
                             }
                         } else if !waits {
-                            tb.relax(sh, &next, f, k * 2, j, r, q, v, encode(st, NONE, 0));
+                            tb.relax(sh, next, f, k * 2, j, r, q, v, encode(st, NONE, 0));
                         } else {
                             if tails && j + 1 == l && can_start {
                                 offer(v, st, s, j, 0);
@@ -364,7 +354,7 @@ impl Dp {
                     if j + len <= l {
                         let (r2, dq) = fulls[r as usize];
                         let code = encode(st, FULL, 0);
-                        tb.relax(sh, &next, f, local, j + len, r2, q + dq, v + full, code);
+                        tb.relax(sh, next, f, local, j + len, r2, q + dq, v + full, code);
                     }
                     if f != 0 || !partial_ok {
                         continue;
@@ -392,14 +382,14 @@ impl Dp {
                             }
                         } else if j2 < l || seg.start + pt.t >= finish {
                             let code = encode(st, PREFIX, pt.t);
-                            tb.relax(sh, &next, 1, k * 2, j2, pt.r, q2, v + pt.pre, code);
+                            tb.relax(sh, next, 1, k * 2, j2, pt.r, q2, v + pt.pre, code);
                         }
                         // the pause from the run's start must be long enough
                         if can_start && (!waits || len - pt.t >= pause) {
                             // stop at the run's start, start again inside it
                             let code = encode(st, SUFFIX, pt.t);
                             let w = v + pt.suf + BLOCK;
-                            tb.relax(sh, &next, 1, nk * 2 + 1, j2, pt.r, q2, w, code);
+                            tb.relax(sh, next, 1, nk * 2 + 1, j2, pt.r, q2, w, code);
                         }
                     }
                 }
@@ -409,6 +399,7 @@ impl Dp {
             }
         }
         self.arrivals = arrivals;
+        self.tgts = tgts;
         self.tail = tail;
         self.offv = offv;
         self.offo = offo;
