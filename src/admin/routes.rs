@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, RawQuery, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -98,8 +98,12 @@ fn vehicle_id(id: &str) -> Result<&str, Failed> {
     }
 }
 
-async fn status(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
-    Json(admin.api.read.snapshot())
+/// `GET /v1/status?page=N`: as `GET /status` on the TCP listener.
+async fn status(State(admin): State<Arc<Admin>>, RawQuery(q): RawQuery) -> impl IntoResponse {
+    Json(crate::daemon::readmodel::StatusPage::new(
+        admin.api.read.snapshot(),
+        crate::daemon::http::page_number(q.as_deref()),
+    ))
 }
 
 /// The webhook receiver's counters (`smartcharged webhook status`).
@@ -109,8 +113,18 @@ async fn webhooks(State(admin): State<Arc<Admin>>) -> Result<impl IntoResponse, 
         .ok_or_else(|| Failed::new(StatusCode::NOT_FOUND, "the daemon runs without [webhooks]"))
 }
 
-async fn vehicles(State(admin): State<Arc<Admin>>) -> impl IntoResponse {
-    Json(admin.api.read.snapshot().vehicles)
+/// `GET /v1/vehicles?page=N`: page N (from 1) of the vehicles, at most
+/// [`crate::daemon::readmodel::JSON_PAGE`], as a JSON array; the header
+/// `X-Next-Page` names the next page while there is one. A page past the
+/// last is an empty array.
+async fn vehicles(State(admin): State<Arc<Admin>>, RawQuery(q): RawQuery) -> Response {
+    let page = crate::daemon::http::page_number(q.as_deref());
+    let (list, info) = crate::daemon::readmodel::page_of(admin.api.read.snapshot().vehicles, page);
+    let mut resp = Json(list).into_response();
+    if let Some(next) = info.next {
+        resp.headers_mut().insert("x-next-page", next.into());
+    }
+    resp
 }
 
 async fn vehicle(

@@ -177,12 +177,34 @@ pub fn run_status(args: StatusArgs) -> CmdResult {
     call(&args.socket, None, "/v1/status", print_status)
 }
 
-/// `smartcharged vehicles`.
+/// `smartcharged vehicles`: every page of `/v1/vehicles`, one table.
 pub fn run_vehicles(args: StatusArgs) -> CmdResult {
-    call(&args.socket, None, "/v1/vehicles", |v, out| {
-        vehicle_table(v.as_array().map_or(&[][..], Vec::as_slice), out)
-    })
+    let mut all: Vec<Value> = Vec::new();
+    // A page shorter than a full one is the last (an older daemon sends
+    // everything at once); the bound stops a daemon that never ends.
+    for page in 1..=MAX_PAGES {
+        let v: Value = request(&args.socket, None, &format!("/v1/vehicles?page={page}"))?;
+        let list = match v {
+            Value::Array(list) => list,
+            _ => Vec::new(),
+        };
+        let last = list.len() < crate::daemon::readmodel::JSON_PAGE;
+        all.extend(list);
+        if last {
+            break;
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    if args.socket.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&all)?)?;
+    } else {
+        vehicle_table(&all, &mut out)?;
+    }
+    Ok(())
 }
+
+/// The most pages `vehicles` asks for (a million vehicles).
+const MAX_PAGES: usize = 10_000;
 
 /// `smartcharged override`.
 pub fn run_override(args: OverrideArgs) -> CmdResult {
@@ -448,13 +470,18 @@ pub fn print_status(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
             None => states.push((st, 1)),
         }
     }
+    // All vehicles' counts, when the daemon pages its vehicles.
+    if let Some(by_state) = v["vehicles_by_state"].as_array() {
+        states = by_state
+            .iter()
+            .map(|p| (s(&p[0]), p[1].as_u64().unwrap_or(0) as usize))
+            .collect();
+    }
+    let total = v["vehicles_page"]["total"]
+        .as_u64()
+        .map_or(vehicles.len(), |n| n as usize);
     let states: Vec<String> = states.iter().map(|(k, n)| format!("{n} {k}")).collect();
-    writeln!(
-        out,
-        "  Vehicles: {} ({})",
-        vehicles.len(),
-        states.join(", ")
-    )?;
+    writeln!(out, "  Vehicles: {total} ({})", states.join(", "))?;
     let p = &v["prices"];
     let t = |x: &Value| local_time(v, x);
     let cur = s(&p["currency"]);
@@ -496,7 +523,15 @@ pub fn print_status(v: &Value, out: &mut dyn Write) -> std::io::Result<()> {
     }
     writeln!(out, "     Times: {}", s(&v["time_zone"]))?;
     writeln!(out)?;
-    vehicle_table(vehicles, out)
+    vehicle_table(vehicles, out)?;
+    if total > vehicles.len() {
+        writeln!(
+            out,
+            "… {} more: smartcharged vehicles",
+            total - vehicles.len()
+        )?;
+    }
+    Ok(())
 }
 
 /// An instant of a status answer in its zone (`time_zone`), relative to

@@ -166,7 +166,9 @@ pub struct Fleet {
     /// Users whose requests wait for a Retry-After or backoff, until when.
     pub blocked: Mutex<HashMap<UserId, DateTime<Utc>>>,
     /// Each running user loop's inbox for overrides, trips and replans.
-    pub inbox: Mutex<HashMap<UserId, mpsc::Sender<SteerRequest>>>,
+    /// Boxed: a channel allocates its first block of 32 slots at once,
+    /// per user, so the slot is kept to a pointer.
+    pub inbox: Mutex<HashMap<UserId, mpsc::Sender<Box<SteerRequest>>>>,
     /// Each running user loop's own stop (a child of the daemon's
     /// shutdown) and a receiver that closes when the loop has ended: an
     /// unlink stops one user's loop and waits for it.
@@ -590,12 +592,12 @@ impl Fleet {
             .cloned()
             .ok_or(SteerError::Inactive)?;
         let (reply, rx) = oneshot::channel();
-        tx.send(SteerRequest {
+        tx.send(Box::new(SteerRequest {
             vehicle: vehicle.to_owned(),
             change,
             by,
             reply,
-        })
+        }))
         .await
         .map_err(|_| SteerError::Inactive)?;
         rx.await.map_err(|_| SteerError::Inactive)?
@@ -612,7 +614,7 @@ impl UserTask {
     async fn run(
         &mut self,
         cancel: CancellationToken,
-        mut inbox: mpsc::Receiver<SteerRequest>,
+        mut inbox: mpsc::Receiver<Box<SteerRequest>>,
     ) -> Stop {
         let fleet = self.fleet.clone();
         let mut prices = fleet.prices.clone();
@@ -645,7 +647,8 @@ impl UserTask {
                 _ = cancel.cancelled() => return Stop::Cancelled,
                 _ = fleet.clock.sleep_until(wake) => {}
                 Some(req) = inbox.recv() => {
-                    if let Some(stop) = self.steer(req).await {
+                    // Boxed like a round: an idle task stays small.
+                    if let Some(stop) = Box::pin(self.steer(*req)).await {
                         return stop;
                     }
                     continue;

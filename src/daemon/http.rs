@@ -149,9 +149,12 @@ async fn security_headers(mut resp: axum::response::Response) -> axum::response:
     resp
 }
 
-async fn status(State(api): State<Arc<Api>>) -> axum::response::Response {
+/// `GET /status?page=N`: the snapshot with page N (from 1, read like the
+/// status page's) of its vehicles, see [`super::readmodel::StatusPage`].
+async fn status(State(api): State<Arc<Api>>, RawQuery(q): RawQuery) -> axum::response::Response {
+    let page = super::readmodel::StatusPage::new(api.read.snapshot(), page_number(q.as_deref()));
     // Serialized straight from the snapshot: no JSON tree of every vehicle.
-    match serde_json::to_vec(&api.read.snapshot()) {
+    match serde_json::to_vec(&page) {
         Ok(b) => ([(axum::http::header::CONTENT_TYPE, "application/json")], b).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")).into_response(),
     }

@@ -553,3 +553,89 @@ fn policy_value(p: &super::policy::VehiclePolicy, key: &str) -> String {
         _ => String::new(),
     }
 }
+
+/// Vehicles per page of the JSON views (`GET /status`, `/v1/status`,
+/// `/v1/vehicles`): a fleet of thousands is not serialised in one answer.
+pub const JSON_PAGE: usize = 100;
+
+/// Where a page of vehicles sits among all of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PageInfo {
+    /// This page, from 1.
+    pub page: usize,
+    /// How many pages there are (at least 1).
+    pub pages: usize,
+    /// Vehicles per page ([`JSON_PAGE`]).
+    pub per_page: usize,
+    /// Vehicles in all.
+    pub total: usize,
+    /// The next page, if there is one.
+    pub next: Option<usize>,
+}
+
+/// Page `page` (from 1; 0 is 1) of `items`, [`JSON_PAGE`] to a page; a page
+/// past the last is empty (and has no next).
+pub fn page_of<T>(items: Vec<T>, page: usize) -> (Vec<T>, PageInfo) {
+    let page = page.max(1);
+    let total = items.len();
+    let pages = total.div_ceil(JSON_PAGE).max(1);
+    let start = (page - 1).saturating_mul(JSON_PAGE).min(total);
+    let out: Vec<T> = items.into_iter().skip(start).take(JSON_PAGE).collect();
+    let info = PageInfo {
+        page,
+        pages,
+        per_page: JSON_PAGE,
+        total,
+        next: page.checked_add(1).filter(|_| page < pages),
+    };
+    (out, info)
+}
+
+/// The JSON answer of `GET /status` and `GET /v1/status`: the snapshot
+/// with one page of its vehicles, where that page is, and the counts by
+/// state of all of them.
+#[derive(Debug, Serialize)]
+pub struct StatusPage {
+    /// The snapshot, `vehicles` cut to the page.
+    #[serde(flatten)]
+    pub snapshot: Snapshot,
+    /// Which page of the vehicles this is.
+    pub vehicles_page: PageInfo,
+    /// Every vehicle by coarse state, not only this page's.
+    pub vehicles_by_state: Vec<(&'static str, usize)>,
+}
+
+impl StatusPage {
+    /// Page `page` of `snapshot`.
+    pub fn new(mut snapshot: Snapshot, page: usize) -> StatusPage {
+        let vehicles_by_state = snapshot.vehicles_by_state();
+        let (vehicles, vehicles_page) = page_of(std::mem::take(&mut snapshot.vehicles), page);
+        snapshot.vehicles = vehicles;
+        StatusPage {
+            snapshot,
+            vehicles_page,
+            vehicles_by_state,
+        }
+    }
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::*;
+
+    #[test]
+    fn pages_of_vehicles() {
+        let (p, i) = page_of((0..250).collect::<Vec<_>>(), 1);
+        assert_eq!((p.len(), p[0]), (100, 0));
+        assert_eq!((i.pages, i.total, i.next), (3, 250, Some(2)));
+        let (p, i) = page_of((0..250).collect::<Vec<_>>(), 3);
+        assert_eq!((p.len(), p[0], i.next), (50, 200, None));
+        let (p, i) = page_of((0..250).collect::<Vec<_>>(), 4);
+        assert!(p.is_empty() && i.next.is_none());
+        let (p, i) = page_of(Vec::<u8>::new(), 0);
+        assert!(p.is_empty());
+        assert_eq!((i.page, i.pages, i.next), (1, 1, None));
+        let (_, i) = page_of((0..100).collect::<Vec<_>>(), usize::MAX);
+        assert!(i.next.is_none());
+    }
+}

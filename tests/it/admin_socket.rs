@@ -704,3 +704,64 @@ async fn an_interrupted_unlink_is_finished_at_the_next_start() {
     );
     daemon.shutdown(&r.clock).await.unwrap();
 }
+
+/// A large fleet is answered a page at a time (100 vehicles) by `/status`,
+/// `/v1/status` and `/v1/vehicles`, with where the page sits and the counts
+/// of all vehicles; `smartcharged vehicles` reads every page, `status`
+/// counts them all.
+#[tokio::test(start_paused = true)]
+async fn vehicles_are_answered_a_page_at_a_time() {
+    let r = fleet::start(fleet::scenario(10, 150), "").await;
+    let (listener, allowed) = smartcharged::admin::bind(&r.daemon.admin_config())
+        .await
+        .unwrap();
+    r.daemon.serve_admin(listener, allowed);
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    r.daemon.serve_http(tcp);
+    r.clock.sleep(Duration::from_secs(3600)).await;
+    let client = Client::new(&r.daemon.admin_config().socket).unwrap();
+    let first: serde_json::Value = client.get("/v1/status").await.unwrap();
+    assert_eq!(first["vehicles"].as_array().unwrap().len(), 100);
+    assert_eq!(
+        first["vehicles_page"]["total"], 150,
+        "{}",
+        first["vehicles_page"]
+    );
+    assert_eq!(first["vehicles_page"]["next"], 2);
+    let counted: u64 = first["vehicles_by_state"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p[1].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, 150);
+    let second: serde_json::Value = reqwest::get(format!("http://{addr}/status?page=2"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["vehicles"].as_array().unwrap().len(), 50);
+    assert!(second["vehicles_page"]["next"].is_null());
+    let page: Vec<serde_json::Value> = client.get("/v1/vehicles?page=2").await.unwrap();
+    assert_eq!(page.len(), 50);
+
+    let config = r.dir.path().join("smartcharged.toml");
+    std::fs::write(&config, &r.config_text).unwrap();
+    let out = run(cli(&config, &["vehicles", "--json"])).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let mut ids: Vec<&str> = all.iter().map(|v| v["id"].as_str().unwrap()).collect();
+    ids.dedup();
+    assert_eq!(ids.len(), 150);
+    let out = run(cli(&config, &["status"])).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Vehicles: 150 ("), "{text}");
+    assert!(text.contains("… 50 more: smartcharged vehicles"), "{text}");
+    r.daemon.shutdown(&r.clock).await.unwrap();
+}

@@ -257,8 +257,11 @@ async fn three_cars_share_a_site_under_its_limit() {
         .iter()
         .map(|v| (v.id.clone(), v.charge_kw))
         .collect();
-    let site =
-        format!("\n[[policy.sites]]\ncharging_location = \"home-0\"\nmax_power_kw = {LIMIT_KW}\n");
+    // the cars keep block rules (policy keys) in the joint plan
+    let site = format!(
+        "\n[[policy.sites]]\ncharging_location = \"home-0\"\nmax_power_kw = {LIMIT_KW}\n\
+         \n[[policy.users]]\nid = \"user-0\"\nmax_blocks = 3\nmin_pause_minutes = 30\n"
+    );
     let (logs, _log) = common::Capture::this_thread();
     let mut r = fleet::start(scenario, &site).await;
 
@@ -385,6 +388,16 @@ async fn three_cars_share_a_site_under_its_limit() {
     // the last joint plan is what the simulator charged after it was made.
     for (id, _) in &powers {
         assert!(plans.iter().any(|(v, _)| v == id), "{id} never planned");
+    }
+    // The block rules held in every joint plan.
+    for (_, p) in &plans {
+        let b = &p.plan.blocks;
+        assert!(b.len() <= 3, "more than 3 blocks: {b:?}");
+        assert!(
+            b.windows(2)
+                .all(|w| w[1].start - w[0].end >= TimeDelta::minutes(30)),
+            "a pause under 30 minutes: {b:?}"
+        );
     }
     let last = plans.iter().map(|(_, p)| p.made_at).max().unwrap();
     assert!(last > now, "the site was planned again after the override");

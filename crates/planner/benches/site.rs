@@ -1,8 +1,10 @@
 //! The joint site plan on 48 hours of quarter-hour prices (192 slots):
 //! 2 vehicles sharing a house connection, 10 and 50 at a depot (see
 //! `common::site`: mixed 3.7 to 22 kW, spread deadlines, a binding
-//! limit). Before timing, each instance prints whether its plan is proven
-//! cheapest and the gap to the lower bound.
+//! limit), each without block rules and with `max_blocks` 3 and
+//! `min_pause_minutes` 30 on every vehicle. Before timing, each instance
+//! prints whether its plan is proven cheapest and the gap to the lower
+//! bound.
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
@@ -16,15 +18,15 @@ fn bench(c: &mut Criterion) {
     let from = Utc.with_ymd_and_hms(2024, 3, 4, 12, 0, 0).unwrap();
     let slots = common::quarter_hours(&prices, from);
     let mut group = c.benchmark_group("site 192 slots");
-    for count in [2, 10, 50] {
-        let mut req = common::site(count, from + TimeDelta::minutes(7), slots.clone());
-        if count == 2 {
-            // two cars on an 11 kW house connection: they take turns
-            req.site_limit_kw = 11.0;
-        }
+    for (count, rules) in [2, 10, 50]
+        .into_iter()
+        .flat_map(|c| [(c, false), (c, true)])
+    {
+        let req = common::bench_site(count, rules, from + TimeDelta::minutes(7), slots.clone());
+        let name = format!("{count} vehicles{}", if rules { ", rules" } else { "" });
         let plan = plan_site(&req).expect("valid request");
         eprintln!(
-            "{count} vehicles, limit {} kW: exact {}, feasible {}, cost {:.4}, lower bound {:?}, gap {:?}, peak {} kW",
+            "{name}, limit {} kW: exact {}, feasible {}, cost {:.4}, lower bound {:?}, gap {:?}, peak {} kW",
             req.site_limit_kw,
             plan.exact,
             plan.feasible,
@@ -34,9 +36,7 @@ fn bench(c: &mut Criterion) {
             plan.peak_kw()
         );
         assert!(plan.peak_kw() <= req.site_limit_kw);
-        group.bench_function(format!("{count} vehicles"), |b| {
-            b.iter(|| plan_site(black_box(&req)))
-        });
+        group.bench_function(name, |b| b.iter(|| plan_site(black_box(&req))));
     }
     group.finish();
 }

@@ -1,5 +1,6 @@
 //! CPU time per joint site plan for the instances of `benches/site.rs`
-//! (2 vehicles on 11 kW, 10 and 50 at a depot, 192 quarter-hour slots).
+//! (2 vehicles on 11 kW, 10 and 50 at a depot, 192 quarter-hour slots,
+//! without and with block rules).
 //!
 //! `cargo run --release -p planner --example site_cpu` prints the CPU
 //! time per plan (criterion's bench measures wall time, which a shared
@@ -14,11 +15,11 @@ fn main() {
     let prices = common::hourly("DE-LU-2023-2025.csv");
     let from = Utc.with_ymd_and_hms(2024, 3, 4, 12, 0, 0).unwrap();
     let slots = common::quarter_hours(&prices, from);
-    for count in [2usize, 10, 50] {
-        let mut req = common::site(count, from + TimeDelta::minutes(7), slots.clone());
-        if count == 2 {
-            req.site_limit_kw = 11.0;
-        }
+    for (count, rules) in [2usize, 10, 50]
+        .into_iter()
+        .flat_map(|c| [(c, false), (c, true)])
+    {
+        let req = common::bench_site(count, rules, from + TimeDelta::minutes(7), slots.clone());
         let reps = if count == 50 { 3 } else { 30 };
         let c0 = cpu();
         let mut p = None;
@@ -27,9 +28,11 @@ fn main() {
         }
         let p = p.unwrap();
         println!(
-            "{count} vehicles: {:.3} ms CPU per plan, exact {}, gap {:?}",
+            "{count} vehicles{}: {:.3} ms CPU per plan, exact {}, cost {:.4}, gap {:?}",
+            if rules { ", rules" } else { "" },
             (cpu() - c0) * 1000.0 / reps as f64,
             p.exact,
+            p.cost,
             p.gap
         );
     }

@@ -337,6 +337,53 @@ impl Planner {
         Ok(())
     }
 
+    /// The exact single-vehicle choice on runs the caller prices: `l` of
+    /// the minutes of `segs` (tiling `[0, n)`, none forced) with the
+    /// smallest key under `rules`, or `None` when no plan keeps them. The
+    /// site planner prices the minutes a vehicle may not use so high that
+    /// no optimal plan takes one when a plan without exists.
+    ///
+    /// `known`, when it is an allowed plan of `l` minutes (a vehicle's
+    /// current plan), bounds the search: it prunes far more than a plan
+    /// repaired from the relaxed optimum, whose filled pauses run into the
+    /// priced-out minutes.
+    pub(crate) fn choose(
+        &mut self,
+        segs: &[Seg],
+        n: u32,
+        l: u32,
+        rules: Rules,
+        later: bool,
+        known: &[(u32, u32)],
+    ) -> Result<Option<&[(u32, u32)]>, PlanError> {
+        let p = rules.problem(segs, n, l, later, false, 0);
+        let minutes: u32 = known.iter().map(|b| b.1 - b.0).sum();
+        self.dp.known = (minutes == l && !known.is_empty() && p.allows(known)).then(|| {
+            known
+                .iter()
+                .flat_map(|&(a, b)| {
+                    let first = segs.partition_point(|s| s.start + s.len <= a);
+                    segs[first..]
+                        .iter()
+                        .take_while(move |s| s.start < b)
+                        .map(move |s| {
+                            let (lo, hi) = (a.max(s.start), b.min(s.start + s.len));
+                            i128::from(s.c) * i128::from(hi - lo)
+                        })
+                })
+                .sum()
+        });
+        let found = solve(
+            &mut self.greedy,
+            &mut self.dp,
+            &p,
+            &mut self.hint,
+            &mut self.chosen,
+        );
+        self.dp.known = None;
+        Ok(found?.then_some(self.chosen.as_slice()))
+    }
+
     /// Cost of the chosen minutes.
     fn chosen_cost(&self, power: f64) -> f64 {
         self.chosen
@@ -475,23 +522,70 @@ impl Planner {
     }
 }
 
+/// A vehicle's block rules as a request states them: shared by single
+/// and site plans, so both hold a plan to the same rules.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Rules {
+    /// The most blocks, or no limit.
+    pub max_blocks: Option<u32>,
+    /// Shortest block but the last.
+    pub min_block_minutes: Option<u32>,
+    /// Shortest pause between blocks.
+    pub min_pause_minutes: Option<u32>,
+}
+
+impl Rules {
+    /// The problem of charging `l` of the `n` minutes of `segs` under
+    /// these rules.
+    pub(crate) fn problem<'a>(
+        &self,
+        segs: &'a [Seg],
+        n: u32,
+        l: u32,
+        later: bool,
+        running: bool,
+        finish: u32,
+    ) -> Problem<'a> {
+        Problem {
+            segs,
+            n,
+            l,
+            max_blocks: self.max_blocks,
+            // a block longer than the whole charge can only be the last:
+            // anything above l + 1 means the same
+            min_block: self.min_block_minutes.unwrap_or(1).min(l + 1),
+            later,
+            running,
+            // no pause is as long as the horizon
+            pause: self.min_pause_minutes.unwrap_or(0).min(n),
+            finish,
+        }
+    }
+
+    /// Whether `blocks` (sorted, not touching, inside `[0, n)`) keep the
+    /// rules.
+    pub(crate) fn kept_by(&self, blocks: &[(u32, u32)], n: u32) -> bool {
+        let l = blocks.iter().map(|b| b.1 - b.0).sum();
+        self.problem(&[], n, l, false, false, 0).allows(blocks)
+    }
+}
+
 /// The problem of charging `l` minutes over `segs` with the request's
 /// constraints.
 fn problem<'a>(segs: &'a [Seg], req: &PlanRequest, n: u32, l: u32, finish: u32) -> Problem<'a> {
-    Problem {
+    let rules = Rules {
+        max_blocks: req.max_blocks,
+        min_block_minutes: req.min_block_minutes,
+        min_pause_minutes: req.min_pause_minutes,
+    };
+    rules.problem(
         segs,
         n,
         l,
-        max_blocks: req.max_blocks,
-        // a block longer than the whole charge can only be the last:
-        // anything above l + 1 means the same
-        min_block: req.min_block_minutes.unwrap_or(1).min(l + 1),
-        later: req.tie_break == TieBreak::Later,
-        running: req.charging_now,
-        // no pause is as long as the horizon
-        pause: req.min_pause_minutes.unwrap_or(0).min(n),
+        req.tie_break == TieBreak::Later,
+        req.charging_now,
         finish,
-    }
+    )
 }
 
 /// Solves `p` into `out`: the fast path when its answer is allowed, else

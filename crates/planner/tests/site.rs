@@ -16,6 +16,12 @@ use proptest::strategy::ValueTree;
 
 const POWERS: [f64; 4] = [3.7, 7.4, 11.0, 22.0];
 
+/// The DE-LU series, read once: the strategies draw from it per case.
+fn de_lu() -> &'static BTreeMap<DateTime<Utc>, f64> {
+    static PRICES: std::sync::OnceLock<BTreeMap<DateTime<Utc>, f64>> = std::sync::OnceLock::new();
+    PRICES.get_or_init(|| common::hourly("DE-LU-2023-2025.csv"))
+}
+
 fn watts(kw: f64) -> i64 {
     (kw * 1000.0 - 1e-6).ceil() as i64
 }
@@ -236,8 +242,7 @@ fn instance() -> impl Strategy<Value = SiteRequest> {
         prop::option::weighted(0.3, (0i64..28, 1i64..=20, 0usize..4)),
     )
         .prop_map(|(from, len, cars, limit, reserve)| {
-            let prices = common::hourly("DE-LU-2023-2025.csv");
-            let (start, slots) = slots(&prices, from, 7, len);
+            let (start, slots) = slots(de_lu(), from, 7, len);
             let vehicles = cars
                 .iter()
                 .enumerate()
@@ -500,4 +505,343 @@ fn reserved_power_is_kept_free_for_its_minutes() {
         Err(PlanError::Invalid { field, .. }) => assert_eq!(field, "reserved[0].end"),
         other => panic!("{other:?}"),
     }
+}
+
+/// A vehicle's block rules: `(max_blocks, min_block_minutes,
+/// min_pause_minutes)`.
+type BlockRules = (Option<u32>, Option<u32>, Option<u32>);
+
+fn rules_of(v: &SiteVehicle) -> BlockRules {
+    (v.max_blocks, v.min_block_minutes, v.min_pause_minutes)
+}
+
+/// Whether sorted, non-touching blocks `[a, b)` keep the rules: at most
+/// `max_blocks`, every block but the last at least `min_block_minutes`,
+/// no pause shorter than `min_pause_minutes`.
+fn keeps_rules((k, m, p): BlockRules, blocks: &[(i64, i64)]) -> bool {
+    let m = i64::from(m.unwrap_or(1));
+    let p = i64::from(p.unwrap_or(0));
+    k.is_none_or(|k| blocks.len() <= k as usize)
+        && blocks
+            .iter()
+            .take(blocks.len().saturating_sub(1))
+            .all(|b| b.1 - b.0 >= m)
+        && blocks.windows(2).all(|w| w[1].0 - w[0].1 >= p)
+}
+
+/// One vehicle's state in the rules oracle: minutes served, blocks
+/// started, and the phase: 0 idle so far, `1..=m` charging for that many
+/// minutes (capped at the shortest block), `OFF + q` stopped for `q`
+/// minutes (capped at the shortest pause), `DEAD` stopped after a block
+/// too short to be followed by another.
+type Cell = (u32, u32, u32);
+
+const OFF: u32 = 1000;
+const DEAD: u32 = 2000;
+
+/// Exact by exhaustion with block rules: every minute, every set of
+/// vehicles that fits under the limit, every vehicle's rule state. Returns
+/// the cheapest cost of every reachable vector of served minutes.
+fn rules_oracle(req: &SiteRequest) -> BTreeMap<Vec<u32>, f64> {
+    use std::collections::HashMap;
+    let t0 = req.now;
+    let lim = |t: u32| (limit_watts(req.site_limit_kw) - reserved_watts(req, t)).max(0);
+    let cars: Vec<(u32, i64, f64, u32, BlockRules)> = req
+        .vehicles
+        .iter()
+        .map(|v| {
+            let n = (v.deadline - t0).num_minutes() as u32;
+            let e = (v.target_percent - v.soc_percent) / 100.0 * v.battery_kwh / v.efficiency;
+            let need = charge_minutes(e, v.max_power_kw) as u32;
+            (
+                n,
+                watts(v.max_power_kw),
+                v.max_power_kw,
+                need.min(n),
+                rules_of(v),
+            )
+        })
+        .collect();
+    let n = cars.iter().map(|c| c.0).max().unwrap_or(0);
+    let price = |t: u32| {
+        let at = t0 + TimeDelta::minutes(i64::from(t));
+        req.prices
+            .iter()
+            .find(|p| p.start <= at && at < p.end)
+            .expect("prices cover the horizon")
+            .price_per_kwh
+    };
+    // the next cell of one vehicle, or None when the rules forbid it
+    let step = |(served, blocks, phase): Cell, on: bool, (k, m, p): BlockRules| -> Option<Cell> {
+        let m = m.unwrap_or(1).max(1);
+        let p = p.unwrap_or(0);
+        if on {
+            let start = |blocks: u32| {
+                (k.is_none_or(|k| blocks < k)).then_some((served + 1, blocks + 1, 1.min(m)))
+            };
+            match phase {
+                0 => start(blocks),
+                DEAD => None,
+                x if x >= OFF => {
+                    if x - OFF >= p {
+                        start(blocks)
+                    } else {
+                        None
+                    }
+                }
+                x => Some((served + 1, blocks, (x + 1).min(m))),
+            }
+        } else {
+            Some(match phase {
+                0 => (served, blocks, 0),
+                DEAD => (served, blocks, DEAD),
+                x if x >= OFF => (served, blocks, OFF + (x - OFF + 1).min(p)),
+                x if x >= m => (served, blocks, OFF + 1.min(p)),
+                _ => (served, blocks, DEAD),
+            })
+        }
+    };
+    let mut cost: HashMap<Vec<Cell>, f64> = HashMap::new();
+    cost.insert(vec![(0, 0, 0); cars.len()], 0.0);
+    for t in 0..n {
+        let c = price(t);
+        let mut next: HashMap<Vec<Cell>, f64> = HashMap::new();
+        for (s, &here) in &cost {
+            'sets: for set in 0u32..(1 << cars.len()) {
+                let (mut load, mut add) = (0, 0.0);
+                let mut w = s.clone();
+                for (i, car) in cars.iter().enumerate() {
+                    let on = set & (1 << i) != 0;
+                    if on {
+                        if t >= car.0 || s[i].0 >= car.3 {
+                            continue 'sets;
+                        }
+                        load += car.1;
+                        add += c * car.2 / 60.0;
+                    }
+                    match step(s[i], on, car.4) {
+                        Some(cell) => w[i] = cell,
+                        None => continue 'sets,
+                    }
+                }
+                if load <= lim(t) {
+                    let e = next.entry(w).or_insert(f64::INFINITY);
+                    *e = e.min(here + add);
+                }
+            }
+        }
+        cost = next;
+    }
+    let mut out: BTreeMap<Vec<u32>, f64> = BTreeMap::new();
+    for (s, c) in cost {
+        let served: Vec<u32> = s.iter().map(|x| x.0).collect();
+        let e = out.entry(served).or_insert(f64::INFINITY);
+        *e = e.min(c);
+    }
+    out
+}
+
+/// The best served vector (most minutes in deadline order) and its cost.
+fn best_of(req: &SiteRequest, costs: &BTreeMap<Vec<u32>, f64>) -> (Vec<u32>, f64) {
+    let order_key = |v: &[u32]| {
+        let mut o: Vec<usize> = (0..v.len()).collect();
+        o.sort_by_key(|&i| (req.vehicles[i].deadline, i));
+        o.iter().map(|&i| v[i]).collect::<Vec<_>>()
+    };
+    let (v, c) = costs
+        .iter()
+        .max_by(|a, b| order_key(a.0).cmp(&order_key(b.0)).then(b.1.total_cmp(a.1)))
+        .expect("serving nothing is always possible");
+    (v.clone(), *c)
+}
+
+/// Tiny instances with block rules: 2 or 3 vehicles, 6 slots of 2 or 3
+/// minutes, rules on most vehicles.
+fn rules_instance() -> impl Strategy<Value = SiteRequest> {
+    let rules = (
+        prop::option::weighted(0.6, 1u32..=3),
+        prop::option::weighted(0.5, 2u32..=5),
+        prop::option::weighted(0.6, 2u32..=5),
+    );
+    (
+        0usize..8000,
+        2i64..=3,
+        prop::collection::vec((0usize..4, 4i64..=18, 1u32..=7, rules), 2..=3),
+        prop::sample::select(vec![7.4, 11.0, 14.8, 18.5, 22.0, 25.9]),
+        prop::option::weighted(0.2, (0i64..12, 1i64..=8, 0usize..2)),
+    )
+        .prop_map(|(from, len, cars, limit, reserve)| {
+            let (start, slots) = slots(de_lu(), from, 6, len);
+            let vehicles = cars
+                .iter()
+                .enumerate()
+                .map(|(i, &(p, window, need, (k, m, pause)))| SiteVehicle {
+                    max_blocks: k,
+                    min_block_minutes: m,
+                    min_pause_minutes: pause,
+                    ..vehicle(i, start, window.min(6 * len), POWERS[p], need)
+                })
+                .collect();
+            let reserved = reserve
+                .map(|(a, l, p)| planner::LoadStep {
+                    start: start + TimeDelta::minutes(a.min(6 * len - 1)),
+                    end: start + TimeDelta::minutes((a + l).min(6 * len)),
+                    kw: POWERS[p],
+                })
+                .into_iter()
+                .collect();
+            SiteRequest {
+                now: start,
+                site_limit_kw: limit,
+                tie_break: TieBreak::Later,
+                prices: slots,
+                vehicles,
+                reserved,
+            }
+        })
+}
+
+/// Each vehicle's blocks as minute offsets.
+fn block_minutes(req: &SiteRequest, plan: &SitePlan) -> Vec<Vec<(i64, i64)>> {
+    plan.vehicles
+        .iter()
+        .map(|p| {
+            p.blocks
+                .iter()
+                .map(|b| {
+                    (
+                        (b.start - req.now).num_minutes(),
+                        (b.end - req.now).num_minutes(),
+                    )
+                })
+                .collect()
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(100))]
+
+    #[test]
+    fn joint_plan_keeps_every_block_rule(req in rules_instance()) {
+        let plan = plan_site(&req).unwrap();
+        let served = check_plan(&req, &plan);
+        for ((v, p), blocks) in req.vehicles.iter().zip(&plan.vehicles).zip(block_minutes(&req, &plan)) {
+            prop_assert!(
+                keeps_rules(rules_of(v), &blocks),
+                "{} breaks {:?} with {:?}; warnings {:?}", v.id, rules_of(v), blocks, p.warnings
+            );
+        }
+        let costs = rules_oracle(&req);
+        let (best, best_cost) = best_of(&req, &costs);
+        let mine = *costs.get(&served).expect("the plan is one the oracle reaches");
+        let tol = 1e-9 * (1.0 + best_cost.abs() + plan.cost.abs());
+        // never cheaper than the cheapest plan serving the same minutes
+        prop_assert!(plan.cost >= mine - tol, "plan {} below the optimum {}", plan.cost, mine);
+        if let Some(lb) = plan.lower_bound {
+            prop_assert!(lb <= mine + tol, "bound {} above the optimum {}", lb, mine);
+            prop_assert!(lb <= plan.cost + tol);
+            prop_assert!((plan.gap.unwrap() - (plan.cost - lb)).abs() <= tol);
+        }
+        if plan.exact {
+            prop_assert_eq!(&served, &best);
+            prop_assert!((plan.cost - best_cost).abs() <= tol, "plan {} optimum {}", plan.cost, best_cost);
+        }
+    }
+}
+
+#[test]
+fn rules_instances_reach_both_answers() {
+    // the rules must bind (the plan without them breaks one) often, and
+    // such instances must be answered both exactly and with a gap
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let (mut binding, mut exact, mut gap) = (0, 0, 0);
+    for _ in 0..150 {
+        let req = rules_instance().new_tree(&mut runner).unwrap().current();
+        let mut free = req.clone();
+        for v in &mut free.vehicles {
+            (v.max_blocks, v.min_block_minutes, v.min_pause_minutes) = (None, None, None);
+        }
+        let loose = plan_site(&free).unwrap();
+        let breaks = req
+            .vehicles
+            .iter()
+            .zip(block_minutes(&free, &loose))
+            .any(|(v, b)| !keeps_rules(rules_of(v), &b));
+        if breaks {
+            binding += 1;
+            let plan = plan_site(&req).unwrap();
+            if plan.exact {
+                exact += 1;
+            } else if plan.gap.is_some_and(|g| g > 0.0) {
+                gap += 1;
+            }
+        }
+    }
+    eprintln!("binding {binding} exact {exact} gap {gap}");
+    assert!(binding > 30, "{binding} instances where the rules bind");
+    assert!(exact > 5, "{exact} of them exact");
+    assert!(gap > 2, "{gap} of them with a gap");
+}
+
+#[test]
+fn one_vehicle_with_rules_is_planned_exactly_as_alone() {
+    // one car, two blocks at most, half-hour pauses: with the limit never
+    // binding the site plan is the single plan, and proven so
+    let prices = common::hourly("NL-2024.csv");
+    let now = Utc.with_ymd_and_hms(2024, 2, 5, 17, 0, 0).unwrap();
+    let slots = common::quarter_hours(&prices, now);
+    let car = SiteVehicle {
+        max_blocks: Some(2),
+        min_block_minutes: Some(45),
+        min_pause_minutes: Some(30),
+        ..vehicle(0, now, 14 * 60, 11.0, 200)
+    };
+    let req = SiteRequest {
+        now,
+        site_limit_kw: 11.0,
+        tie_break: TieBreak::Later,
+        prices: slots.clone(),
+        vehicles: vec![car.clone()],
+        reserved: Vec::new(),
+    };
+    let site = plan_site(&req).unwrap();
+    let alone = planner::plan(&car.request(now, TieBreak::Later, slots)).unwrap();
+    assert!(site.exact, "{:?}", site.warnings);
+    assert_eq!(site.vehicles[0].blocks, alone.blocks);
+    assert!((site.cost - alone.cost).abs() < 1e-9);
+    assert!(site.vehicles[0].warnings.is_empty());
+}
+
+#[test]
+fn min_soc_minutes_that_break_the_rules_are_named() {
+    // an 11 kW car on an 11 kW connection needs 30 min-SoC minutes at once,
+    // but a charge-now outside the plan takes the whole connection from
+    // minute 10 to 20: its min-SoC minutes come in two blocks, against
+    // its max_blocks 1
+    let (now, slots) = slots(de_lu(), 100, 4, 60);
+    let mut car = vehicle(0, now, 240, 11.0, 60);
+    car.min_soc_percent = car.soc_percent + 11.0 * 30.0 / 60.0;
+    car.max_blocks = Some(1);
+    let other = vehicle(1, now, 240, 3.7, 30);
+    let req = SiteRequest {
+        now,
+        site_limit_kw: 11.0,
+        tie_break: TieBreak::Later,
+        prices: slots,
+        vehicles: vec![car, other],
+        reserved: vec![planner::LoadStep {
+            start: now + TimeDelta::minutes(10),
+            end: now + TimeDelta::minutes(20),
+            kw: 11.0,
+        }],
+    };
+    let plan = plan_site(&req).unwrap();
+    check_plan(&req, &plan);
+    let w = &plan.vehicles[0].warnings;
+    assert!(w.iter().any(|w| w.contains("min-SoC")), "{w:?}");
+    assert!(w.iter().any(|w| w.contains("max_blocks 1")), "{w:?}");
+    assert!(!plan.exact);
+    // the other car keeps its (absent) rules and is served around it
+    assert!(plan.vehicles[1].feasible);
 }

@@ -83,6 +83,10 @@ pub(crate) struct Dp {
     arrivals: Vec<Vec<Arrival>>,
     /// The best plan of the pass ending with a pinned last minute.
     tail: Option<Tail>,
+    /// The cost of an allowed plan the caller knows (the site planner's
+    /// current plan of a vehicle): it bounds the search like a repaired
+    /// hint, and a tight one prunes most states.
+    pub(crate) known: Option<i128>,
     /// Solve minute by minute whatever the constraints: the reference
     /// the run-level programme is tested against.
     #[cfg(test)]
@@ -126,6 +130,10 @@ impl Dp {
         };
         let mut work = std::mem::take(&mut self.steps);
         let repaired = repair::repair(p, hint, &mut work, &mut self.order);
+        let repaired = match (repaired, self.known) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         self.steps = work;
         let r = self.run(p, segs, unit, repaired, out);
         self.units = units;

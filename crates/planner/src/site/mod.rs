@@ -29,16 +29,26 @@
 //! relaxation, and its min-cost flow a lower bound.
 //!
 //! # The exact domain
-//! The plan is proven cheapest (`exact`) when `k_safe = k_max` in every
-//! segment — every set of `k` of the vehicles that can charge there fits
-//! and no set of `k + 1` does: all vehicles fit at once, or one at a time,
-//! or the limit counts cars whatever their powers. Two vehicles always
-//! fall in it. Outside it the answer is the `k_safe` plan with the
-//! `k_max` lower bound and the gap; it is also marked exact when the two
-//! meet. The general packing is bin packing (strongly NP-hard in the
-//! number of vehicles), so no method is exact and fast for every large
-//! heterogeneous site. Costs inside the method are exact integers (price
-//! in 1e-9 per kWh times watts), so ties are decided exactly.
+//! Without block rules the plan is proven cheapest (`exact`) when
+//! `k_safe = k_max` in every segment — every set of `k` of the vehicles
+//! that can charge there fits and no set of `k + 1` does: all vehicles
+//! fit at once, or one at a time, or the limit counts cars whatever their
+//! powers. Two vehicles always fall in it. Outside it the answer is the
+//! `k_safe` plan with the `k_max` lower bound and the gap; it is also
+//! marked exact when the two meet. The general packing is bin packing
+//! (strongly NP-hard in the number of vehicles), so no method is exact
+//! and fast for every large heterogeneous site. Costs inside the method
+//! are exact integers (price in 1e-9 per kWh times watts), so ties are
+//! decided exactly.
+//!
+//! With block rules (see below) the plan is exact when the plan without
+//! them keeps them already, or when the plan that keeps them serves what
+//! a relaxation without them serves (so no plan serves more) and costs
+//! what one of the lower bounds says (so none costs less). That covers a
+//! single vehicle (its plan is the exact single-vehicle optimum under the
+//! spare power), rules that do not bind, and vehicles that do not compete
+//! for the same minutes. Beyond that the answer keeps every rule and the
+//! limit, with the larger lower bound and the gap.
 //!
 //! # When not every target can be met
 //! 1. **Min SoC first.** Each vehicle's minutes up to its
@@ -55,12 +65,34 @@
 //! Each vehicle's shortfall is what it still misses at its deadline.
 //!
 //! # Block rules
-//! `max_blocks`, `min_block_minutes` and `min_pause_minutes` are checked
-//! like a single request's but not enforced in the joint plan: each
-//! vehicle's plan carries a warning naming every one of them it breaks.
+//! `max_blocks`, `min_block_minutes` and `min_pause_minutes` hold for
+//! each vehicle as in a single plan. The plan above ignores them; when it
+//! keeps them anyway it is the answer. Otherwise vehicles are replanned
+//! one at a time against the others' plans with the exact single-vehicle
+//! solver (`rules`), which sees the minutes where the spare power does
+//! not admit the vehicle priced out of reach and its min-SoC minutes as
+//! obligatory: first each vehicle that breaks its rules or is short, in
+//! priority order (the most minutes it can get, then the cheapest), then
+//! every vehicle again while one gains minutes or cost, for a few rounds.
+//! Started from the plan without rules, and, when that leaves a vehicle
+//! short, also from the min-SoC schedule alone; the better wins (more
+//! minutes in priority order, then cheaper). A vehicle's replan is only
+//! accepted when it keeps its rules, so no vehicle ever breaks them
+//! silently: only a vehicle whose min-SoC minutes (charged first, around
+//! the limit) already break them keeps those minutes alone and a warning
+//! naming the rule and the reason.
+//!
+//! Two lower bounds hold for any plan that keeps the rules and serves the
+//! same minutes: the relaxations without rules (above), and every vehicle
+//! planned alone with its rules, with only the others' min-SoC minutes in
+//! its way. The larger is `lower_bound`. Shortfalls with rules follow the
+//! same order (min SoC, then earliest deadline) greedily, one vehicle at
+//! a time; the plan is only marked exact when it serves what the
+//! relaxation serves.
 
 mod flow;
 mod request;
+mod rules;
 
 pub use request::{
     LoadStep, SitePlan, SiteRequest, SiteVehicle, SiteVehiclePlan, MAX_RESERVED_STEPS,
@@ -70,10 +102,13 @@ pub use request::{
 use crate::curve::{CurveBuilder, Gap, Piece, Slot};
 use crate::error::PlanError;
 use crate::plan::Block;
-use crate::planner::{ceil_minute, charge_minutes, gap_warnings, minute_time, Goal};
+use crate::planner::{
+    ceil_minute, charge_minutes, gap_warnings, minute_time, Goal, Planner, Rules,
+};
 use crate::problem::quantise;
 use crate::request::{check_slots, TieBreak};
 use flow::Graph;
+use rules::{Broken, Enforcer, Joint, Part};
 
 /// Bits of the tie-break term below the exact cost in a flow cost.
 const TIE_BITS: u32 = 32;
@@ -95,6 +130,8 @@ struct Car {
     reachable: bool,
     /// Minutes to the min SoC, at most `need`.
     forced: u32,
+    /// Its block rules.
+    rules: Rules,
 }
 
 /// A stretch of the horizon with one price, one set of candidate
@@ -190,7 +227,7 @@ pub fn plan_site(req: &SiteRequest) -> Result<SitePlan, PlanError> {
         }
     }
     layout(&segments, &plan.x, later, &mut minutes);
-    let (served, key) = if all_exact {
+    let (mut served, mut key) = if all_exact {
         (plan.served.clone(), plan.key)
     } else {
         improve(
@@ -204,22 +241,94 @@ pub fn plan_site(req: &SiteRequest) -> Result<SitePlan, PlanError> {
             &mut minutes,
         )
     };
+    for m in &mut minutes {
+        *m = merge(m);
+    }
+
+    // the block rules: kept already, or enforced one vehicle at a time
+    let keeps = cars
+        .iter()
+        .zip(&minutes)
+        .all(|(c, r)| c.rules.kept_by(r, c.n));
+    let mut broken = vec![None; cars.len()];
+    let mut lost = vec![0u32; cars.len()];
+    let mut alone = None;
+    if !keeps {
+        let mut e = enforcer(&cars, &pieces, &forced, &order, later, &limit, n);
+        let free: Vec<Part> = (0..cars.len())
+            .map(|i| e.part(i, minutes[i].clone()))
+            .collect();
+        let mut joint = e.enforce(free.clone());
+        // when keeping the rules around the others costs a vehicle minutes,
+        // also plan them one at a time in priority order from scratch
+        // (the same start when every vehicle broke its rules)
+        let short = joint
+            .parts
+            .iter()
+            .zip(&free)
+            .any(|(p, f)| p.minutes < f.minutes);
+        let kept = (0..cars.len()).any(|i| cars[i].rules.kept_by(&minutes[i], cars[i].n));
+        if short && kept {
+            let one_by_one = e.enforce(e.forced_only());
+            joint = better(&order, joint, one_by_one);
+        }
+        for (i, p) in joint.parts.iter().enumerate() {
+            lost[i] = free[i].minutes.saturating_sub(p.minutes);
+            let fixed = e.fixed_runs[i].iter().map(|r| r.1 - r.0).sum::<u32>();
+            served[i] = i64::from(p.minutes - fixed);
+            minutes[i].clone_from(&p.runs);
+        }
+        key = joint.parts.iter().map(|p| p.key).sum();
+        broken = joint.broken;
+        if broken.iter().all(Option::is_none) {
+            alone = e.alone_bound(&joint.parts);
+        }
+    }
     // the relaxations; one serving more gives no bound on the same terms
-    let bound = if all_exact {
-        None
-    } else {
+    // (and with the rules, shows the plan may serve too little)
+    let relax = |rest: &[i64]| {
+        let segments = self::segments(&cars, &pieces, &forced, rest, n, &limit);
         [Unit::Minutes(|s| s.k_max), Unit::Energy]
             .into_iter()
-            .map(|u| network(&cars, &segments, &order, &rest, later, u))
+            .map(|u| network(&cars, &segments, &order, rest, later, u))
             .filter(|r| r.served == served)
             .max_by_key(|r| r.key)
+            .map(|r| (r.key, relaxed_cost(&cars, &pieces, &segments, &r)))
     };
-    let exact = all_exact || bound.as_ref().is_some_and(|r| r.key >= key);
-    if !exact {
+    let bound = if all_exact && keeps {
+        None
+    } else {
+        relax(&rest)
+    };
+    let most_served = all_exact && keeps || bound.is_some();
+    // with the rules, a bound on the plan's own terms in any case
+    let bound = match bound {
+        None if !keeps => relax(&served),
+        b => b,
+    };
+    let alone = alone.map(|(k, parts): (i128, Vec<Part>)| {
+        let cost: f64 = parts
+            .iter()
+            .enumerate()
+            .flat_map(|(i, p)| p.runs.iter().map(move |&(a, b)| (i, a, b)))
+            .map(|(i, a, b)| cost_of(&pieces, a, b, cars[i].power).0)
+            .sum();
+        (k, cost - forced_cost(&cars, &pieces, &forced))
+    });
+    let bound = bound.into_iter().chain(alone).max_by_key(|b| b.0);
+    let exact = most_served
+        && broken.iter().all(Option::is_none)
+        && (all_exact && keeps || bound.is_some_and(|b| b.0 >= key));
+    if !all_exact && !exact {
         warnings.push(format!(
             "the limit of {} kW packs vehicles of unequal power: the plan is not proven the cheapest; see lower_bound and gap",
             req.site_limit_kw
         ));
+    } else if !exact {
+        warnings.push(
+            "the block rules are kept one vehicle at a time around the others: the plan is not proven the cheapest; see lower_bound and gap"
+                .to_string(),
+        );
     }
 
     let mut vehicles = Vec::with_capacity(cars.len());
@@ -260,6 +369,21 @@ pub fn plan_site(req: &SiteRequest) -> Result<SitePlan, PlanError> {
                 "the target cannot be met by the deadline under the site limit: {shortfall:.2} kWh short"
             ));
         }
+        match broken[i] {
+            Some(Broken::MinSoc) => warn.push(
+                "its min-SoC minutes, charged first under the site limit, already break its block rules"
+                    .to_string(),
+            ),
+            Some(Broken::TooLarge) => warn.push(
+                "its block rules are too large to plan exactly here: its plan keeps only its min-SoC minutes"
+                    .to_string(),
+            ),
+            None if lost[i] > 0 && !ok => warn.push(format!(
+                "keeping its block rules around the other vehicles' plans costs it {} minutes of charging",
+                lost[i]
+            )),
+            None => {}
+        }
         block_rules(v, &runs, &mut warn);
         feasible &= ok;
         total += cost;
@@ -277,22 +401,7 @@ pub fn plan_site(req: &SiteRequest) -> Result<SitePlan, PlanError> {
     let lower_bound = if exact {
         Some(total)
     } else {
-        bound.map(|r| {
-            let mut lb = 0.0;
-            for &(a, b, ref who, _) in &forced {
-                for &i in who {
-                    lb += cost_of(&pieces, a, b, cars[i].power).0;
-                }
-            }
-            for &(i, s, x) in &r.x {
-                let kwh = match r.unit {
-                    Unit::Minutes(_) => cars[i].power * x as f64 / 60.0,
-                    Unit::Energy => x as f64 / 60_000.0,
-                };
-                lb += price_at(&pieces, segments[s].start) * kwh;
-            }
-            lb.min(total)
-        })
+        bound.map(|b| (forced_cost(&cars, &pieces, &forced) + b.1).min(total))
     };
     let load = load_steps(&cars, &vehicles_minutes(&vehicles, t0), t0);
     Ok(SitePlan {
@@ -339,6 +448,11 @@ fn car(v: &SiteVehicle, t0: i64, limit_w: i64, warnings: &mut Vec<String>) -> Ca
         need,
         reachable: l <= f64::from(n) && watts <= limit_w,
         forced,
+        rules: Rules {
+            max_blocks: v.max_blocks,
+            min_block_minutes: v.min_block_minutes,
+            min_pause_minutes: v.min_pause_minutes,
+        },
     }
 }
 
@@ -687,6 +801,86 @@ fn improve(
         }
     }
     (served, key)
+}
+
+/// The replanning of single vehicles against the others, on this plan's
+/// prices, limit and min-SoC schedule.
+fn enforcer<'a>(
+    cars: &'a [Car],
+    pieces: &[Piece],
+    forced: &[(u32, u32, Vec<usize>, i64)],
+    order: &'a [usize],
+    later: bool,
+    limit: &Limit,
+    n: u32,
+) -> Enforcer<'a> {
+    let mut price = vec![0i64; n as usize];
+    for p in pieces {
+        price[p.start as usize..p.end() as usize].fill(quantise(p.price));
+    }
+    let mut fixed = vec![vec![false; n as usize]; cars.len()];
+    let mut fixed_runs = vec![Vec::new(); cars.len()];
+    for &(a, b, ref who, _) in forced {
+        for &i in who {
+            fixed[i][a as usize..b as usize].fill(true);
+            fixed_runs[i].push((a, b));
+        }
+    }
+    for r in &mut fixed_runs {
+        *r = merge(r);
+    }
+    Enforcer {
+        cars,
+        price,
+        lim: (0..n).map(|t| limit.at(t)).collect(),
+        fixed,
+        fixed_runs,
+        order,
+        later,
+        planner: Planner::new(),
+        segs: Vec::new(),
+    }
+}
+
+/// The better of two plans that keep the rules: fewer vehicles whose
+/// rules are broken, then more minutes in priority order, then cheaper.
+fn better(order: &[usize], a: Joint, b: Joint) -> Joint {
+    let rank = |j: &Joint| {
+        let broken = j.broken.iter().filter(|b| b.is_some()).count();
+        let minutes: Vec<std::cmp::Reverse<u32>> = order
+            .iter()
+            .map(|&i| std::cmp::Reverse(j.parts[i].minutes))
+            .collect();
+        let key: i128 = j.parts.iter().map(|p| p.key).sum();
+        (broken, minutes, key)
+    };
+    if rank(&b) < rank(&a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// Cost of a relaxation's flow beyond the min-SoC schedule.
+fn relaxed_cost(cars: &[Car], pieces: &[Piece], segments: &[Segment], r: &Flow) -> f64 {
+    r.x.iter()
+        .map(|&(i, s, x)| {
+            let kwh = match r.unit {
+                Unit::Minutes(_) => cars[i].power * x as f64 / 60.0,
+                Unit::Energy => x as f64 / 60_000.0,
+            };
+            price_at(pieces, segments[s].start) * kwh
+        })
+        .sum()
+}
+
+/// Cost of the min-SoC schedule.
+fn forced_cost(cars: &[Car], pieces: &[Piece], forced: &[(u32, u32, Vec<usize>, i64)]) -> f64 {
+    forced
+        .iter()
+        .flat_map(|(a, b, who, _)| who.iter().map(move |&i| (*a, *b, i)))
+        .map(|(a, b, i)| cost_of(pieces, a, b, cars[i].power).0)
+        .sum()
 }
 
 /// The power the plan may draw at each minute: the site limit less the

@@ -57,14 +57,14 @@ pub struct SiteVehicle {
     /// The vehicle's own charge limit in percent; it caps the target.
     #[serde(default)]
     pub charge_limit_percent: Option<f64>,
-    /// Checked like a single request's; the joint plan reports whether it
-    /// holds (see the module documentation of `site`).
+    /// The most blocks, as in a single request; the joint plan keeps it
+    /// (see the module documentation of `site`).
     #[serde(default)]
     pub max_blocks: Option<u32>,
-    /// Checked like a single request's; reported, not enforced.
+    /// Shortest block but the last, as in a single request; kept.
     #[serde(default)]
     pub min_block_minutes: Option<u32>,
-    /// Checked like a single request's; reported, not enforced.
+    /// Shortest pause between blocks, as in a single request; kept.
     #[serde(default)]
     pub min_pause_minutes: Option<u32>,
 }
@@ -112,7 +112,8 @@ pub struct SiteVehiclePlan {
     /// The charging blocks, sorted, neither overlapping nor touching.
     pub blocks: Vec<Block>,
     /// What the caller should know about this vehicle: capped goals, a
-    /// shortfall, a block rule the joint plan does not hold.
+    /// shortfall (and when its block rules caused it), a block rule its
+    /// min-SoC minutes break.
     pub warnings: Vec<String>,
 }
 
@@ -137,9 +138,11 @@ pub struct SitePlan {
     pub exact: bool,
     /// Cost of all vehicles' blocks.
     pub cost: f64,
-    /// No plan serving the same energy costs less than this; `None` when
-    /// the relaxation could serve more energy than the plan does, so no
-    /// bound on the same terms is known.
+    /// No plan serving the same energy costs less than this (with block
+    /// rules: no plan that keeps them); `None` when the relaxation could
+    /// serve more energy than the plan does, so no bound on the same terms
+    /// is known (with block rules a bound on the plan's own terms is
+    /// always given).
     pub lower_bound: Option<f64>,
     /// `cost - lower_bound` (0 when exact).
     pub gap: Option<f64>,

@@ -130,6 +130,28 @@ pub fn median_mean(v: &mut [f64]) -> (f64, f64) {
 /// Powers of the site fixtures, in turn: the common wallbox powers.
 pub const SITE_POWERS: [f64; 4] = [11.0, 7.4, 22.0, 3.7];
 
+/// The benchmark's site instances: `site(count)`, two cars on an 11 kW
+/// house connection (they take turns), and with `rules` every vehicle at
+/// most 3 blocks with pauses of at least 30 minutes.
+pub fn bench_site(
+    count: usize,
+    rules: bool,
+    now: DateTime<Utc>,
+    prices: Vec<PriceSlot>,
+) -> planner::SiteRequest {
+    let mut req = site(count, now, prices);
+    if count == 2 {
+        req.site_limit_kw = 11.0;
+    }
+    if rules {
+        for v in &mut req.vehicles {
+            v.max_blocks = Some(3);
+            v.min_pause_minutes = Some(30);
+        }
+    }
+    req
+}
+
 /// A site of `count` vehicles on `prices` from `now` (quarter hours for
 /// 48 hours when built by [`quarter_hours`]): powers in turn from
 /// [`SITE_POWERS`], 20 to 50 kWh each, deadlines spread from 10 to 40
