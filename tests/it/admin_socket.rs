@@ -815,3 +815,44 @@ async fn vehicles_are_answered_a_page_at_a_time() {
     assert!(text.contains("… 50 more: smartcharged vehicles"), "{text}");
     r.daemon.shutdown(&r.clock).await.unwrap();
 }
+
+/// `vehicles` against a daemon that ignores `?page=` and sends all its
+/// vehicles each time (an older daemon, still running after the CLI was
+/// upgraded): the CLI lists each vehicle once and stops at the first
+/// answer longer than a page, rather than asking for page after page of
+/// the same vehicles.
+#[tokio::test]
+async fn vehicles_stops_when_the_daemon_does_not_page() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("old.sock");
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let all: Vec<serde_json::Value> = (0..150)
+        .map(|i| serde_json::json!({ "id": format!("car-{i}") }))
+        .collect();
+    let counter = asked.clone();
+    let app = axum::Router::new().route(
+        "/v1/vehicles",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let all = all.clone();
+            async move { axum::Json(all) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let out = run(cli(
+        &dir.path().join("smartcharged.toml"),
+        &["vehicles", "--json", "--socket", socket.to_str().unwrap()],
+    ))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.len(), 150);
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
+}
