@@ -11,7 +11,7 @@ use clock::Clock;
 use url::Url;
 
 use crate::enode::{AuthError, Client};
-use crate::store::{Store, StoreError};
+use crate::store::{LinkFinish, Store, StoreError};
 use crate::users::{LinkSession, User, UserId, UserStatus};
 
 /// Why a link flow failed.
@@ -154,25 +154,30 @@ pub async fn complete(
         return Err(LinkError::StateMismatch);
     }
     let code = param("code").ok_or(LinkError::NoCode)?;
-    let session = store
-        .take_link_session(&state)?
-        .ok_or(LinkError::UnknownState)?;
+    // The session stays stored until the user is (see
+    // `Store::finish_link`): an unlink that begins while the code is being
+    // exchanged drops it, and the user must then not be stored.
+    let session = store.link_session(&state)?.ok_or(LinkError::UnknownState)?;
     let now = clock.now();
     if session.expires_at < now {
+        let _ = store.take_link_session(&state)?;
         return Err(LinkError::Expired);
     }
     let tokens = client
         .auth()
         .exchange_code(&code, session.pkce_verifier.as_ref())
         .await?;
-    refuse_if_unlinking(store, &session.user_id)?;
     let user = User {
         id: session.user_id,
         status: UserStatus::Active,
-        linked_at: now,
+        linked_at: clock.now(),
         vendor: session.vendor,
     };
-    store.save_linked_user(&user, &tokens)?;
+    match store.finish_link(&state, &user, &tokens)? {
+        LinkFinish::Linked => {}
+        LinkFinish::SessionGone => return Err(LinkError::UnknownState),
+        LinkFinish::Unlinking => return Err(LinkError::Unlinking(user.id)),
+    }
     store
         .journal(&crate::store::JournalEntry {
             at: user.linked_at,

@@ -180,17 +180,26 @@ pub fn run_status(args: StatusArgs) -> CmdResult {
 /// `smartcharged vehicles`: every page of `/v1/vehicles`, one table.
 pub fn run_vehicles(args: StatusArgs) -> CmdResult {
     let mut all: Vec<Value> = Vec::new();
-    // A page shorter than a full one is the last (an older daemon sends
-    // everything at once); the bound stops a daemon that never ends.
+    let mut seen = std::collections::HashSet::new();
+    // A page shorter than a full one is the last. A longer one, or one with
+    // no vehicle not seen before, is too: an older daemon (still running
+    // after an upgrade of the CLI) ignores `page` and sends every vehicle
+    // each time. Vehicles already seen (pages shift when one is added
+    // between two requests) are left out. The bound stops a daemon that
+    // never ends.
     for page in 1..=MAX_PAGES {
         let v: Value = request(&args.socket, None, &format!("/v1/vehicles?page={page}"))?;
         let list = match v {
             Value::Array(list) => list,
             _ => Vec::new(),
         };
-        let last = list.len() < crate::daemon::readmodel::JSON_PAGE;
-        all.extend(list);
-        if last {
+        let last = list.len() != crate::daemon::readmodel::JSON_PAGE;
+        let before = all.len();
+        all.extend(
+            list.into_iter()
+                .filter(|v| seen.insert(v.get("id").map(Value::to_string))),
+        );
+        if last || all.len() == before {
             break;
         }
     }

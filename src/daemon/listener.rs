@@ -21,7 +21,10 @@
 //!   shut down gracefully, and closed after one more header timeout;
 //! - "connection limit reached" and accept errors (EMFILE...) are logged
 //!   once when the state begins and once when it ends, with how long it
-//!   lasted, never per connection.
+//!   lasted, never per connection. The limit's episode ends only once a
+//!   free slot has waited a whole header timeout for a client: a listener
+//!   kept full (each slot a timeout frees is taken at once from the
+//!   backlog) is one episode, not two lines per connection.
 
 use std::future::Future;
 use std::time::Duration;
@@ -93,35 +96,66 @@ pub async fn serve<L, F>(
     let conns = TaskTracker::new();
     let mut backoff = ACCEPT_BACKOFF_MIN;
     let mut failing_since: Option<tokio::time::Instant> = None;
+    let mut full: Option<Full> = None;
     loop {
         let permit = match permits.clone().try_acquire_owned() {
             Ok(p) => p,
             Err(_) => {
-                let since = tokio::time::Instant::now();
-                warn!(
-                    listener = name,
-                    max_connections = limits.max_connections,
-                    "connection limit reached: new connections wait until one closes"
-                );
+                let now = tokio::time::Instant::now();
+                match &mut full {
+                    Some(f) => f.last = now,
+                    None => {
+                        warn!(
+                            listener = name,
+                            max_connections = limits.max_connections,
+                            "connection limit reached: new connections wait until one closes"
+                        );
+                        full = Some(Full {
+                            since: now,
+                            last: now,
+                        });
+                    }
+                }
                 let p = tokio::select! {
                     p = permits.clone().acquire_owned() => p,
                     _ = cancel.cancelled() => break,
                 };
-                info!(
-                    listener = name,
-                    waited_ms = since.elapsed().as_millis() as u64,
-                    "below the connection limit again"
-                );
+                if let Some(f) = &mut full {
+                    f.last = tokio::time::Instant::now();
+                }
                 match p {
                     Ok(p) => p,
                     Err(_) => break,
                 }
             }
         };
-        let accepted = tokio::select! {
-            r = listener.accept() => r,
-            _ = cancel.cancelled() => break,
+        // The episode ends once a free slot has waited a whole header
+        // timeout for a client: slots freed by timeouts and taken again at
+        // once by waiting clients (a slowloris that keeps reconnecting)
+        // are the same episode, not one per connection.
+        let accepted = loop {
+            let calm_at = full.as_ref().map(|f| f.last + limits.header_timeout);
+            let calm = async move {
+                match calm_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                r = listener.accept() => break Some(r),
+                _ = calm => {
+                    if let Some(f) = full.take() {
+                        info!(
+                            listener = name,
+                            waited_ms = (f.last - f.since).as_millis() as u64,
+                            "below the connection limit again"
+                        );
+                    }
+                }
+                _ = cancel.cancelled() => break None,
+            }
         };
+        let Some(accepted) = accepted else { break };
         let io = match accepted {
             Ok(io) => {
                 if let Some(since) = failing_since.take() {
@@ -156,6 +190,14 @@ pub async fn serve<L, F>(
     }
     conns.close();
     conns.wait().await;
+}
+
+/// A stretch of time in which the connection cap was reached.
+struct Full {
+    /// When the cap was first reached.
+    since: tokio::time::Instant,
+    /// The last time a client had to wait for a slot.
+    last: tokio::time::Instant,
 }
 
 /// Serves one connection: HTTP/1.1 with keep-alive, the header timeout,

@@ -401,6 +401,49 @@ impl Store {
         self.flush()
     }
 
+    /// The link session for `link_state`, left in place.
+    pub fn link_session(&self, link_state: &str) -> Result<Option<LinkSession>> {
+        self.links
+            .get(link_state.as_bytes())?
+            .map(|v| records::decode("links", link_state, &v))
+            .transpose()
+    }
+
+    /// The last step of a link flow: takes the session of `link_state` and
+    /// stores `user` with its tokens in one transaction, then flushes. The
+    /// session must still be there: an unlink that began while the code
+    /// was being exchanged has dropped it ([`Store::mark_unlinking`]), and
+    /// the user must not come back after that unlink. Refused too while
+    /// the user is marked `unlinking`.
+    pub fn finish_link(
+        &self,
+        link_state: &str,
+        user: &User,
+        tokens: &TokenSet,
+    ) -> Result<LinkFinish> {
+        let key = user.id.as_str().as_bytes();
+        let u = records::encode(user);
+        let t = records::encode(&TokenRecord::from_set(tokens));
+        let done = (&self.links, &self.users, &self.tokens)
+            .transaction(|(links, users, toks)| {
+                if links.remove(link_state.as_bytes())?.is_none() {
+                    return Ok(LinkFinish::SessionGone);
+                }
+                if let Some(old) = users.get(key)? {
+                    let old: Option<User> = records::decode("users", user.id.as_str(), &old).ok();
+                    if old.is_some_and(|o| o.status == UserStatus::Unlinking) {
+                        return Ok(LinkFinish::Unlinking);
+                    }
+                }
+                users.insert(key, u.as_slice())?;
+                toks.insert(key, t.as_slice())?;
+                Ok::<_, ConflictableTransactionError<()>>(LinkFinish::Linked)
+            })
+            .map_err(tx_error)?;
+        self.flush()?;
+        Ok(done)
+    }
+
     /// Removes and returns the link session for `link_state` (a state can be
     /// used once). Expired sessions are returned too; the caller decides.
     pub fn take_link_session(&self, link_state: &str) -> Result<Option<LinkSession>> {
@@ -429,6 +472,18 @@ impl Store {
         }
         Ok(n)
     }
+}
+
+/// What [`Store::finish_link`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkFinish {
+    /// The user and its tokens are stored.
+    Linked,
+    /// The session was no longer there (used by another callback, or
+    /// dropped by an unlink): nothing stored.
+    SessionGone,
+    /// The user is being unlinked: nothing stored.
+    Unlinking,
 }
 
 /// Maps a transaction failure (the closures above never abort) to an error.

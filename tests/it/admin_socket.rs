@@ -477,6 +477,8 @@ where
             .unwrap_or_else(|_| panic!("{name}: a half-sent request was never closed"))
             .ok();
     }
+    // The episode ends once a slot has stayed free for a header timeout.
+    tokio::time::sleep(Duration::from_secs(3)).await;
     let text = logs.text();
     assert_eq!(limit_lines(&text) - before, 1, "{name}: {text}");
     assert!(text.contains("below the connection limit again"), "{text}");
@@ -520,6 +522,54 @@ async fn half_sent_requests_neither_pile_up_nor_hold_the_listeners() {
     let client = Client::new(&admin.socket).unwrap();
     let status: serde_json::Value = client.get("/v1/status").await.unwrap();
     assert!(status["version"].is_string(), "{status}");
+    daemon.shutdown(&r.clock).await.unwrap();
+}
+
+/// A slowloris that keeps the listener full (each slot a header timeout
+/// frees is taken at once by the next half-sent request waiting in the
+/// backlog) is one episode: "connection limit reached" and "below the
+/// connection limit again" are logged once each, not once per connection.
+#[tokio::test(start_paused = true)]
+async fn a_listener_kept_full_logs_the_limit_once() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (logs, _guard) = common::Capture::this_thread();
+    let r = fleet::start(fleet::scenario(1, 1), "").await;
+    r.daemon.shutdown(&r.clock).await.unwrap();
+    let text = format!(
+        "{}\n[http]\nmax_connections = 2\nheader_timeout = \"2s\"\n",
+        r.config_text
+    );
+    let (daemon, _events) = fleet::restart(&text, r.dir.path(), &r.clock).await;
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = tcp.local_addr().unwrap();
+    daemon.serve_http(tcp);
+    let mut slow = Vec::new();
+    for _ in 0..10 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(s);
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    for mut s in slow {
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(600), s.read_to_end(&mut rest))
+            .await
+            .expect("a half-sent request was never closed")
+            .ok();
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let health = reqwest::get(format!("http://{addr}/health")).await.unwrap();
+    assert_eq!(health.text().await.unwrap(), "ok\n");
+    let text = logs.text();
+    let count = |what: &str| {
+        text.lines()
+            .filter(|l| l.contains(what) && l.contains("listener=\"http\""))
+            .count()
+    };
+    assert_eq!(count("connection limit reached"), 1, "{text}");
+    assert_eq!(count("below the connection limit again"), 1, "{text}");
     daemon.shutdown(&r.clock).await.unwrap();
 }
 
@@ -764,4 +814,45 @@ async fn vehicles_are_answered_a_page_at_a_time() {
     assert!(text.contains("Vehicles: 150 ("), "{text}");
     assert!(text.contains("… 50 more: smartcharged vehicles"), "{text}");
     r.daemon.shutdown(&r.clock).await.unwrap();
+}
+
+/// `vehicles` against a daemon that ignores `?page=` and sends all its
+/// vehicles each time (an older daemon, still running after the CLI was
+/// upgraded): the CLI lists each vehicle once and stops at the first
+/// answer longer than a page, rather than asking for page after page of
+/// the same vehicles.
+#[tokio::test]
+async fn vehicles_stops_when_the_daemon_does_not_page() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("old.sock");
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    let asked = Arc::new(AtomicUsize::new(0));
+    let all: Vec<serde_json::Value> = (0..150)
+        .map(|i| serde_json::json!({ "id": format!("car-{i}") }))
+        .collect();
+    let counter = asked.clone();
+    let app = axum::Router::new().route(
+        "/v1/vehicles",
+        axum::routing::get(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let all = all.clone();
+            async move { axum::Json(all) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let out = run(cli(
+        &dir.path().join("smartcharged.toml"),
+        &["vehicles", "--json", "--socket", socket.to_str().unwrap()],
+    ))
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listed: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.len(), 150);
+    assert_eq!(asked.load(Ordering::SeqCst), 1);
 }

@@ -188,3 +188,37 @@ async fn expired_session_is_refused() {
     let r = e.complete(&started, &callback).await;
     assert!(matches!(r, Err(LinkError::Expired)), "{r:?}");
 }
+
+/// An unlink that runs while the code of a link flow is being exchanged
+/// (Enode's token endpoint is slow) wins: the flow ends with an error and
+/// the user does not come back after its UNLINK.
+#[tokio::test(start_paused = true)]
+async fn an_unlink_during_the_code_exchange_keeps_the_user_unlinked() {
+    let e = env().await;
+    let alice = UserId::new("alice").unwrap();
+    let first = start(&e).await;
+    let callback = common::consent(&first.authorize_url).await;
+    e.complete(&first, &callback).await.unwrap();
+    // alice links again (another vendor, say) while she is unlinked.
+    let again = start(&e).await;
+    let callback = common::consent(&again.authorize_url).await;
+    let slow = e.sim.handle.add_fault(enode_sim::Fault {
+        kind: enode_sim::FaultKind::Latency { millis: 10_000 },
+        user: None,
+        target: enode_sim::Target::Token,
+        trigger: enode_sim::Trigger::Always,
+    });
+    let unlinking = async {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        smartcharged::unlink::begin(&e.store, &alice, false).unwrap();
+        let known = smartcharged::unlink::at_enode(&e.client, &alice)
+            .await
+            .unwrap();
+        smartcharged::unlink::finish(&e.store, &alice, e.clock.now(), "a test", known).unwrap();
+    };
+    let (r, ()) = tokio::join!(e.complete(&again, &callback), unlinking);
+    e.sim.handle.remove_fault(slow);
+    assert!(matches!(r, Err(LinkError::UnknownState)), "{r:?}");
+    assert!(e.store.user(&alice).unwrap().is_none());
+    assert!(e.store.tokens(&alice).unwrap().is_none());
+}

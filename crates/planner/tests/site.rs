@@ -845,3 +845,28 @@ fn min_soc_minutes_that_break_the_rules_are_named() {
     // the other car keeps its (absent) rules and is served around it
     assert!(plan.vehicles[1].feasible);
 }
+
+#[test]
+fn a_car_at_its_target_is_feasible_even_above_the_limit() {
+    // a 22 kW car already at its target on an 11 kW connection needs
+    // nothing: it cannot charge here, but it does not fall short
+    let (now, slots) = slots(de_lu(), 100, 4, 60);
+    let mut full = vehicle(0, now, 240, 22.0, 60);
+    full.target_percent = full.soc_percent;
+    let other = vehicle(1, now, 240, 11.0, 60);
+    let req = SiteRequest {
+        now,
+        site_limit_kw: 11.0,
+        tie_break: TieBreak::Later,
+        prices: slots,
+        vehicles: vec![full, other],
+        reserved: Vec::new(),
+    };
+    let plan = plan_site(&req).unwrap();
+    check_plan(&req, &plan);
+    let v = &plan.vehicles[0];
+    assert!(v.feasible, "{v:?}");
+    assert_eq!(v.shortfall_kwh, 0.0);
+    assert!(v.warnings.iter().all(|w| !w.contains("short")), "{v:?}");
+    assert!(plan.feasible, "{plan:?}");
+}

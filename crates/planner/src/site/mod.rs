@@ -446,7 +446,8 @@ fn car(v: &SiteVehicle, t0: i64, limit_w: i64, warnings: &mut Vec<String>) -> Ca
         watts,
         energy,
         need,
-        reachable: l <= f64::from(n) && watts <= limit_w,
+        // a vehicle that needs nothing reaches its target at any power
+        reachable: l <= f64::from(n) && (watts <= limit_w || l == 0.0),
         forced,
         rules: Rules {
             max_blocks: v.max_blocks,
