@@ -300,23 +300,26 @@ struct UserTask {
     user: UserId,
     /// The user's vendor, for vendor-wide backoff.
     vendor: String,
+    // The per-vehicle maps box their values: a map of one vehicle (the
+    // common case) holds four slots, so unboxed values cost four times
+    // their size per user.
     /// Control state per vehicle id.
-    states: HashMap<String, ControlState>,
+    states: HashMap<String, Box<ControlState>>,
     /// Last stored form of each state, to write only changes.
-    stored: HashMap<String, ControlState>,
+    stored: HashMap<String, Box<ControlState>>,
     /// No request before this instant (Retry-After or backoff).
     not_before: Option<DateTime<Utc>>,
     /// Backoff for failures without Retry-After.
     retry: Retry,
     /// The last observation of each vehicle, and when it was made.
-    last: HashMap<String, (DateTime<Utc>, Vehicle)>,
+    last: HashMap<String, Box<(DateTime<Utc>, Vehicle)>>,
     /// When the user was last rate limited.
     limited_at: Option<DateTime<Utc>>,
     /// Why each vehicle could not be planned, while it cannot: logged
     /// when the reason changes.
     plan_errors: HashMap<String, String>,
     /// What is known of each vehicle, merged from polls and webhooks.
-    tracked: HashMap<String, TrackedVehicle>,
+    tracked: HashMap<String, Box<TrackedVehicle>>,
     /// Webhook events for this user.
     hooks: Arc<HookInbox>,
     /// Shared connections (`[[policy.sites]]`) of this user's vehicles:
@@ -801,7 +804,7 @@ impl UserTask {
                     let t = self
                         .tracked
                         .entry(id.clone())
-                        .or_insert_with(|| TrackedVehicle::new(&id));
+                        .or_insert_with(|| Box::new(TrackedVehicle::new(&id)));
                     if t.merge(&u, e.at) && !changed.contains(&id) {
                         changed.push(id);
                     }
@@ -831,7 +834,7 @@ impl UserTask {
                 continue;
             };
             any |= self.vehicle(&v, at).await?;
-            self.last.insert(v.id.clone(), (at, v));
+            self.last.insert(v.id.clone(), Box::new((at, v)));
         }
         self.settle_sites().await?;
         Ok(any)
@@ -874,7 +877,7 @@ impl UserTask {
                     let t = self
                         .tracked
                         .entry(id.clone())
-                        .or_insert_with(|| TrackedVehicle::new(&id));
+                        .or_insert_with(|| Box::new(TrackedVehicle::new(&id)));
                     t.merge(
                         &VehicleUpdate {
                             vehicle: v,
@@ -900,7 +903,7 @@ impl UserTask {
         let mut any = false;
         for (v, at) in vehicles {
             any |= self.vehicle(&v, at).await?;
-            self.last.insert(v.id.clone(), (at, v));
+            self.last.insert(v.id.clone(), Box::new((at, v)));
         }
         self.settle_sites().await?;
         Ok(any)
@@ -921,8 +924,9 @@ impl UserTask {
         let due: Vec<(Vehicle, DateTime<Utc>)> = self
             .last
             .values()
-            .filter(|(seen_at, _)| now - *seen_at <= fresh)
-            .filter(|(_, v)| {
+            .filter(|e| now - e.0 <= fresh)
+            .filter(|e| {
+                let v = &e.1;
                 let state = self.states.get(&v.id);
                 let seen = Seen::from_vehicle(v, state.is_some_and(|s| s.session));
                 state.is_some_and(|s| {
@@ -936,7 +940,7 @@ impl UserTask {
                     matches!(s.decide(now, &seen, drift, version), Step::Command(..))
                 })
             })
-            .map(|(at, v)| (v.clone(), *at))
+            .map(|e| (e.1.clone(), e.0))
             .collect();
         for (v, at) in due {
             debug!(vehicle.id = %v.id, "rate limited recently: command before the poll");
@@ -969,7 +973,8 @@ impl UserTask {
     async fn poll(&mut self, now: DateTime<Utc>) -> Result<Vec<Vehicle>, RoundError> {
         let mut refreshed = false;
         loop {
-            let token = self.token().await?;
+            // The permit first, then the token: a token taken before a
+            // wait in the queue could expire in it.
             let permit = self
                 .fleet
                 .limiter
@@ -977,6 +982,7 @@ impl UserTask {
                 .acquire_owned()
                 .await
                 .expect("limiter open");
+            let token = self.token().await?;
             let r = self
                 .fleet
                 .client
@@ -1092,6 +1098,7 @@ impl UserTask {
                     .ok()
                     .flatten()
                     .unwrap_or_default();
+                let s = Box::new(s);
                 self.stored.insert(v.id.clone(), s.clone());
                 s
             }
@@ -1135,7 +1142,7 @@ impl UserTask {
             &v.id,
             Live {
                 user: self.user.clone(),
-                state: state.clone(),
+                state: (*state).clone(),
                 seen: cx.seen,
                 location: v.charging_location_id.clone(),
                 explanation,
@@ -1582,12 +1589,12 @@ impl UserTask {
     async fn steer(&mut self, req: SteerRequest) -> Option<Stop> {
         let fleet = self.fleet.clone();
         let now = fleet.clock.now();
-        let Some((seen_at, v)) = self.last.get(&req.vehicle).cloned() else {
+        let Some((seen_at, v)) = self.last.get(&req.vehicle).map(|e| (**e).clone()) else {
             let _ = req.reply.send(Err(SteerError::NotSeen(req.vehicle)));
             return None;
         };
         let mut state = match self.states.get(&v.id) {
-            Some(s) => s.clone(),
+            Some(s) => (**s).clone(),
             None => fleet
                 .store
                 .control(&v.id)
@@ -1638,6 +1645,7 @@ impl UserTask {
             let _ = req.reply.send(Err(SteerError::Store(e.to_string())));
             return None;
         }
+        let state = Box::new(state);
         self.stored.insert(v.id.clone(), state.clone());
         self.states.insert(v.id.clone(), state);
         info!(vehicle.id = %v.id, action, reason = %reason, by = %req.by, "operator change");

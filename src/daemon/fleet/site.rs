@@ -150,6 +150,7 @@ impl UserTask {
                 .ok()
                 .flatten()
                 .unwrap_or_default();
+            let s = Box::new(s);
             self.stored.insert(id.to_owned(), s.clone());
             self.states.insert(id.to_owned(), s);
         }
