@@ -233,6 +233,35 @@ fn check_plan(req: &SiteRequest, plan: &SitePlan) -> Vec<u32> {
     served
 }
 
+/// A drawn site request: `reserve` is an optional car outside the plan
+/// (a charge-now), `(from minute, minutes, power index)`, cut to the
+/// `horizon` minutes of the prices.
+fn request(
+    start: DateTime<Utc>,
+    slots: Vec<PriceSlot>,
+    limit: f64,
+    vehicles: Vec<SiteVehicle>,
+    reserve: Option<(i64, i64, usize)>,
+    horizon: i64,
+) -> SiteRequest {
+    let reserved = reserve
+        .map(|(a, l, p)| planner::LoadStep {
+            start: start + TimeDelta::minutes(a.min(horizon - 1)),
+            end: start + TimeDelta::minutes((a + l).min(horizon)),
+            kw: POWERS[p],
+        })
+        .into_iter()
+        .collect();
+    SiteRequest {
+        now: start,
+        site_limit_kw: limit,
+        tie_break: TieBreak::Later,
+        prices: slots,
+        vehicles,
+        reserved,
+    }
+}
+
 fn instance() -> impl Strategy<Value = SiteRequest> {
     (
         0usize..8000,
@@ -251,22 +280,7 @@ fn instance() -> impl Strategy<Value = SiteRequest> {
                 })
                 .collect();
             // a car outside the plan (a charge-now) takes power for a while
-            let reserved = reserve
-                .map(|(a, l, p)| planner::LoadStep {
-                    start: start + TimeDelta::minutes(a.min(7 * len - 1)),
-                    end: start + TimeDelta::minutes((a + l).min(7 * len)),
-                    kw: POWERS[p],
-                })
-                .into_iter()
-                .collect();
-            SiteRequest {
-                now: start,
-                site_limit_kw: limit,
-                tie_break: TieBreak::Later,
-                prices: slots,
-                vehicles,
-                reserved,
-            }
+            request(start, slots, limit, vehicles, reserve, 7 * len)
         })
 }
 
@@ -682,22 +696,7 @@ fn rules_instance() -> impl Strategy<Value = SiteRequest> {
                     ..vehicle(i, start, window.min(6 * len), POWERS[p], need)
                 })
                 .collect();
-            let reserved = reserve
-                .map(|(a, l, p)| planner::LoadStep {
-                    start: start + TimeDelta::minutes(a.min(6 * len - 1)),
-                    end: start + TimeDelta::minutes((a + l).min(6 * len)),
-                    kw: POWERS[p],
-                })
-                .into_iter()
-                .collect();
-            SiteRequest {
-                now: start,
-                site_limit_kw: limit,
-                tie_break: TieBreak::Later,
-                prices: slots,
-                vehicles,
-                reserved,
-            }
+            request(start, slots, limit, vehicles, reserve, 6 * len)
         })
 }
 
