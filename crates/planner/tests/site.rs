@@ -253,12 +253,25 @@ fn request(
         .into_iter()
         .collect();
     SiteRequest {
-        now: start,
+        reserved,
+        ..site(start, slots, limit, vehicles)
+    }
+}
+
+/// A site request at `now` with no reserved power, ties to later minutes.
+fn site(
+    now: DateTime<Utc>,
+    prices: Vec<PriceSlot>,
+    limit: f64,
+    vehicles: Vec<SiteVehicle>,
+) -> SiteRequest {
+    SiteRequest {
+        now,
         site_limit_kw: limit,
         tie_break: TieBreak::Later,
-        prices: slots,
+        prices,
         vehicles,
-        reserved,
+        reserved: Vec::new(),
     }
 }
 
@@ -349,14 +362,7 @@ fn two_cars_on_one_fuse_take_turns_in_the_cheapest_hours() {
         deadline: now + TimeDelta::hours(hours),
         ..vehicle(id, now, 0, 11.0, 120)
     };
-    let req = SiteRequest {
-        now,
-        site_limit_kw: 11.0,
-        tie_break: TieBreak::Later,
-        prices: slots.clone(),
-        vehicles: vec![mk(0, 13), mk(1, 13)],
-        reserved: Vec::new(),
-    };
+    let req = site(now, slots.clone(), 11.0, vec![mk(0, 13), mk(1, 13)]);
     let plan = plan_site(&req).unwrap();
     assert!(plan.exact && plan.feasible);
     check_plan(&req, &plan);
@@ -381,14 +387,7 @@ fn min_soc_comes_first_then_the_earliest_deadline() {
     let mut late = vehicle(0, now, 180, 11.0, 120);
     late.min_soc_percent = late.soc_percent + 11.0 * 30.0 / 60.0;
     let early = vehicle(1, now, 150, 11.0, 120);
-    let req = SiteRequest {
-        now,
-        site_limit_kw: 11.0,
-        tie_break: TieBreak::Later,
-        prices: slots,
-        vehicles: vec![late, early],
-        reserved: Vec::new(),
-    };
+    let req = site(now, slots, 11.0, vec![late, early]);
     let plan = plan_site(&req).unwrap();
     check_plan(&req, &plan);
     let (late, early) = (&plan.vehicles[0], &plan.vehicles[1]);
@@ -409,17 +408,15 @@ fn min_soc_comes_first_then_the_earliest_deadline() {
 #[test]
 fn a_site_request_names_the_bad_field() {
     let (now, slots) = slots(&common::hourly("NL-2024.csv"), 0, 4, 60);
-    let mut req = SiteRequest {
+    let mut req = site(
         now,
-        site_limit_kw: 22.0,
-        tie_break: TieBreak::Later,
-        prices: slots,
-        vehicles: vec![
+        slots,
+        22.0,
+        vec![
             vehicle(0, now, 120, 11.0, 30),
             vehicle(1, now, 120, 7.4, 30),
         ],
-        reserved: Vec::new(),
-    };
+    );
     req.vehicles[1].max_power_kw = -3.0;
     let field = |r: &SiteRequest| match plan_site(r) {
         Err(PlanError::Invalid { field, .. }) => field,
@@ -796,14 +793,7 @@ fn one_vehicle_with_rules_is_planned_exactly_as_alone() {
         min_pause_minutes: Some(30),
         ..vehicle(0, now, 14 * 60, 11.0, 200)
     };
-    let req = SiteRequest {
-        now,
-        site_limit_kw: 11.0,
-        tie_break: TieBreak::Later,
-        prices: slots.clone(),
-        vehicles: vec![car.clone()],
-        reserved: Vec::new(),
-    };
+    let req = site(now, slots.clone(), 11.0, vec![car.clone()]);
     let site = plan_site(&req).unwrap();
     let alone = planner::plan(&car.request(now, TieBreak::Later, slots)).unwrap();
     assert!(site.exact, "{:?}", site.warnings);
@@ -853,14 +843,7 @@ fn a_car_at_its_target_is_feasible_even_above_the_limit() {
     let mut full = vehicle(0, now, 240, 22.0, 60);
     full.target_percent = full.soc_percent;
     let other = vehicle(1, now, 240, 11.0, 60);
-    let req = SiteRequest {
-        now,
-        site_limit_kw: 11.0,
-        tie_break: TieBreak::Later,
-        prices: slots,
-        vehicles: vec![full, other],
-        reserved: Vec::new(),
-    };
+    let req = site(now, slots, 11.0, vec![full, other]);
     let plan = plan_site(&req).unwrap();
     check_plan(&req, &plan);
     let v = &plan.vehicles[0];
