@@ -82,6 +82,17 @@ struct Best {
 /// fits under the limit, the cheapest way to reach every vector of served
 /// minutes; then the lexicographically largest vector in deadline order,
 /// and its cost.
+/// The price per kWh of minute `t` after `t0` (both oracles price minutes
+/// straight from the request's slots, not through the planner's curve).
+fn price_at(req: &SiteRequest, t0: DateTime<Utc>, t: u32) -> f64 {
+    let at = t0 + TimeDelta::minutes(i64::from(t));
+    req.prices
+        .iter()
+        .find(|p| p.start <= at && at < p.end)
+        .expect("prices cover the horizon")
+        .price_per_kwh
+}
+
 fn oracle(req: &SiteRequest) -> Best {
     let t0 = req.now;
     let lim = |t: u32| (limit_watts(req.site_limit_kw) - reserved_watts(req, t)).max(0);
@@ -114,14 +125,7 @@ fn oracle(req: &SiteRequest) -> Best {
             .fold(0, |acc, (&d, &r)| acc * r + d as usize)
     };
     let n = cars.iter().map(|c| c.0).max().unwrap_or(0);
-    let price = |t: u32| {
-        let at = t0 + TimeDelta::minutes(i64::from(t));
-        req.prices
-            .iter()
-            .find(|p| p.start <= at && at < p.end)
-            .expect("prices cover the horizon")
-            .price_per_kwh
-    };
+    let price = |t: u32| price_at(req, t0, t);
     let mut cost = vec![f64::INFINITY; states];
     cost[0] = 0.0;
     for t in 0..n {
@@ -574,14 +578,7 @@ fn rules_oracle(req: &SiteRequest) -> BTreeMap<Vec<u32>, f64> {
         })
         .collect();
     let n = cars.iter().map(|c| c.0).max().unwrap_or(0);
-    let price = |t: u32| {
-        let at = t0 + TimeDelta::minutes(i64::from(t));
-        req.prices
-            .iter()
-            .find(|p| p.start <= at && at < p.end)
-            .expect("prices cover the horizon")
-            .price_per_kwh
-    };
+    let price = |t: u32| price_at(req, t0, t);
     // the next cell of one vehicle, or None when the rules forbid it
     let step = |(served, blocks, phase): Cell, on: bool, (k, m, p): BlockRules| -> Option<Cell> {
         let m = m.unwrap_or(1).max(1);
