@@ -45,15 +45,15 @@ mod site;
 mod time;
 
 pub use crate::error::PlanError;
-pub use crate::plan::{Block, Plan};
+pub use crate::plan::{kwh_short, Block, Plan};
 pub use crate::planner::{charge_minutes, Planner};
 pub use crate::request::{
     PlanRequest, PriceSlot, TieBreak, MAX_ABS_PRICE, MAX_BATTERY_KWH, MAX_BLOCKS_LIMIT,
     MAX_HORIZON, MAX_MINUTES, MAX_POWER_KW, MIN_EFFICIENCY,
 };
 pub use crate::site::{
-    plan_site, LoadStep, SitePlan, SiteRequest, SiteVehicle, SiteVehiclePlan, MAX_RESERVED_STEPS,
-    MAX_SITE_LIMIT_KW, MAX_SITE_VEHICLES, MAX_VEHICLE_ID_LEN,
+    plan_site, plan_site_within, LoadStep, SitePlan, SiteRequest, SiteVehicle, SiteVehiclePlan,
+    MAX_RESERVED_STEPS, MAX_SITE_LIMIT_KW, MAX_SITE_VEHICLES, MAX_VEHICLE_ID_LEN, SITE_WORK_BUDGET,
 };
 
 /// Plans one request with fresh buffers. Callers planning many requests

@@ -55,3 +55,14 @@ impl Plan {
         self.blocks.iter().any(|b| b.start <= t && t < b.end)
     }
 }
+
+/// An energy shortfall as text, `"1.25 kWh"`: two decimals, or `"less
+/// than 0.01 kWh"` for a real shortfall that two decimals would show as
+/// `0.00` (which reads as no shortfall at all).
+pub fn kwh_short(kwh: f64) -> String {
+    if kwh > 0.0 && kwh < 0.01 {
+        "less than 0.01 kWh".to_string()
+    } else {
+        format!("{kwh:.2} kWh")
+    }
+}

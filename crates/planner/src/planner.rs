@@ -8,7 +8,7 @@ use crate::dp::Dp;
 use crate::error::PlanError;
 use crate::extra::Extra;
 use crate::greedy::Greedy;
-use crate::plan::{Block, Plan};
+use crate::plan::{kwh_short, Block, Plan};
 use crate::problem::{quantise, Problem, Seg};
 use crate::request::{PlanRequest, TieBreak};
 
@@ -175,7 +175,8 @@ impl Planner {
             let got = f64::from(n) * power / 60.0 + lead_secs * power / 3600.0;
             shortfall = (energy - got).max(0.0);
             warnings.push(format!(
-                "the deadline cannot be met: charging from now on until the deadline is {shortfall:.2} kWh short"
+                "the deadline cannot be met: charging from now on until the deadline is {} short",
+                kwh_short(shortfall)
             ));
             if n > 0 {
                 self.chosen.push((0, n));
@@ -382,6 +383,19 @@ impl Planner {
         );
         self.dp.known = None;
         Ok(found?.then_some(self.chosen.as_slice()))
+    }
+
+    /// Limits the exact solver of [`Planner::choose`] to `cells` table
+    /// cells from now on (`None`: no limit beyond its table cap).
+    pub(crate) fn set_work(&mut self, cells: Option<u64>) {
+        self.dp.work_left = cells;
+        self.dp.out_of_work = false;
+    }
+
+    /// Whether a solve was refused because the work set by
+    /// [`Planner::set_work`] could not pay for it; every later one is.
+    pub(crate) fn out_of_work(&self) -> bool {
+        self.dp.out_of_work
     }
 
     /// Cost of the chosen minutes.

@@ -87,6 +87,12 @@ pub(crate) struct Dp {
     /// current plan of a vehicle): it bounds the search like a repaired
     /// hint, and a tight one prunes most states.
     pub(crate) known: Option<i128>,
+    /// Table cells the solver may still fill (see [`Dp::charge`]);
+    /// `None`: no limit (a single plan, bounded by [`MAX_TABLE`] alone).
+    pub(crate) work_left: Option<u64>,
+    /// Set when a pass was refused because its table would overrun
+    /// `work_left`: every later solve is refused too.
+    pub(crate) out_of_work: bool,
     /// Solve minute by minute whatever the constraints: the reference
     /// the run-level programme is tested against.
     #[cfg(test)]
@@ -260,6 +266,18 @@ impl Dp {
                 l, ns
             )));
         }
+        // what one pass fills: its value ring, its back pointers and
+        // (with a pause or a latest end) the completion bounds; the first
+        // pass is paid for before any table grows
+        let tight = p.pause > 1 || p.finish > 0;
+        let lb_len = if tight {
+            p.segs.len() * (l as usize + 1)
+        } else {
+            0
+        };
+        let cells = (vals_len + total + lb_len) as u64;
+        self.charge(cells)?;
+        let mut first = true;
         if self.back.len() < total {
             self.back.resize(total, 0);
         }
@@ -325,6 +343,10 @@ impl Dp {
         loop {
             let tried = floor.saturating_add(step).min(known);
             self.ub = tried;
+            if !first {
+                self.charge(cells)?;
+            }
+            first = false;
             let (mut best, best_state) = self.attempt(p, segs, &shape, unit, m);
             let tail = self.tail.filter(|t| t.v < best);
             if let Some(t) = tail {
@@ -339,6 +361,25 @@ impl Dp {
             }
             step = step.saturating_mul(4);
         }
+    }
+
+    /// Takes `cells` from the work left before a pass fills that many
+    /// cells, or refuses the pass (and every later one) when they would
+    /// overrun it: a budget counted in cells, not time, so the same
+    /// request always gets the same answer, and no pass starts that the
+    /// budget cannot pay for in full.
+    fn charge(&mut self, cells: u64) -> Result<(), PlanError> {
+        let Some(left) = self.work_left else {
+            return Ok(());
+        };
+        if self.out_of_work || cells > left {
+            self.out_of_work = true;
+            return Err(PlanError::TooLarge(
+                "the planning work budget is spent".to_string(),
+            ));
+        }
+        self.work_left = Some(left - cells);
+        Ok(())
     }
 
     /// One pass of the programme with the pruning bound `self.ub`: the

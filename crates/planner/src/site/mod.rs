@@ -174,8 +174,25 @@ struct Flow {
     key: i128,
 }
 
-/// Plans a site: validates the request, then returns the joint plan.
+/// The exact solver's work allowed for one site plan, in table cells:
+/// about a second on one core of the machine the planner was measured on
+/// (README, "Exact, and where it stops"). Counted in cells rather than
+/// time so the same request always gets the same answer; when it is
+/// spent the plan stops improving, keeps every rule and the limit, and
+/// says so (`exact: false`, a lower bound and the gap).
+pub const SITE_WORK_BUDGET: u64 = 1 << 26;
+
+/// Plans a site: validates the request, then returns the joint plan,
+/// within [`SITE_WORK_BUDGET`].
 pub fn plan_site(req: &SiteRequest) -> Result<SitePlan, PlanError> {
+    plan_site_within(req, SITE_WORK_BUDGET)
+}
+
+/// [`plan_site`] with another work budget, in the exact solver's table
+/// cells: for tests and benchmarks, which need a spent budget without a
+/// second of work (or an unlimited one, `u64::MAX`, to measure what the
+/// budget cuts off).
+pub fn plan_site_within(req: &SiteRequest, work: u64) -> Result<SitePlan, PlanError> {
     req.validate()?;
     let mut slots: Vec<Slot> = Vec::with_capacity(req.prices.len());
     check_slots(&req.prices, &mut |s| slots.push(s))?;
@@ -253,8 +270,10 @@ pub fn plan_site(req: &SiteRequest) -> Result<SitePlan, PlanError> {
     let mut broken = vec![None; cars.len()];
     let mut lost = vec![0u32; cars.len()];
     let mut alone = None;
+    let mut spent = false;
     if !keeps {
         let mut e = enforcer(&cars, &pieces, &forced, &order, later, &limit, n);
+        e.planner.set_work(Some(work));
         let free: Vec<Part> = (0..cars.len())
             .map(|i| e.part(i, minutes[i].clone()))
             .collect();
@@ -268,7 +287,7 @@ pub fn plan_site(req: &SiteRequest) -> Result<SitePlan, PlanError> {
             .zip(&free)
             .any(|(p, f)| p.minutes < f.minutes);
         let kept = (0..cars.len()).any(|i| cars[i].rules.kept_by(&minutes[i], cars[i].n));
-        if short && kept {
+        if short && kept && !e.spent() {
             let one_by_one = e.enforce(e.forced_only());
             joint = better(&order, joint, one_by_one);
         }
@@ -280,7 +299,10 @@ pub fn plan_site(req: &SiteRequest) -> Result<SitePlan, PlanError> {
         }
         key = joint.parts.iter().map(|p| p.key).sum();
         broken = joint.broken;
-        if broken.iter().all(Option::is_none) {
+        // the plan was cut short: the search that would tighten the bound
+        // is skipped too (cut short itself, it gives none)
+        spent = e.spent();
+        if broken.iter().all(Option::is_none) && !spent {
             alone = e.alone_bound(&joint.parts);
         }
     }
@@ -295,7 +317,9 @@ pub fn plan_site(req: &SiteRequest) -> Result<SitePlan, PlanError> {
             .max_by_key(|r| r.key)
             .map(|r| (r.key, relaxed_cost(&cars, &pieces, &segments, &r)))
     };
-    let bound = if all_exact && keeps {
+    // (a plan cut short by the work budget has no claim to serve the
+    // most: only the bound on its own terms is computed)
+    let bound = if all_exact && keeps || spent {
         None
     } else {
         relax(&rest)
@@ -316,10 +340,22 @@ pub fn plan_site(req: &SiteRequest) -> Result<SitePlan, PlanError> {
         (k, cost - forced_cost(&cars, &pieces, &forced))
     });
     let bound = bound.into_iter().chain(alone).max_by_key(|b| b.0);
-    let exact = most_served
+    let exact = !spent
+        && most_served
         && broken.iter().all(Option::is_none)
         && (all_exact && keeps || bound.is_some_and(|b| b.0 >= key));
-    if !all_exact && !exact {
+    if !most_served && bound.is_some() {
+        warnings.push(
+            "lower_bound and gap hold for plans that charge each vehicle the minutes this plan does: a plan that charges some vehicle more may exist (a plan without the block rules does), so even a gap of 0 does not prove this plan the best"
+                .to_string(),
+        );
+    }
+    if spent {
+        warnings.push(
+            "the planning work budget was reached: the plan keeps every block rule and the limit but is not proven the cheapest; see lower_bound and gap"
+                .to_string(),
+        );
+    } else if !all_exact && !exact {
         warnings.push(format!(
             "the limit of {} kW packs vehicles of unequal power: the plan is not proven the cheapest; see lower_bound and gap",
             req.site_limit_kw
@@ -366,7 +402,8 @@ pub fn plan_site(req: &SiteRequest) -> Result<SitePlan, PlanError> {
         };
         if !ok {
             warn.push(format!(
-                "the target cannot be met by the deadline under the site limit: {shortfall:.2} kWh short"
+                "the target cannot be met by the deadline under the site limit: {} short",
+                crate::plan::kwh_short(shortfall)
             ));
         }
         match broken[i] {

@@ -141,8 +141,11 @@ pub struct SitePlan {
     /// No plan serving the same energy costs less than this (with block
     /// rules: no plan that keeps them); `None` when the relaxation could
     /// serve more energy than the plan does, so no bound on the same terms
-    /// is known (with block rules a bound on the plan's own terms is
-    /// always given).
+    /// is known. With block rules a bound on the plan's own terms (each
+    /// vehicle charged the minutes this plan gives it) is always given;
+    /// when a plan serving more may exist, a site warning says so, since
+    /// then even `gap` 0 with `exact` false does not make this plan the
+    /// best.
     pub lower_bound: Option<f64>,
     /// `cost - lower_bound` (0 when exact).
     pub gap: Option<f64>,

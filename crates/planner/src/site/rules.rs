@@ -143,6 +143,17 @@ impl Enforcer<'_> {
                 if round == 0 && ok && parts[i].minutes >= need {
                     continue;
                 }
+                if self.spent() {
+                    // no work left to improve: a vehicle not yet repaired
+                    // gets the plan that keeps its rules without a search
+                    if !ok {
+                        sub(&mut load, &parts[i].runs, w);
+                        parts[i] = self.fallback(i, &load, &mut broken[i]);
+                        add(&mut load, &parts[i].runs, w);
+                        changes += 1;
+                    }
+                    continue;
+                }
                 // nothing moved since it was planned against the others
                 if round > 0 && (broken[i].is_some() || seen[i] == changes) {
                     continue;
@@ -183,6 +194,10 @@ impl Enforcer<'_> {
                         changes += 1;
                     }
                     Ok(None) => {}
+                    Err(_) if !ok && self.spent() => {
+                        parts[i] = self.fallback(i, &load, &mut broken[i]);
+                        changes += 1;
+                    }
                     Err(_) => {
                         if !ok {
                             parts[i] = self.part(i, self.fixed_runs[i].clone());
@@ -196,11 +211,74 @@ impl Enforcer<'_> {
                 seen[i] = changes;
                 add(&mut load, &parts[i].runs, w);
             }
-            if round > 0 && changes == before {
+            if self.spent() || round > 0 && changes == before {
                 break;
             }
         }
         Joint { parts, broken }
+    }
+
+    /// Whether the work budget is spent: no exact solve runs any more.
+    pub fn spent(&self) -> bool {
+        self.planner.out_of_work()
+    }
+
+    /// Vehicle `i`'s plan without the exact solver, for when the work
+    /// budget is spent: its min-SoC runs and one more block where `load`
+    /// leaves room, the longest (up to its need), then the cheapest, whose
+    /// union keeps its rules; else its min-SoC runs alone, and when those
+    /// break its rules, `broken` says so. Linear in the horizon.
+    fn fallback(&self, i: usize, load: &[i64], broken: &mut Option<Broken>) -> Part {
+        let c = &self.cars[i];
+        let n = c.n as usize;
+        let fixed = &self.fixed[i];
+        let forced: u32 = self.fixed_runs[i].iter().map(|r| r.1 - r.0).sum();
+        let want = c.need.saturating_sub(forced) as usize;
+        let free = |t: usize| !fixed[t] && load[t] + c.watts <= self.lim[t];
+        // per stretch of free minutes its cheapest window of up to `want`
+        // minutes: (minutes, key, start)
+        let mut windows: Vec<(usize, i128, usize)> = Vec::new();
+        let mut t = 0;
+        while want > 0 && t < n {
+            if !free(t) {
+                t += 1;
+                continue;
+            }
+            let a = t;
+            while t < n && free(t) {
+                t += 1;
+            }
+            let len = want.min(t - a);
+            let cost = |x: usize| i128::from(self.price[x]);
+            let mut sum: i128 = (a..a + len).map(cost).sum();
+            let mut best = (sum, a);
+            for s in a + 1..=t - len {
+                sum += cost(s + len - 1) - cost(s - 1);
+                // ties: the preferred end of the horizon
+                if sum < best.0 || sum == best.0 && self.later {
+                    best = (sum, s);
+                }
+            }
+            windows.push((len, best.0, best.1));
+        }
+        // most minutes, then cheapest, then the preferred end
+        windows.sort_by_key(|&(len, key, a)| {
+            let pos = if self.later { n - a } else { a };
+            (std::cmp::Reverse(len), key, pos)
+        });
+        for (len, _, a) in windows {
+            let mut runs = self.fixed_runs[i].clone();
+            runs.push((a as u32, (a + len) as u32));
+            let runs = super::merge(&mut runs);
+            if c.rules.kept_by(&runs, c.n) {
+                return self.part(i, runs);
+            }
+        }
+        let part = self.part(i, self.fixed_runs[i].clone());
+        if !self.keeps(i, &part) {
+            *broken = Some(Broken::MinSoc);
+        }
+        part
     }
 
     /// Vehicle `i`'s cheapest plan of the most minutes in `[from, need]`
@@ -219,7 +297,13 @@ impl Enforcer<'_> {
         let (mut lo, mut hi, mut got) = (from, need.saturating_sub(1), None);
         while lo <= hi && hi < need {
             let mid = lo + (hi - lo).div_ceil(2);
-            match self.solve(i, load, mid, &[])? {
+            let found = match self.solve(i, load, mid, &[]) {
+                Ok(found) => found,
+                // out of work: the most minutes found so far still keep
+                // the rules and fit
+                Err(e) => return got.map_or(Err(e), |f| Ok(Some(f))),
+            };
+            match found {
                 Some(f) => {
                     got = Some(f);
                     lo = mid + 1;

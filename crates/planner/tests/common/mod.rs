@@ -48,7 +48,16 @@ pub fn slots(
 /// a small within-hour zigzag (as quarter-hour auctions show), so no two
 /// neighbouring slots are equal and the cheapest minutes scatter.
 pub fn quarter_hours(prices: &BTreeMap<DateTime<Utc>, f64>, from: DateTime<Utc>) -> Vec<PriceSlot> {
-    (0..192)
+    quarter_hours_for(prices, from, 192)
+}
+
+/// `count` quarter-hour slots from `from`, as [`quarter_hours`].
+pub fn quarter_hours_for(
+    prices: &BTreeMap<DateTime<Utc>, f64>,
+    from: DateTime<Utc>,
+    count: i64,
+) -> Vec<PriceSlot> {
+    (0..count)
         .map(|q| {
             let start = from + TimeDelta::minutes(15 * q);
             let hour = from + TimeDelta::hours(q / 4);
@@ -188,4 +197,30 @@ pub fn site(count: usize, now: DateTime<Utc>, prices: Vec<PriceSlot>) -> planner
         vehicles,
         reserved: Vec::new(),
     }
+}
+
+/// The depot of the hostile review of issue 12, where the block rules
+/// make the joint plan expensive: [`site`] with every vehicle `kwh` from
+/// an empty battery of that size to full, deadlines 37 minutes apart
+/// from `span` after `now` down, a limit of `limit_kw`, and the block
+/// rules `(max_blocks, min_block_minutes, min_pause_minutes)` on every
+/// vehicle.
+pub fn rules_depot(
+    count: usize,
+    (now, span): (DateTime<Utc>, TimeDelta),
+    prices: Vec<PriceSlot>,
+    kwh: f64,
+    limit_kw: f64,
+    (blocks, block, pause): (u32, u32, u32),
+) -> planner::SiteRequest {
+    let mut req = site(count, now, prices);
+    req.site_limit_kw = limit_kw;
+    for (i, v) in req.vehicles.iter_mut().enumerate() {
+        v.deadline = now + span - TimeDelta::minutes(37 * i as i64);
+        (v.battery_kwh, v.soc_percent, v.target_percent) = (kwh, 0.0, 100.0);
+        v.max_blocks = Some(blocks);
+        v.min_block_minutes = Some(block);
+        v.min_pause_minutes = Some(pause);
+    }
+    req
 }
