@@ -236,8 +236,9 @@ pub(crate) fn site_chart(req: &SiteRequest, plan: &SitePlan, tz: chrono_tz::Tz) 
         if !p.feasible {
             let _ = writeln!(
                 s,
-                "{:<width$} NOT FEASIBLE: {:.2} kWh short at its deadline",
-                p.id, p.shortfall_kwh
+                "{:<width$} NOT FEASIBLE: {} short at its deadline",
+                p.id,
+                planner::kwh_short(p.shortfall_kwh)
             );
         }
         for w in &p.warnings {
@@ -395,8 +396,8 @@ pub(crate) fn chart(
     if !plan.feasible {
         let _ = writeln!(
             s,
-            "NOT FEASIBLE: {:.2} kWh short at the deadline",
-            plan.shortfall_kwh
+            "NOT FEASIBLE: {} short at the deadline",
+            planner::kwh_short(plan.shortfall_kwh)
         );
     }
     for w in &plan.warnings {

@@ -1323,8 +1323,9 @@ impl UserTask {
                     if let Some(site) = site {
                         // The whole site is planned again, this vehicle
                         // with the others.
-                        if let Err(why) =
-                            self.plan_site(site, v, state, curve, version, now, reason)
+                        if let Err(why) = self
+                            .plan_site(site, v, state, curve, version, now, reason)
+                            .await
                         {
                             if self.plan_errors.get(&v.id) != Some(&why) {
                                 warn!(vehicle.id = %v.id, site = %site.charging_location, reason = %why, "cannot plan the site; trying again at each poll");

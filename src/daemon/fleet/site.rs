@@ -259,9 +259,12 @@ impl UserTask {
     }
 
     /// Plans every vehicle at `site` together and gives each its part;
-    /// `v` (with `state`) is the vehicle being handled.
+    /// `v` (with `state`) is the vehicle being handled. The joint plan is
+    /// made on a blocking thread: with block rules it may take up to the
+    /// planner's work budget (about a second), which must not stall the
+    /// tokio worker that runs the other users' tasks.
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn plan_site(
+    pub(super) async fn plan_site(
         &mut self,
         site: &Site,
         v: &Vehicle,
@@ -394,7 +397,11 @@ impl UserTask {
                 .collect(),
             reserved,
         };
-        let plan = planner::plan_site(&req).map_err(|e| e.to_string())?;
+        let reserved_kw = req.reserved.iter().fold(0.0, |a, r| a + r.kw);
+        let plan = tokio::task::spawn_blocking(move || planner::plan_site(&req))
+            .await
+            .map_err(|e| format!("the site planner failed: {e}"))?
+            .map_err(|e| e.to_string())?;
         let fresh: Vec<ActivePlan> = planned
             .iter()
             .zip(&plan.vehicles)
@@ -443,7 +450,7 @@ impl UserTask {
             debug!(site = %location, "periodic sweep: the joint plan in force stays");
         } else {
             info!(
-                site = %location, reason, vehicles = planned.len(), reserved_kw = req.reserved.iter().fold(0.0, |a, r| a + r.kw),
+                site = %location, reason, vehicles = planned.len(), reserved_kw,
                 limit_kw = site.max_power_kw, cost = plan.cost, exact = plan.exact,
                 lower_bound = ?plan.lower_bound, peak_kw = plan.peak_kw(), feasible = plan.feasible,
                 "site plan made"
