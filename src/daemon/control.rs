@@ -81,6 +81,13 @@ pub struct ControlState {
     /// The plug-in session's energy and cost so far (written with the
     /// rest of the state, not at every poll).
     pub log: Option<super::sessions::SessionLog>,
+    /// How the vehicle behaved at its last plug-in, before any command of
+    /// ours: `Some(true)` it waited (plugged in, not charging), `Some(false)`
+    /// it started charging by itself, `None` not known yet. Kept across
+    /// unplugs: without webhooks the fleet moves the polls of a user whose
+    /// vehicles all wait into the cheap hours ([`ControlState::waits`]);
+    /// a self-starter seen late in a dear hour has charged there.
+    pub waits_on_plug_in: Option<bool>,
 }
 
 /// What an operator asked of one vehicle instead of its plan.
@@ -351,6 +358,7 @@ impl ControlState {
                 soc: seen.soc,
                 takeover: self.takeover.take(),
                 trip,
+                waits_on_plug_in: self.waits_on_plug_in,
                 ..ControlState::default()
             };
             self.expire(now, seen, &mut events);
@@ -362,6 +370,13 @@ impl ControlState {
             self.takeover = None;
             if let Some(t) = self.trip.as_mut() {
                 t.in_session = true;
+            }
+            // Nothing of ours was sent in this session yet, so the car's
+            // own doing. A full car does not charge whatever it would
+            // do, and an unknown state tells nothing: both keep what was
+            // known.
+            if let Some(c) = seen.charging.filter(|_| !seen.full()) {
+                self.waits_on_plug_in = Some(!c);
             }
             events.push(Event::PluggedIn);
         }
@@ -659,6 +674,7 @@ impl ControlState {
             trip,
             replan,
             log: _,
+            waits_on_plug_in,
         } = self;
         *session != other.session
             || *plan != other.plan
@@ -672,6 +688,13 @@ impl ControlState {
             || *steer != other.steer
             || *trip != other.trip
             || *replan != other.replan
+            || *waits_on_plug_in != other.waits_on_plug_in
+    }
+
+    /// Whether the vehicle is known to wait for a command when plugged in
+    /// (see [`ControlState::waits_on_plug_in`]).
+    pub fn waits(&self) -> bool {
+        self.waits_on_plug_in == Some(true)
     }
 
     /// What to do about Enode's smart charging being enabled on a vehicle

@@ -70,6 +70,61 @@ pub const FRESH: TimeDelta = TimeDelta::minutes(5);
 pub const EDGE_LEAD: TimeDelta = TimeDelta::seconds(60);
 /// The spread of the lead before an edge (see [`EDGE_LEAD`]).
 pub const EDGE_LEAD_SPREAD: std::time::Duration = std::time::Duration::from_secs(120);
+/// Without webhooks a plug-in is seen only at the next poll. For a user
+/// whose vehicles all wait for a command when plugged in
+/// ([`ControlState::waits`]), the unplugged polls are moved to where a
+/// late plug-in costs money: every `poll_slow / 2` while the price now is
+/// among the cheapest [`CHEAP_SHARE`] of the next [`CHEAP_HORIZON`] (a
+/// sunny afternoon, a windy night: a car plugged in then is best charged
+/// at once), every `2 × poll_slow` otherwise, but at the start of the
+/// next cheap slot. A car that starts charging by itself charges at
+/// whatever price until it is seen, so its user keeps the uniform
+/// `poll_slow`. In the year of NL nights (BENCHMARKS.md) the slow poll's
+/// delay was most of the daemon's gap to the hindsight optimum.
+pub const CHEAP_SHARE: f64 = 0.2;
+/// The look-ahead of [`CHEAP_SHARE`]: about one night's plug-in session.
+pub const CHEAP_HORIZON: TimeDelta = TimeDelta::hours(16);
+/// Moved polls are paid for by polls saved: one `poll_slow` of time earns
+/// one poll, each poll spends one, and a poll sooner than `poll_slow`
+/// after the last is made only while the earned credit covers it (else
+/// the uniform pace). So the polls a day stay at most the uniform number
+/// plus this many (four cheap hours at the default 30 minutes), whatever
+/// the prices (a flat tariff is "cheap" all day).
+pub const POLL_CREDIT_MAX: f64 = 8.0;
+
+/// The poll after one at `now` of an unplugged user whose vehicles wait
+/// for a command (see [`CHEAP_SHARE`]), and the credit left after this
+/// poll (see [`POLL_CREDIT_MAX`]); `last` is the credit and time of the
+/// previous such poll, if this one continues the run.
+fn moved_poll(
+    curve: &PriceCurve,
+    now: DateTime<Utc>,
+    slow: TimeDelta,
+    last: Option<(f64, DateTime<Utc>)>,
+) -> (DateTime<Utc>, f64) {
+    let per_poll = slow.num_milliseconds().max(1) as f64;
+    let earned = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        (to - from).num_milliseconds().max(0) as f64 / per_poll
+    };
+    // The first poll of a run was made at another pace and is not charged.
+    let credit = last.map_or(0.0, |(c, at)| {
+        (c + earned(at, now)).min(POLL_CREDIT_MAX) - 1.0
+    });
+    let want = if curve.is_cheap_at(now, CHEAP_HORIZON, CHEAP_SHARE) {
+        now + slow / 2
+    } else {
+        let sparse = now + slow * 2;
+        curve
+            .next_cheap_start(now, sparse, CHEAP_HORIZON, CHEAP_SHARE)
+            .unwrap_or(sparse)
+    };
+    // A poll sooner than the uniform pace only on credit.
+    if want < now + slow && credit + earned(now, want) < 1.0 {
+        (now + slow, credit)
+    } else {
+        (want, credit)
+    }
+}
 
 /// A random share of `over`, with millisecond resolution.
 fn jitter(rng: &mut StdRng, over: std::time::Duration) -> TimeDelta {
@@ -329,6 +384,10 @@ struct UserTask {
     polled_at: Option<DateTime<Utc>>,
     /// How long before an edge this user polls (see [`EDGE_LEAD`]).
     edge_lead: TimeDelta,
+    /// While the user's polls are moved into cheap hours: the credit of
+    /// polls saved (see [`POLL_CREDIT_MAX`]) at the last poll. `None`
+    /// otherwise; it starts at zero each time.
+    poll_credit: Option<(f64, DateTime<Utc>)>,
 }
 
 impl Fleet {
@@ -409,6 +468,7 @@ impl Fleet {
             sites: site::Sites::default(),
             polled_at: None,
             edge_lead: EDGE_LEAD,
+            poll_credit: None,
         };
         match task.run(cancel, inbox).instrument(span.clone()).await {
             Stop::Cancelled => {}
@@ -729,16 +789,27 @@ impl UserTask {
     }
 
     /// When to poll after a round at `now`: a safety net while webhooks
-    /// deliver, else every `poll_fast` while a session runs, every
-    /// `poll_slow` otherwise.
-    fn next_poll(&self, now: DateTime<Utc>, any_session: bool) -> DateTime<Utc> {
+    /// deliver, else every `poll_fast` while a session runs, and every
+    /// `poll_slow` otherwise, moved into the cheap hours when all the
+    /// user's vehicles wait for a command on plug-in ([`CHEAP_SHARE`]).
+    fn next_poll(&mut self, now: DateTime<Utc>, any_session: bool) -> DateTime<Utc> {
         let p = self.fleet.policy.borrow().global().clone();
         let every = |d: std::time::Duration| TimeDelta::from_std(d).unwrap_or_default();
+        let waiting =
+            self.states.values().all(|s| s.waits()) && self.states.values().any(|s| !s.unreachable);
+        let curve = self.fleet.prices.borrow().clone();
         if self.fleet.webhooks_live(now) {
+            self.poll_credit = None;
             now + every(self.fleet.safety_poll)
         } else if any_session {
+            self.poll_credit = None;
             now + every(p.poll_fast)
+        } else if let (true, Some(curve)) = (waiting, curve) {
+            let (at, credit) = moved_poll(&curve, now, every(p.poll_slow), self.poll_credit);
+            self.poll_credit = Some((credit, now));
+            at
         } else {
+            self.poll_credit = None;
             now + every(p.poll_slow)
         }
     }

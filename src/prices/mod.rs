@@ -165,6 +165,49 @@ impl PriceCurve {
         &self.slots[i..]
     }
 
+    /// Whether the price at `t` is among the cheapest `share` (0-1) of the
+    /// known time in `[t, t + horizon)`, weighing slots by their length.
+    /// `false` when no slot covers `t`.
+    ///
+    /// The fleet polls an unplugged vehicle that waits for a command more
+    /// often in such hours: plugged in then, it is best charged at once,
+    /// and every minute until a poll sees it moves charging to a dearer
+    /// hour.
+    pub fn is_cheap_at(&self, t: DateTime<Utc>, horizon: TimeDelta, share: f64) -> bool {
+        let Some(now) = self.price_at(t) else {
+            return false;
+        };
+        let end = t + horizon;
+        let (mut cheaper, mut total) = (0i64, 0i64);
+        for s in self.from(t).iter().take_while(|s| s.start < end) {
+            let secs = (s.end.min(end) - s.start.max(t)).num_seconds();
+            total += secs;
+            if s.price < now {
+                cheaper += secs;
+            }
+        }
+        total > 0 && (cheaper as f64) < share * total as f64
+    }
+
+    /// The first slot start in `(after, until]` at which
+    /// [`PriceCurve::is_cheap_at`] holds: where a dear stretch ends, so the
+    /// fleet's sparse polls of a waiting vehicle resume their cheap-hour
+    /// pace on time.
+    pub fn next_cheap_start(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        horizon: TimeDelta,
+        share: f64,
+    ) -> Option<DateTime<Utc>> {
+        self.from(after)
+            .iter()
+            .map(|s| s.start)
+            .filter(|t| *t > after)
+            .take_while(|t| *t <= until)
+            .find(|t| self.is_cheap_at(*t, horizon, share))
+    }
+
     /// The start of the cheapest run of contiguous slots of at least
     /// `length` among those ending after `after`, with its mean price
     /// weighted by time. `None` when no contiguous run is long enough.

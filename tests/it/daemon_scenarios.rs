@@ -218,6 +218,85 @@ async fn unreachable_vehicles_get_no_commands_and_slow_polls() {
     r.daemon.shutdown(&r.clock).await.unwrap();
 }
 
+/// Without webhooks, the user whose car waited for a command at its last
+/// plug-in is polled every 15 minutes in the cheap hours and sparsely in
+/// the dear ones, remembered across a restart; the user whose car started
+/// charging by itself keeps the uniform 30 minutes (seen late in a dear
+/// hour, it has charged there). The moved polls are no more than the
+/// uniform ones.
+#[tokio::test(start_paused = true)]
+async fn polls_move_into_cheap_hours_only_for_cars_that_wait() {
+    let mut scenario = fleet::scenario(2, 2);
+    for (u, waits) in [(0, true), (1, false)] {
+        let car = &mut scenario.users[u].vehicles[0];
+        car.plugged_in = true;
+        car.charge_on_plug_in = !waits;
+        // Not on an hour edge, where a block may end.
+        car.events = vec![EventSpec::new(
+            When::After(TimeDelta::minutes(65)),
+            EventAction::Unplug,
+        )];
+    }
+    let fleet::Running {
+        sim,
+        daemon,
+        events,
+        clock,
+        config_text,
+        dir,
+        ..
+    } = fleet::start(scenario, "").await;
+    // Seen at plug-in, then unplugged; the daemon restarts.
+    clock.sleep(Duration::from_secs(2 * 3600)).await;
+    daemon.abort().await;
+    drop(events);
+    let (daemon, _events) = fleet::restart(&config_text, dir.path(), &clock).await;
+    // Each user's requests (only polls: nothing is plugged in), minute by
+    // minute over a day.
+    let mut polls: [Vec<chrono::DateTime<chrono::Utc>>; 2] = Default::default();
+    let mut seen = [0u64; 2];
+    for _ in 0..24 * 60 {
+        clock.sleep(Duration::from_secs(60)).await;
+        let stats = sim.handle.stats();
+        for (u, list) in polls.iter_mut().enumerate() {
+            let n = stats.user_requests.get(&format!("user-{u}")).copied();
+            let n = n.unwrap_or(0);
+            if n > seen[u] {
+                list.push(clock.now());
+                seen[u] = n;
+            }
+        }
+    }
+    daemon.shutdown(&clock).await.unwrap();
+    let stats = sim.handle.stats();
+    assert_eq!(stats.violations.total(), 0, "{:?}", stats.recent_violations);
+    let gaps = |p: &[chrono::DateTime<chrono::Utc>]| -> Vec<i64> {
+        p.windows(2).map(|w| (w[1] - w[0]).num_minutes()).collect()
+    };
+    let (waiting, starting) = (gaps(&polls[0]), gaps(&polls[1]));
+    eprintln!("minutes between polls: waiting {waiting:?}; self-starter {starting:?}");
+    assert!(
+        starting.iter().all(|g| (29..=31).contains(g)),
+        "the self-starter's polls: {starting:?}"
+    );
+    let cheap = waiting.iter().filter(|g| **g <= 16).count();
+    let sparse = waiting.iter().filter(|g| **g >= 45).count();
+    assert!(
+        cheap >= 8 && sparse >= 8,
+        "the waiting car's polls: {waiting:?}"
+    );
+    assert!(
+        waiting.iter().all(|g| *g <= 61),
+        "never sparser than twice poll_slow: {waiting:?}"
+    );
+    assert!(
+        polls[0].len() <= polls[1].len() + 1,
+        "{} moved polls against {} uniform ones",
+        polls[0].len(),
+        polls[1].len()
+    );
+}
+
 /// Three cars share one 11 kW connection (`[[policy.sites]]`): they arrive
 /// at different times, and an operator's charge-now of one of them late in
 /// the evening takes the connection from the others for an hour. The

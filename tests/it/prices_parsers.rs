@@ -348,6 +348,50 @@ fn cheapest_window_spans_mixed_slots() {
         .is_none());
 }
 
+/// The fleet polls unplugged cars that wait for a command more often while
+/// the price now is among the cheapest share of the hours ahead, and
+/// resumes that pace at the next cheap slot; unknown time counts for
+/// nothing.
+#[test]
+fn cheap_now_is_among_the_cheapest_share_ahead() {
+    let s = |h: u32, p: f64| Slot {
+        start: t(&format!("2025-10-01T{h:02}:00:00Z")),
+        end: t(&format!("2025-10-01T{:02}:00:00Z", h + 1)),
+        price: p,
+    };
+    // 00-10: 0.30, 0.05, then 0.20 (ten hours)
+    let mut slots = vec![s(0, 0.30), s(1, 0.05)];
+    slots.extend((2..10).map(|h| s(h, 0.20)));
+    let curve = PriceCurve::new("EUR", slots).unwrap();
+    let at = |h: u32, m: u32| t(&format!("2025-10-01T{h:02}:{m:02}:00Z"));
+    let ahead = TimeDelta::hours(10);
+    // the cheapest hour: nothing ahead is cheaper
+    assert!(curve.is_cheap_at(at(1, 30), ahead, 0.2));
+    // a 0.20 hour with the 0.05 one behind it: nothing ahead is cheaper
+    assert!(curve.is_cheap_at(at(2, 0), ahead, 0.2));
+    // the dearest: 9 of 10 hours ahead are cheaper
+    assert!(!curve.is_cheap_at(at(0, 0), ahead, 0.2));
+    // ... unless the share is above 9/10
+    assert!(curve.is_cheap_at(at(0, 0), ahead, 0.95));
+    // no price now, or nothing known ahead
+    assert!(!curve.is_cheap_at(at(10, 0), ahead, 0.2));
+    assert!(!curve.is_cheap_at(t("2025-09-30T23:00:00Z"), ahead, 0.2));
+    // the next cheap slot start after a dear instant, within a bound
+    assert_eq!(
+        curve.next_cheap_start(at(0, 10), at(2, 0), ahead, 0.2),
+        Some(at(1, 0))
+    );
+    assert_eq!(
+        curve.next_cheap_start(at(0, 10), at(0, 59), ahead, 0.2),
+        None
+    );
+    // a slot start at the instant itself is not "next"
+    assert_eq!(
+        curve.next_cheap_start(at(1, 0), at(2, 0), ahead, 0.2),
+        Some(at(2, 0))
+    );
+}
+
 /// A period that ends before it starts wrapped to about 4.3 billion slots,
 /// and one of a thousand years built as many (both found by fuzzing): each
 /// is refused as malformed at once.

@@ -481,3 +481,41 @@ fn the_departure_is_decided_on_an_observation_after_it() {
     assert_eq!(c.decide(settled, &gone, 5.0, 1), Step::Idle);
     assert!(!c.departure_unobserved(settled));
 }
+
+/// What the car did at the first observation of a plug-in, before any
+/// command, is remembered across the unplug and stored when it changes; a
+/// full car or an unknown charging state tells nothing.
+#[test]
+fn how_the_car_behaves_at_plug_in_is_remembered() {
+    let mut c = ControlState::default();
+    assert!(!c.waits());
+    c.observe(t(18, 0), &seen(true, false, 40.0), true);
+    assert!(c.waits());
+    // later observations of the session (after our START) change nothing
+    c.sent(Action::Start, t(18, 1));
+    c.observe(t(18, 30), &seen(true, true, 45.0), true);
+    assert_eq!(c.waits_on_plug_in, Some(true));
+    c.observe(t(19, 0), &seen(false, false, 50.0), true);
+    assert!(c.waits(), "kept across the unplug");
+    // the next plug-in: it starts by itself
+    let before = c.clone();
+    c.observe(t(20, 0), &seen(true, true, 50.0), true);
+    assert_eq!(c.waits_on_plug_in, Some(false));
+    assert!(c.durably_differs(&before));
+    c.observe(t(21, 0), &seen(false, false, 60.0), true);
+    // full at plug-in, or nothing known of charging: unchanged
+    c.observe(t(22, 0), &seen(true, false, 90.0), true);
+    assert_eq!(c.waits_on_plug_in, Some(false));
+    c.observe(t(23, 0), &seen(false, false, 90.0), true);
+    let mut unknown = seen(true, false, 50.0);
+    unknown.charging = None;
+    c.observe(t(23, 30), &unknown, true);
+    assert_eq!(c.waits_on_plug_in, Some(false));
+    // only this field differs: still written
+    let a = ControlState::default();
+    let b = ControlState {
+        waits_on_plug_in: Some(true),
+        ..ControlState::default()
+    };
+    assert!(b.durably_differs(&a));
+}
