@@ -74,7 +74,7 @@ pub(crate) struct Dp {
     units: Vec<Seg>,
     cuts: Vec<u32>,
     reach: Vec<u32>,
-    order: Vec<u32>,
+    work: repair::Work,
     steps: Vec<(u32, u32)>,
     parts: Vec<Part>,
     /// Every layer's bounds and offsets, computed once per solve (the
@@ -134,13 +134,11 @@ impl Dp {
             self.lbi.extend(0..p.segs.len() as u32);
             p.segs
         };
-        let mut work = std::mem::take(&mut self.steps);
-        let repaired = repair::repair(p, hint, &mut work, &mut self.order);
+        let repaired = repair::repair(p, hint, &mut self.work);
         let repaired = match (repaired, self.known) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        self.steps = work;
         let r = self.run(p, segs, unit, repaired, out);
         self.units = units;
         r

@@ -150,3 +150,54 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// The repaired plan that bounds the search is an allowed plan of `l`
+    /// minutes costing what the repair says, never cheaper than the
+    /// optimum; and the programme bounded by it, from the relaxed optimum
+    /// as the planner hands it over, finds the key it finds without.
+    #[test]
+    fn repaired_plans_are_allowed_and_bound_the_optimum(
+        (segs, n, forced) in segs(),
+        frac in 0.0f64..1.0,
+        later in any::<bool>(),
+        running in any::<bool>(),
+        pause in prop_oneof![Just(0u32), 2u32..70],
+        max_blocks in prop_oneof![Just(None), (1u32..5).prop_map(Some)],
+        finish in prop_oneof![Just(None), (0u32..120).prop_map(Some)],
+    ) {
+        let l = forced.max((f64::from(n) * frac) as u32).min(n);
+        prop_assume!(l > 0);
+        let finish = finish.map_or(0, |f| n.saturating_sub(f));
+        let segs = if finish > 0 { cut_for_finish(&segs, finish) } else { segs };
+        let p = Problem {
+            segs: &segs, n, l, max_blocks, min_block: 1, later, running, pause, finish,
+        };
+        let relaxed = Problem { max_blocks: None, pause: 0, finish: 0, ..p };
+        let mut hint = Vec::new();
+        if !Greedy::default().solve(&relaxed, &mut hint) {
+            prop_assert!(Dp::default().solve(&relaxed, &[], &mut hint).unwrap());
+        }
+        let mut work = super::repair::Work::default();
+        let repaired = super::repair::repair(&p, &hint, &mut work);
+        let (mut plain, mut hinted) = (Vec::new(), Vec::new());
+        let found = Dp::default().solve(&p, &[], &mut plain).unwrap();
+        prop_assert_eq!(found, Dp::default().solve(&p, &hint, &mut hinted).unwrap());
+        if let Some(cost) = repaired {
+            let plan = work.plan(&p);
+            prop_assert!(p.allows(plan), "{:?}", plan);
+            prop_assert_eq!(plan.iter().map(|b| b.1 - b.0).sum::<u32>(), l);
+            prop_assert!(plan.last().is_some_and(|b| b.1 <= n));
+            let forced_ok = forced == 0 || plan.first().is_some_and(|b| b.0 == 0 && b.1 >= forced);
+            prop_assert!(forced_ok, "{:?}", plan);
+            prop_assert_eq!(plan_key(&p, plan) >> 64, cost);
+            prop_assert!(found);
+            prop_assert!(plan_key(&p, &plain) >> 64 <= cost);
+        }
+        if found {
+            prop_assert_eq!(plan_key(&p, &plain), plan_key(&p, &hinted), "{:?} vs {:?}", plain, hinted);
+        }
+    }
+}
