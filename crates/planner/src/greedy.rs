@@ -3,7 +3,7 @@
 //! minutes add up to the plan) is found by a weighted selection over the
 //! runs, expected O(s) for s runs; every run below it is charged whole.
 
-use crate::problem::{push_interval, Problem};
+use crate::problem::{push_interval, Problem, Seg};
 
 /// Reusable buffers of the fast path.
 #[derive(Debug, Default)]
@@ -12,10 +12,26 @@ pub(crate) struct Greedy {
     order: Vec<(i64, u32)>,
 }
 
-/// The lowest price `c` such that the runs priced at most `c` hold at
-/// least `need` minutes, and the minutes of the runs priced below it; None
-/// when all runs together hold fewer. Reorders `runs`.
-fn marginal(runs: &mut [(i64, u32)], mut need: u32) -> Option<(i64, u32)> {
+/// Where the cheapest `need` minutes end among the runs: the lowest price
+/// `c` such that the runs priced at most `c` hold at least `need` minutes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Marginal {
+    /// The marginal price `c`.
+    price: i64,
+    /// Minutes of the runs priced below it.
+    below: u32,
+    /// Minutes of the runs priced at it.
+    at: u32,
+    /// How many runs are priced at it.
+    runs: u32,
+}
+
+/// The [`Marginal`] of `runs` for `need` minutes; None when all runs
+/// together hold fewer. Reorders `runs`. Every run at the marginal price
+/// stays in the part of `runs` a round keeps (the others are strictly
+/// below or above the pivots that dropped them), so the last round counts
+/// them all.
+fn marginal(runs: &mut [(i64, u32)], mut need: u32) -> Option<Marginal> {
     let mut below = 0u32;
     let mut runs = runs;
     while !runs.is_empty() {
@@ -43,7 +59,12 @@ fn marginal(runs: &mut [(i64, u32)], mut need: u32) -> Option<(i64, u32)> {
         if less >= need {
             runs = &mut runs[..lt];
         } else if less + equal >= need {
-            return Some((pivot, below + less));
+            return Some(Marginal {
+                price: pivot,
+                below: below + less,
+                at: equal,
+                runs: (gt - lt) as u32,
+            });
         } else {
             need -= less + equal;
             below += less + equal;
@@ -71,47 +92,61 @@ impl Greedy {
         }
         // the runs below the marginal price are charged whole; of those at
         // it, exactly one may be needed in part
-        let (cut, below) = if need == 0 {
+        let m = if need == 0 {
             // the forced minutes are the plan: no run below any price
-            (i64::MIN, 0)
+            None
         } else {
             // None: every run is needed
-            marginal(&mut self.order, need).unwrap_or((i64::MAX, u32::MAX))
+            Some(marginal(&mut self.order, need).unwrap_or(Marginal {
+                price: i64::MAX,
+                below: need,
+                at: 0,
+                runs: 0,
+            }))
         };
-        let rest = need.saturating_sub(below);
-        let charged = |i: usize| segs.get(i).is_some_and(|s| s.forced || s.c < cut);
-        // the run at the marginal price charged in part, if one is: a
-        // choice among several such runs is left to the exact solver
-        let mut part = None;
-        let mut at_cut = segs
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| !s.forced && s.c == cut);
-        if let Some((i, first)) = at_cut.next() {
-            let others: u32 = at_cut.map(|(_, s)| s.len).sum();
-            if first.len + others > rest {
-                if others > 0 {
+        let (cut, rest, part) = match m {
+            None => (i64::MIN, 0, false),
+            Some(m) => {
+                let rest = need - m.below;
+                // the run at the marginal price charged in part, if one
+                // is: a choice among several such runs is left to the
+                // exact solver
+                if m.at > rest && m.runs > 1 {
                     return false;
                 }
-                // a session charging now is a charged neighbour of the first run
-                let left = if i == 0 { p.running } else { charged(i - 1) };
-                // attach to a charged neighbour (no extra block); with both or
-                // neither, the preferred direction decides
-                let suffix = match (left, charged(i + 1)) {
+                (m.price, rest, m.at > rest)
+            }
+        };
+        let charged = |s: &Seg| s.forced || s.c < cut;
+        for (i, s) in segs.iter().enumerate() {
+            let end = s.start + s.len;
+            if charged(s) {
+                push_interval(out, s.start, end);
+            } else if s.c == cut {
+                if !part {
+                    push_interval(out, s.start, end);
+                    continue;
+                }
+                // a session charging now is a charged neighbour of the
+                // first run
+                let left = if i == 0 {
+                    p.running
+                } else {
+                    charged(&segs[i - 1])
+                };
+                // attach to a charged neighbour (no extra block); with
+                // both or neither, the preferred direction decides
+                let right = segs.get(i + 1).is_some_and(charged);
+                let suffix = match (left, right) {
                     (true, false) => false,
                     (false, true) => true,
                     _ => p.later,
                 };
-                part = Some((i, suffix));
-            }
-        }
-        for (i, s) in segs.iter().enumerate() {
-            let end = s.start + s.len;
-            match part {
-                Some((k, true)) if k == i => push_interval(out, end - rest, end),
-                Some((k, false)) if k == i => push_interval(out, s.start, s.start + rest),
-                _ if s.forced || s.c <= cut => push_interval(out, s.start, end),
-                _ => {}
+                if suffix {
+                    push_interval(out, end - rest, end);
+                } else {
+                    push_interval(out, s.start, s.start + rest);
+                }
             }
         }
         true

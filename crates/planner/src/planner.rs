@@ -124,6 +124,33 @@ pub(crate) fn minute_time(m: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(m * 60, 0).unwrap_or_default()
 }
 
+/// [`minute_time`] for many minutes of a few days (a plan's block
+/// edges): the date, the costly part, is computed once per day.
+#[derive(Debug, Default)]
+struct MinuteTimes {
+    /// The day last converted (days since the epoch) and its date.
+    day: Option<(i64, chrono::NaiveDate)>,
+}
+
+impl MinuteTimes {
+    #[inline]
+    fn at(&mut self, m: i64) -> DateTime<Utc> {
+        let (day, minute) = (m.div_euclid(24 * 60), m.rem_euclid(24 * 60));
+        let date = match self.day {
+            Some((d, date)) if d == day => date,
+            _ => {
+                let date = minute_time(m).date_naive();
+                self.day = Some((day, date));
+                date
+            }
+        };
+        // minute < 1440: always a valid time of day
+        let time = chrono::NaiveTime::from_num_seconds_from_midnight_opt(minute as u32 * 60, 0)
+            .unwrap_or_default();
+        date.and_time(time).and_utc()
+    }
+}
+
 impl Planner {
     /// A planner with empty buffers.
     pub fn new() -> Self {
@@ -261,11 +288,12 @@ impl Planner {
             (0.0, false)
         };
         let mut blocks = Vec::with_capacity(self.chosen.len());
+        let mut times = MinuteTimes::default();
         let (mut total_cost, mut total_energy, mut minutes) = (0.0, 0.0, 0u32);
         for (i, &(a, b)) in self.chosen.iter().enumerate() {
             let (mut cost, mut tentative) = self.cost(a, b, power);
             let mut e = f64::from(b - a) * power / 60.0;
-            let mut start = minute_time(t0 + i64::from(a));
+            let mut start = times.at(t0 + i64::from(a));
             if i == 0 && head_secs > 0.0 {
                 start = req.now;
                 cost += head.0;
@@ -277,7 +305,7 @@ impl Planner {
             minutes += b - a;
             blocks.push(Block {
                 start,
-                end: minute_time(t0 + i64::from(b)),
+                end: times.at(t0 + i64::from(b)),
                 energy_kwh: e,
                 cost,
                 tentative,
