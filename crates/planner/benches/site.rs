@@ -26,14 +26,16 @@ fn bench(c: &mut Criterion) {
         let name = format!("{count} vehicles{}", if rules { ", rules" } else { "" });
         let plan = plan_site(&req).expect("valid request");
         eprintln!(
-            "{name}, limit {} kW: exact {}, feasible {}, cost {:.4}, lower bound {:?}, gap {:?}, peak {} kW",
+            "{name}, limit {} kW: exact {}, feasible {}, cost {:.4}, lower bound {:?}, gap {:?}, peak {} kW, {} cells, budget reached {}",
             req.site_limit_kw,
             plan.exact,
             plan.feasible,
             plan.cost,
             plan.lower_bound,
             plan.gap,
-            plan.peak_kw()
+            plan.peak_kw(),
+            plan.work_cells,
+            plan.warnings.iter().any(|w| w.contains("work budget"))
         );
         assert!(plan.peak_kw() <= req.site_limit_kw);
         group.bench_function(name, |b| b.iter(|| plan_site(black_box(&req))));

@@ -81,7 +81,8 @@ fn main() {
         let short = plan.vehicles.iter().filter(|v| !v.feasible).count();
         let budget = plan.warnings.iter().any(|w| w.contains("work budget"));
         println!(
-            "{name}: {wall:.2} s wall, {cpu:.2} s CPU; exact {}, budget reached {budget}, cost {:.2}, lower bound {:.2}, gap {:.2}, {short} of {} short",
+            "{name}: {wall:.2} s wall, {cpu:.2} s CPU, {} cells; exact {}, budget reached {budget}, cost {:.2}, lower bound {:.2}, gap {:.2}, {short} of {} short",
+            plan.work_cells,
             plan.exact,
             plan.cost,
             plan.lower_bound.unwrap_or(f64::NAN),

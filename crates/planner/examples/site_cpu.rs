@@ -28,12 +28,14 @@ fn main() {
         }
         let p = p.unwrap();
         println!(
-            "{count} vehicles{}: {:.3} ms CPU per plan, exact {}, cost {:.4}, gap {:?}",
+            "{count} vehicles{}: {:.3} ms CPU per plan, exact {}, cost {:.4}, gap {:?}, {} cells, budget reached {}",
             if rules { ", rules" } else { "" },
             (cpu() - c0) * 1000.0 / reps as f64,
             p.exact,
             p.cost,
-            p.gap
+            p.gap,
+            p.work_cells,
+            p.warnings.iter().any(|w| w.contains("work budget"))
         );
     }
 }

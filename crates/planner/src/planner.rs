@@ -418,6 +418,12 @@ impl Planner {
     pub(crate) fn set_work(&mut self, cells: Option<u64>) {
         self.dp.work_left = cells;
         self.dp.out_of_work = false;
+        self.dp.work_done = 0;
+    }
+
+    /// Table cells the exact solver filled since [`Planner::set_work`].
+    pub(crate) fn work_done(&self) -> u64 {
+        self.dp.work_done
     }
 
     /// Whether a solve was refused because the work set by

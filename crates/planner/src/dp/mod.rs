@@ -93,6 +93,10 @@ pub(crate) struct Dp {
     /// Set when a pass was refused because its table would overrun
     /// `work_left`: every later solve is refused too.
     pub(crate) out_of_work: bool,
+    /// Table cells paid for by [`Dp::charge`] since the last
+    /// [`crate::Planner::set_work`], whether or not a limit is set: the
+    /// work a site plan reports.
+    pub(crate) work_done: u64,
     /// Solve minute by minute whatever the constraints: the reference
     /// the run-level programme is tested against.
     #[cfg(test)]
@@ -367,16 +371,16 @@ impl Dp {
     /// request always gets the same answer, and no pass starts that the
     /// budget cannot pay for in full.
     fn charge(&mut self, cells: u64) -> Result<(), PlanError> {
-        let Some(left) = self.work_left else {
-            return Ok(());
-        };
-        if self.out_of_work || cells > left {
-            self.out_of_work = true;
-            return Err(PlanError::TooLarge(
-                "the planning work budget is spent".to_string(),
-            ));
+        if let Some(left) = self.work_left {
+            if self.out_of_work || cells > left {
+                self.out_of_work = true;
+                return Err(PlanError::TooLarge(
+                    "the planning work budget is spent".to_string(),
+                ));
+            }
+            self.work_left = Some(left - cells);
         }
-        self.work_left = Some(left - cells);
+        self.work_done = self.work_done.saturating_add(cells);
         Ok(())
     }
 

@@ -50,6 +50,14 @@
 //! for the same minutes. Beyond that the answer keeps every rule and the
 //! limit, with the larger lower bound and the gap.
 //!
+//! The exact single-vehicle solves that keep the rules share one work
+//! budget per site plan ([`SITE_WORK_BUDGET`] table cells, counted before
+//! each pass runs, so a solve never overruns what is left). Once it is
+//! spent the plan stops improving (see `rules::Enforcer::fallback`), is
+//! never `exact`, carries the bound on its own served minutes and a
+//! warning. So with block rules the domain above is exact only where the
+//! budget suffices; without block rules no budget applies.
+//!
 //! # When not every target can be met
 //! 1. **Min SoC first.** Each vehicle's minutes up to its
 //!    `min_soc_percent` are charged at once, whatever they cost, minute by
@@ -270,7 +278,7 @@ pub fn plan_site_within(req: &SiteRequest, work: u64) -> Result<SitePlan, PlanEr
     let mut broken = vec![None; cars.len()];
     let mut lost = vec![0u32; cars.len()];
     let mut alone = None;
-    let mut spent = false;
+    let (mut spent, mut reached, mut work_cells) = (false, false, 0);
     if !keeps {
         let mut e = enforcer(&cars, &pieces, &forced, &order, later, &limit, n);
         e.planner.set_work(Some(work));
@@ -305,6 +313,10 @@ pub fn plan_site_within(req: &SiteRequest, work: u64) -> Result<SitePlan, PlanEr
         if broken.iter().all(Option::is_none) && !spent {
             alone = e.alone_bound(&joint.parts);
         }
+        // (the budget may also run out in that search: the plan is
+        // whole, only its bound is weaker)
+        reached = e.spent();
+        work_cells = e.planner.work_done();
     }
     // the relaxations; one serving more gives no bound on the same terms
     // (and with the rules, shows the plan may serve too little)
@@ -344,29 +356,6 @@ pub fn plan_site_within(req: &SiteRequest, work: u64) -> Result<SitePlan, PlanEr
         && most_served
         && broken.iter().all(Option::is_none)
         && (all_exact && keeps || bound.is_some_and(|b| b.0 >= key));
-    if !most_served && bound.is_some() {
-        warnings.push(
-            "lower_bound and gap hold for plans that charge each vehicle the minutes this plan does: a plan that charges some vehicle more may exist (a plan without the block rules does), so even a gap of 0 does not prove this plan the best"
-                .to_string(),
-        );
-    }
-    if spent {
-        warnings.push(
-            "the planning work budget was reached: the plan keeps every block rule and the limit but is not proven the cheapest; see lower_bound and gap"
-                .to_string(),
-        );
-    } else if !all_exact && !exact {
-        warnings.push(format!(
-            "the limit of {} kW packs vehicles of unequal power: the plan is not proven the cheapest; see lower_bound and gap",
-            req.site_limit_kw
-        ));
-    } else if !exact {
-        warnings.push(
-            "the block rules are kept one vehicle at a time around the others: the plan is not proven the cheapest; see lower_bound and gap"
-                .to_string(),
-        );
-    }
-
     let mut vehicles = Vec::with_capacity(cars.len());
     let mut total = 0.0;
     let mut feasible = true;
@@ -440,16 +429,56 @@ pub fn plan_site_within(req: &SiteRequest, work: u64) -> Result<SitePlan, PlanEr
     } else {
         bound.map(|b| (forced_cost(&cars, &pieces, &forced) + b.1).min(total))
     };
+    let gap = lower_bound.map(|lb| (total - lb).max(0.0));
+    // a gap of 0 without `exact` loses nothing on the plan's own terms:
+    // the warnings say what is not proven instead
+    let none_cheaper = gap == Some(0.0);
+    let own_terms = "the minutes this plan does";
+    if spent {
+        warnings.push(if none_cheaper {
+            format!("the planning work budget was reached: the plan keeps every block rule and the limit, and no plan that charges each vehicle {own_terms} costs less (gap 0), but it is not proven the cheapest: a plan that charges some vehicle more may exist")
+        } else {
+            format!("the planning work budget was reached: the plan keeps every block rule and the limit but is not proven the cheapest; lower_bound and gap hold for plans that charge each vehicle {own_terms}, and one that charges some vehicle more may exist")
+        });
+    } else {
+        if reached && !exact {
+            warnings.push(
+                "the planning work budget was reached while bounding the plan: the plan is whole and keeps every block rule and the limit, but the bound from planning each vehicle alone is missing"
+                    .to_string(),
+            );
+        }
+        if !most_served && bound.is_some() {
+            warnings.push(format!(
+                "lower_bound and gap hold for plans that charge each vehicle {own_terms}: a plan that charges some vehicle more may exist (a plan without the block rules does), so even a gap of 0 does not prove this plan the best"
+            ));
+        }
+        let see = if none_cheaper {
+            ""
+        } else {
+            "; see lower_bound and gap"
+        };
+        if !all_exact && !exact {
+            warnings.push(format!(
+                "the limit of {} kW packs vehicles of unequal power: the plan is not proven the cheapest{see}",
+                req.site_limit_kw
+            ));
+        } else if !exact {
+            warnings.push(format!(
+                "the block rules are kept one vehicle at a time around the others: the plan is not proven the cheapest{see}"
+            ));
+        }
+    }
     let load = load_steps(&cars, &vehicles_minutes(&vehicles, t0), t0);
     Ok(SitePlan {
         feasible,
         exact,
         cost: total,
         lower_bound,
-        gap: lower_bound.map(|lb| (total - lb).max(0.0)),
+        gap,
         vehicles,
         load,
         warnings,
+        work_cells,
     })
 }
 

@@ -155,6 +155,13 @@ pub struct SitePlan {
     pub load: Vec<LoadStep>,
     /// Site-wide remarks: forecast prices, the exact domain.
     pub warnings: Vec<String>,
+    /// Table cells the exact solver filled to keep the block rules (0
+    /// without rules), at most the work budget
+    /// ([`crate::SITE_WORK_BUDGET`] for [`crate::plan_site`]): the work
+    /// this plan took, counted like the budget, so the same request
+    /// always reports the same number.
+    #[serde(default)]
+    pub work_cells: u64,
 }
 
 impl SitePlan {

@@ -21,6 +21,11 @@ use crate::problem::Seg;
 /// the second.
 const MAX_ROUNDS: usize = 4;
 
+/// The most windows the fallback adds to a vehicle's plan once the work
+/// budget is spent: each is the longest that fits, so a few fill what
+/// room there is, and the bound keeps the fallback linear in the horizon.
+const FALLBACK_WINDOWS: usize = 64;
+
 /// Keys and penalties stay below this, so no sum the solver forms
 /// overflows (it shifts minute costs by 64 bits in an `i128`).
 const KEY_ROOM: i128 = 1 << 60;
@@ -144,13 +149,15 @@ impl Enforcer<'_> {
                     continue;
                 }
                 if self.spent() {
-                    // no work left to improve: a vehicle not yet repaired
-                    // gets the plan that keeps its rules without a search
-                    if !ok {
+                    // no work left to improve: a vehicle not yet repaired,
+                    // or short, gets more minutes that keep its rules
+                    // without a search
+                    if !ok || parts[i].minutes < need {
                         sub(&mut load, &parts[i].runs, w);
-                        parts[i] = self.fallback(i, &load, &mut broken[i]);
+                        if self.fall_back(i, &load, ok, &mut parts[i], &mut broken[i]) {
+                            changes += 1;
+                        }
                         add(&mut load, &parts[i].runs, w);
-                        changes += 1;
                     }
                     continue;
                 }
@@ -194,9 +201,10 @@ impl Enforcer<'_> {
                         changes += 1;
                     }
                     Ok(None) => {}
-                    Err(_) if !ok && self.spent() => {
-                        parts[i] = self.fallback(i, &load, &mut broken[i]);
-                        changes += 1;
+                    Err(_) if self.spent() => {
+                        if self.fall_back(i, &load, ok, &mut parts[i], &mut broken[i]) {
+                            changes += 1;
+                        }
                     }
                     Err(_) => {
                         if !ok {
@@ -206,6 +214,14 @@ impl Enforcer<'_> {
                             }
                             changes += 1;
                         }
+                    }
+                }
+                // the budget ran out in this vehicle's search: what it
+                // found (or its plan so far) is topped up without one
+                if self.spent() && parts[i].minutes < need && broken[i].is_none() {
+                    let ok = self.keeps(i, &parts[i]);
+                    if self.fall_back(i, &load, ok, &mut parts[i], &mut broken[i]) {
+                        changes += 1;
                     }
                 }
                 seen[i] = changes;
@@ -223,58 +239,105 @@ impl Enforcer<'_> {
         self.planner.out_of_work()
     }
 
+    /// Replaces vehicle `i`'s part by [`Enforcer::fallback`] built on it
+    /// (when it keeps its rules, `ok`) or on its min-SoC minutes (when it
+    /// does not): only when that part breaks the rules or the fallback
+    /// gives more minutes. Whether the part changed.
+    fn fall_back(
+        &self,
+        i: usize,
+        load: &[i64],
+        ok: bool,
+        part: &mut Part,
+        broken: &mut Option<Broken>,
+    ) -> bool {
+        let base = if ok {
+            part.runs.clone()
+        } else {
+            self.fixed_runs[i].clone()
+        };
+        let f = self.fallback(i, load, base, broken);
+        let better = !ok || f.minutes > part.minutes;
+        if better {
+            *part = f;
+        }
+        better
+    }
+
     /// Vehicle `i`'s plan without the exact solver, for when the work
-    /// budget is spent: its min-SoC runs and one more block where `load`
-    /// leaves room, the longest (up to its need), then the cheapest, whose
-    /// union keeps its rules; else its min-SoC runs alone, and when those
-    /// break its rules, `broken` says so. Linear in the horizon.
-    fn fallback(&self, i: usize, load: &[i64], broken: &mut Option<Broken>) -> Part {
+    /// budget is spent: `base` (runs that keep its rules, or its min-SoC
+    /// runs) and, one at a time while it is short, the window where
+    /// `load` leaves room with the most minutes (up to what it still
+    /// needs), then the cheapest, whose union with the runs so far keeps
+    /// its rules. When `base` breaks the rules nothing is added and
+    /// `broken` says so. Each window costs a pass over the horizon; at
+    /// most [`FALLBACK_WINDOWS`] are added.
+    fn fallback(
+        &self,
+        i: usize,
+        load: &[i64],
+        base: Vec<(u32, u32)>,
+        broken: &mut Option<Broken>,
+    ) -> Part {
         let c = &self.cars[i];
         let n = c.n as usize;
-        let fixed = &self.fixed[i];
-        let forced: u32 = self.fixed_runs[i].iter().map(|r| r.1 - r.0).sum();
-        let want = c.need.saturating_sub(forced) as usize;
-        let free = |t: usize| !fixed[t] && load[t] + c.watts <= self.lim[t];
-        // per stretch of free minutes its cheapest window of up to `want`
-        // minutes: (minutes, key, start)
-        let mut windows: Vec<(usize, i128, usize)> = Vec::new();
-        let mut t = 0;
-        while want > 0 && t < n {
-            if !free(t) {
-                t += 1;
-                continue;
+        let mut taken = vec![false; n];
+        for &(a, b) in &base {
+            taken[a as usize..b as usize].fill(true);
+        }
+        let mut have: u32 = base.iter().map(|r| r.1 - r.0).sum();
+        let mut runs = base;
+        let cost = |x: usize| i128::from(self.price[x]);
+        for _ in 0..FALLBACK_WINDOWS {
+            let want = c.need.saturating_sub(have) as usize;
+            if want == 0 || !c.rules.kept_by(&runs, c.n) {
+                break;
             }
-            let a = t;
-            while t < n && free(t) {
-                t += 1;
-            }
-            let len = want.min(t - a);
-            let cost = |x: usize| i128::from(self.price[x]);
-            let mut sum: i128 = (a..a + len).map(cost).sum();
-            let mut best = (sum, a);
-            for s in a + 1..=t - len {
-                sum += cost(s + len - 1) - cost(s - 1);
-                // ties: the preferred end of the horizon
-                if sum < best.0 || sum == best.0 && self.later {
-                    best = (sum, s);
+            let free = |t: usize| !taken[t] && load[t] + c.watts <= self.lim[t];
+            // per stretch of free minutes its cheapest window of up to
+            // `want` minutes: (minutes, key, start)
+            let mut windows: Vec<(usize, i128, usize)> = Vec::new();
+            let mut t = 0;
+            while t < n {
+                if !free(t) {
+                    t += 1;
+                    continue;
                 }
+                let a = t;
+                while t < n && free(t) {
+                    t += 1;
+                }
+                let len = want.min(t - a);
+                let mut sum: i128 = (a..a + len).map(cost).sum();
+                let mut best = (sum, a);
+                for s in a + 1..=t - len {
+                    sum += cost(s + len - 1) - cost(s - 1);
+                    // ties: the preferred end of the horizon
+                    if sum < best.0 || sum == best.0 && self.later {
+                        best = (sum, s);
+                    }
+                }
+                windows.push((len, best.0, best.1));
             }
-            windows.push((len, best.0, best.1));
+            // most minutes, then cheapest, then the preferred end
+            windows.sort_by_key(|&(len, key, a)| {
+                let pos = if self.later { n - a } else { a };
+                (std::cmp::Reverse(len), key, pos)
+            });
+            let added = windows.into_iter().find_map(|(len, _, a)| {
+                let mut more = runs.clone();
+                more.push((a as u32, (a + len) as u32));
+                let more = super::merge(&mut more);
+                c.rules.kept_by(&more, c.n).then_some((more, a, len))
+            });
+            let Some((more, a, len)) = added else {
+                break;
+            };
+            runs = more;
+            taken[a..a + len].fill(true);
+            have += len as u32;
         }
-        // most minutes, then cheapest, then the preferred end
-        windows.sort_by_key(|&(len, key, a)| {
-            let pos = if self.later { n - a } else { a };
-            (std::cmp::Reverse(len), key, pos)
-        });
-        for (len, _, a) in windows {
-            let mut runs = self.fixed_runs[i].clone();
-            runs.push((a as u32, (a + len) as u32));
-            let runs = super::merge(&mut runs);
-            if c.rules.kept_by(&runs, c.n) {
-                return self.part(i, runs);
-            }
-        }
-        let part = self.part(i, self.fixed_runs[i].clone());
+        let part = self.part(i, runs);
         if !self.keeps(i, &part) {
             *broken = Some(Broken::MinSoc);
         }
