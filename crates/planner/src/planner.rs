@@ -455,19 +455,34 @@ impl Planner {
         self.segs.clear();
         if forced == 0 && finish == 0 {
             // nothing to cut (the usual request): only the joining of equal
-            // prices below, without the cuts' bookkeeping per piece
-            for p in &self.pieces {
+            // prices below, without the cuts' bookkeeping per piece; the
+            // run being joined stays out of the vector until it ends
+            let mut pieces = self.pieces.iter();
+            let Some(first) = pieces.next() else {
+                return;
+            };
+            self.segs.reserve(self.pieces.len());
+            let mut run = Seg {
+                start: first.start,
+                len: first.len,
+                c: quantise(first.price),
+                forced: false,
+            };
+            for p in pieces {
                 let c = quantise(p.price);
-                match self.segs.last_mut() {
-                    Some(last) if last.c == c => last.len += p.len,
-                    _ => self.segs.push(Seg {
+                if c == run.c {
+                    run.len += p.len;
+                } else {
+                    self.segs.push(run);
+                    run = Seg {
                         start: p.start,
                         len: p.len,
                         c,
                         forced: false,
-                    }),
+                    };
                 }
             }
+            self.segs.push(run);
             return;
         }
         for p in &self.pieces {
