@@ -74,7 +74,7 @@ impl Work {
     /// The plan behind the cost [`repair`] returned last.
     #[cfg(test)]
     pub(super) fn plan(&self, p: &Problem) -> &[(u32, u32)] {
-        if p.pause <= 1 {
+        if !improves(p) {
             &self.b
         } else {
             &self.best
@@ -95,7 +95,7 @@ pub(super) fn repair(p: &Problem, hint: &[(u32, u32)], w: &mut Work) -> Option<i
         at: &w.at,
     };
     let mended = from_hint(p, runs, hint, &mut w.b);
-    if p.pause <= 1 {
+    if !improves(p) {
         return mended;
     }
     w.best.clear();
@@ -117,6 +117,12 @@ pub(super) fn repair(p: &Problem, hint: &[(u32, u32)], w: &mut Work) -> Option<i
         (None, None) => return None,
     };
     Some(improve(p, runs, (&mut w.b, &mut w.best), &w.order, cost))
+}
+
+/// Whether [`repair`] improves its plan locally: with a pause or a block
+/// limit, where the mended plan is often a little above the optimum.
+fn improves(p: &Problem) -> bool {
+    p.pause > 1 || p.max_blocks.is_some()
 }
 
 /// Rounds of [`improve`] at most: each round costs about as much as a
