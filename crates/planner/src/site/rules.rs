@@ -26,6 +26,11 @@ const MAX_ROUNDS: usize = 4;
 /// room there is, and the bound keeps the fallback linear in the horizon.
 const FALLBACK_WINDOWS: usize = 64;
 
+/// The best windows the fallback tries for each one it adds: the ones
+/// after those are shorter or dearer, and trying every window of a long
+/// horizon against the rules took seconds on 64 vehicles and 7 days.
+const FALLBACK_TRIES: usize = 16;
+
 /// Keys and penalties stay below this, so no sum the solver forms
 /// overflows (it shifts minute costs by 64 bits in an `i128`).
 const KEY_ROOM: i128 = 1 << 60;
@@ -269,9 +274,9 @@ impl Enforcer<'_> {
     /// runs) and, one at a time while it is short, the window where
     /// `load` leaves room with the most minutes (up to what it still
     /// needs), then the cheapest, whose union with the runs so far keeps
-    /// its rules. When `base` breaks the rules nothing is added and
-    /// `broken` says so. Each window costs a pass over the horizon; at
-    /// most [`FALLBACK_WINDOWS`] are added.
+    /// its rules (of the [`FALLBACK_TRIES`] best). When `base` breaks the
+    /// rules nothing is added and `broken` says so. Each window costs a
+    /// pass over the horizon; at most [`FALLBACK_WINDOWS`] are added.
     fn fallback(
         &self,
         i: usize,
@@ -319,11 +324,18 @@ impl Enforcer<'_> {
                 }
                 windows.push((len, best.0, best.1));
             }
-            // most minutes, then cheapest, then the preferred end
-            windows.sort_by_key(|&(len, key, a)| {
+            // most minutes, then cheapest, then the preferred end (a
+            // total order: no two windows start at the same minute); only
+            // the first few are tried
+            let rank = |&(len, key, a): &(usize, i128, usize)| {
                 let pos = if self.later { n - a } else { a };
                 (std::cmp::Reverse(len), key, pos)
-            });
+            };
+            if windows.len() > FALLBACK_TRIES {
+                windows.select_nth_unstable_by_key(FALLBACK_TRIES, rank);
+                windows.truncate(FALLBACK_TRIES);
+            }
+            windows.sort_by_key(rank);
             let added = windows.into_iter().find_map(|(len, _, a)| {
                 let mut more = runs.clone();
                 more.push((a as u32, (a + len) as u32));
