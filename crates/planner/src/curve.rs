@@ -135,19 +135,48 @@ impl<'a> CurveBuilder<'a> {
         });
     }
 
+    /// Covers `[u, v)` as [`cover`] does, with a tight loop over known
+    /// slots that follow one another (the usual curve: one piece per
+    /// slot, or one longer piece per run of equal prices).
     fn fill(&mut self, u: i64, v: i64) {
         let slots = self.slots;
-        cover(slots, u, v, &mut |a, b, p| match p {
-            Some(p) => self.push(a, b, p, false),
-            None => {
-                self.gaps.push(Gap {
-                    start: a,
-                    end: b,
-                    sources: 0,
-                });
-                self.forecast(a, b, 0);
+        let mut i = slots.partition_point(|s| s.end <= u);
+        let mut pos = u;
+        self.pieces.reserve(slots.len() - i);
+        while pos < v {
+            // slots with `end > pos` from `i` on: known from `pos` while
+            // the next one starts there
+            while let Some(s) = slots.get(i).filter(|s| s.start <= pos && pos < v) {
+                let e = s.end.min(v);
+                let start = (pos - self.t0) as u32;
+                let len = (e - pos) as u32;
+                match self.pieces.last_mut() {
+                    // the pieces so far tile [t0, pos): the last ends here
+                    Some(last) if !last.tentative && last.price.to_bits() == s.price.to_bits() => {
+                        last.len += len;
+                    }
+                    _ => self.pieces.push(Piece {
+                        start,
+                        len,
+                        price: s.price,
+                        tentative: false,
+                    }),
+                }
+                pos = e;
+                i += 1;
             }
-        });
+            if pos >= v {
+                break;
+            }
+            let end = slots.get(i).map_or(v, |s| s.start.min(v));
+            self.gaps.push(Gap {
+                start: pos,
+                end,
+                sources: 0,
+            });
+            self.forecast(pos, end, 0);
+            pos = end;
+        }
     }
 
     /// Prices `[a, b)` from history: level 0 looks a week back, level 1 a

@@ -81,13 +81,37 @@ impl Greedy {
     pub fn solve(&mut self, p: &Problem, out: &mut Vec<(u32, u32)>) -> bool {
         out.clear();
         let segs = p.segs;
-        self.order.clear();
-        let mut need = p.l;
+        // the first round of the selection (see [`marginal`]) runs while
+        // the runs not forced are copied: those above a pivot go to the
+        // back, the others to the front
+        let n = segs.len();
+        let pivot = match segs {
+            [] => 0,
+            _ => {
+                let (a, b, c) = (segs[0].c, segs[n / 2].c, segs[n - 1].c);
+                a.max(b).min(a.min(b).max(c))
+            }
+        };
+        let order = &mut self.order;
+        order.clear();
+        order.resize(n, (0, 0));
+        let (mut front, mut back) = (0, n);
+        let (mut need, mut less, mut equal, mut at_pivot) = (p.l, 0u32, 0u32, 0u32);
         for s in segs {
             if s.forced {
                 need -= s.len;
+            } else if s.c > pivot {
+                back -= 1;
+                order[back] = (s.c, s.len);
             } else {
-                self.order.push((s.c, s.len));
+                order[front] = (s.c, s.len);
+                front += 1;
+                if s.c < pivot {
+                    less += s.len;
+                } else {
+                    equal += s.len;
+                    at_pivot += 1;
+                }
             }
         }
         // the runs below the marginal price are charged whole; of those at
@@ -95,15 +119,30 @@ impl Greedy {
         let m = if need == 0 {
             // the forced minutes are the plan: no run below any price
             None
+        } else if less >= need {
+            // below the pivot: the front holds every run priced at most it
+            marginal(&mut order[..front], need)
+        } else if less + equal >= need {
+            Some(Marginal {
+                price: pivot,
+                below: less,
+                at: equal,
+                runs: at_pivot,
+            })
         } else {
-            // None: every run is needed
-            Some(marginal(&mut self.order, need).unwrap_or(Marginal {
-                price: i64::MAX,
-                below: need,
-                at: 0,
-                runs: 0,
-            }))
+            // above the pivot: every run of the front is charged
+            marginal(&mut order[back..], need - less - equal).map(|m| Marginal {
+                below: m.below + less + equal,
+                ..m
+            })
         };
+        // None from the selection: every run is needed
+        let m = m.or((need > 0).then_some(Marginal {
+            price: i64::MAX,
+            below: need,
+            at: 0,
+            runs: 0,
+        }));
         let (cut, rest, part) = match m {
             None => (i64::MIN, 0, false),
             Some(m) => {
