@@ -41,6 +41,10 @@ pub const BATCH: usize = 100;
 /// latest, so nothing waits forever for a successor.
 pub const HOLD_MAX: Duration = Duration::from_secs(30);
 
+/// The waits (simulated time) before a delivery that got no answer, or a
+/// 429/5xx, is sent again: three attempts in all.
+pub const RETRY_AFTER: [Duration; 2] = [Duration::from_secs(1), Duration::from_secs(5)];
+
 /// Fault levers of the webhook deliverer; probabilities in 0..=1.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -60,11 +64,11 @@ pub struct WebhookFaults {
 /// Counters of the deliverer (`GET /_sim/webhooks`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct WebhookStats {
-    /// Deliveries sent (each duplicate counts).
+    /// Attempts to deliver (each duplicate and each retry counts).
     pub sent: u64,
     /// Deliveries answered 2xx.
     pub ok: u64,
-    /// Deliveries answered otherwise, or not answered.
+    /// Attempts answered otherwise, or not answered.
     pub failed: u64,
     /// Events sent.
     pub events: u64,
@@ -491,25 +495,55 @@ async fn send(h: &SimHandle, http: &reqwest::Client, d: Delivery, now: DateTime<
     }
 }
 
+/// Sends one delivery to the receiver. A delivery that got no answer
+/// (connection reset or refused, timeout) or a 429/5xx is sent again,
+/// unchanged and under the same `X-Enode-Delivery`, after
+/// [`RETRY_AFTER`] (as providers of webhooks generally do: a receiver
+/// deduplicates by delivery id); an answer that refuses the delivery for
+/// good (401 for a wrong signature, 413) is not.
 async fn post(h: &SimHandle, http: &reqwest::Client, d: Delivery) {
-    let Some(url) = h.hooks().target.as_ref().map(|t| t.url.clone()) else {
-        return;
-    };
-    let r = http
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("x-enode-delivery", &d.id)
-        .header("x-enode-signature", &d.signature)
-        .body(d.body)
-        .send()
-        .await;
-    let ok = matches!(&r, Ok(resp) if resp.status().is_success());
-    let mut w = h.hooks();
-    w.stats.sent += 1;
-    if ok {
-        w.stats.ok += 1;
-    } else {
-        w.stats.failed += 1;
+    let mut attempt = 0;
+    loop {
+        let Some(url) = h.hooks().target.as_ref().map(|t| t.url.clone()) else {
+            return;
+        };
+        let r = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .header("x-enode-delivery", &d.id)
+            .header("x-enode-signature", &d.signature)
+            .body(d.body.clone())
+            .send()
+            .await;
+        let (ok, transient, why) = match &r {
+            Ok(resp) => {
+                let s = resp.status();
+                (
+                    s.is_success(),
+                    s.is_server_error() || s == reqwest::StatusCode::TOO_MANY_REQUESTS,
+                    s.to_string(),
+                )
+            }
+            Err(e) => (false, true, e.to_string()),
+        };
+        {
+            let mut w = h.hooks();
+            w.stats.sent += 1;
+            if ok {
+                w.stats.ok += 1;
+            } else {
+                w.stats.failed += 1;
+            }
+        }
+        if ok || !transient || attempt >= RETRY_AFTER.len() {
+            if !ok {
+                tracing::debug!(delivery = %d.id, why = %why, attempt, "webhook delivery failed");
+            }
+            return;
+        }
+        tracing::debug!(delivery = %d.id, why = %why, attempt, "webhook delivery failed, sent again");
+        h.clock().sleep(RETRY_AFTER[attempt]).await;
+        attempt += 1;
     }
 }
 

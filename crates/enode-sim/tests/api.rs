@@ -502,3 +502,76 @@ async fn an_event_due_during_a_slow_delivery_follows_it_at_once() {
         "car-b's plug-in (due at +32 s) was delivered at +{b}"
     );
 }
+
+/// A delivery that meets a 503 is sent again under the same delivery id
+/// (the receiver deduplicates by it); one refused with 401 is not.
+#[tokio::test(start_paused = true)]
+async fn a_failed_delivery_is_sent_again_but_a_refused_one_is_not() {
+    let mut u = UserSpec::new("u");
+    u.locations.push(LocationSpec::new("home"));
+    u.vehicles.push(VehicleSpec {
+        plugged_in: false,
+        charge_on_plug_in: false,
+        events: vec![
+            EventSpec::new(When::after(Duration::from_secs(30)), EventAction::PlugIn),
+            EventSpec::new(When::after(Duration::from_secs(90)), EventAction::Unplug),
+        ],
+        ..VehicleSpec::new("car-a")
+    });
+    let (sim, _http) = start(Scenario {
+        users: vec![u],
+        ..Scenario::default()
+    })
+    .await;
+    sim.handle.grant_tokens("u", "all").unwrap();
+    // The first attempt of the plug-in's delivery meets a 503; every
+    // delivery after the first one is refused with 401.
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let app = {
+        let got = got.clone();
+        axum::Router::new().route(
+            "/hook",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: String| async move {
+                    let id = headers["x-enode-delivery"].to_str().unwrap().to_owned();
+                    let mut got = got.lock().unwrap();
+                    got.push((id.clone(), body));
+                    let first_id = got[0].0.clone();
+                    match (id == first_id, got.len()) {
+                        (true, 1) => StatusCode::SERVICE_UNAVAILABLE,
+                        (true, _) => StatusCode::OK,
+                        (false, _) => StatusCode::UNAUTHORIZED,
+                    }
+                },
+            ),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    sim.handle
+        .set_firehose(&format!("http://{addr}/hook"), "secret");
+    sim.handle.clock().sleep(Duration::from_secs(180)).await;
+
+    let got = got.lock().unwrap().clone();
+    assert!(got.len() >= 3, "deliveries: {got:?}");
+    assert!(
+        got[0].1.contains("isPluggedIn"),
+        "first delivery: {:?}",
+        got[0]
+    );
+    assert_eq!(
+        got[1], got[0],
+        "the 503'd delivery was not sent again unchanged"
+    );
+    let refused = &got[2].0;
+    assert_ne!(refused, &got[0].0);
+    assert_eq!(
+        got.iter().filter(|(id, _)| id == refused).count(),
+        1,
+        "a delivery refused with 401 was sent again: {got:?}"
+    );
+    let stats = sim.handle.webhook_stats();
+    assert_eq!(stats.ok, 1, "{stats:?}");
+    assert_eq!(stats.sent, got.len() as u64, "{stats:?}");
+}
