@@ -246,28 +246,34 @@ pub(crate) fn site_chart(req: &SiteRequest, plan: &SitePlan, tz: chrono_tz::Tz) 
         }
     }
     let _ = writeln!(s, "cost     {:.4}", plan.cost);
-    match (plan.exact, plan.lower_bound) {
-        (true, _) => {
-            let _ = writeln!(s, "exact    the cheapest joint plan");
-        }
-        (false, Some(lb)) => {
-            let _ = writeln!(
-                s,
-                "bound    {lb:.4} (gap {:.4}): not proven the cheapest",
-                plan.cost - lb
-            );
-        }
-        (false, None) => {
-            let _ = writeln!(
-                s,
-                "bound    none on the same energy: not proven the cheapest"
-            );
-        }
-    }
+    let _ = writeln!(s, "{}", bound_line(plan.exact, plan.lower_bound, plan.cost));
     for w in &plan.warnings {
         let _ = writeln!(s, "warning: {w}");
     }
     s
+}
+
+/// The site chart's line on how far the plan may be from the cheapest.
+/// A gap of 0 without `exact` loses nothing on the plan's own terms (no
+/// plan serving the same energy costs less), so it is not printed as a
+/// gap; one below what four decimals show reads "less than 0.0001"
+/// rather than a gap of 0.0000.
+fn bound_line(exact: bool, lower_bound: Option<f64>, cost: f64) -> String {
+    match (exact, lower_bound) {
+        (true, _) => "exact    the cheapest joint plan".to_string(),
+        (false, Some(lb)) => {
+            let gap = (cost - lb).max(0.0);
+            if gap == 0.0 {
+                // the warnings say what is not proven
+                format!("bound    {lb:.4} (gap 0): none serving the same energy costs less, but not proven the cheapest")
+            } else if gap < 0.00005 {
+                format!("bound    {lb:.4} (gap less than 0.0001): not proven the cheapest")
+            } else {
+                format!("bound    {lb:.4} (gap {gap:.4}): not proven the cheapest")
+            }
+        }
+        (false, None) => "bound    none on the same energy: not proven the cheapest".to_string(),
+    }
 }
 
 fn run_batch(path: &Path) -> CmdResult {
@@ -404,4 +410,31 @@ pub(crate) fn chart(
         let _ = writeln!(s, "warning: {w}");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bound_line;
+
+    #[test]
+    fn a_gap_of_zero_is_not_printed_as_a_loss() {
+        assert_eq!(
+            bound_line(true, Some(2.5), 2.5),
+            "exact    the cheapest joint plan"
+        );
+        let zero = bound_line(false, Some(2.5), 2.5);
+        assert!(
+            zero.contains("(gap 0): none serving the same energy costs less"),
+            "{zero}"
+        );
+        let tiny = bound_line(false, Some(2.5), 2.500_01);
+        assert!(tiny.contains("(gap less than 0.0001)"), "{tiny}");
+        assert!(!tiny.contains("0.0000"), "{tiny}");
+        let some = bound_line(false, Some(2.5), 2.75);
+        assert!(
+            some.contains("(gap 0.2500): not proven the cheapest"),
+            "{some}"
+        );
+        assert!(bound_line(false, None, 2.5).contains("none on the same energy"));
+    }
 }
