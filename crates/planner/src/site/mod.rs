@@ -183,8 +183,9 @@ struct Flow {
 }
 
 /// The exact solver's work allowed for one site plan, in table cells:
-/// about a second on one core of the machine the planner was measured on
-/// (README, "Exact, and where it stops"). Counted in cells rather than
+/// about half a second of CPU on the machine the planner was measured
+/// on, a whole 48-hour plan of 64 vehicles that reaches it 1.2 s
+/// (README, "Exact, and where it stops"; BENCHMARKS.md). Counted in cells rather than
 /// time so the same request always gets the same answer; when it is
 /// spent the plan stops improving, keeps every rule and the limit, and
 /// says so (`exact: false`, a lower bound and the gap).
@@ -452,7 +453,8 @@ pub fn plan_site_within(req: &SiteRequest, work: u64) -> Result<SitePlan, PlanEr
                 "lower_bound and gap hold for plans that charge each vehicle {own_terms}: a plan that charges some vehicle more may exist (a plan without the block rules does), so even a gap of 0 does not prove this plan the best"
             ));
         }
-        let see = if none_cheaper {
+        // (nothing to see with a gap of 0, or without a bound)
+        let see = if none_cheaper || lower_bound.is_none() {
             ""
         } else {
             "; see lower_bound and gap"
