@@ -13,6 +13,7 @@ pub mod limits;
 pub mod link;
 pub mod localtime;
 pub mod logging;
+pub mod malloc;
 pub mod metrics;
 pub mod model;
 pub mod outage;

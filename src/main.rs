@@ -8,6 +8,7 @@ use smartcharged::cli::Cli;
 use smartcharged::logging;
 
 fn main() -> ExitCode {
+    smartcharged::malloc::tune();
     let cli = Cli::parse();
     logging::init_with_default(cli.log_target(), cli.default_log_level());
     match cli.run() {

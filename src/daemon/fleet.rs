@@ -11,7 +11,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use clock::Clock;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::sync::{mpsc, oneshot, watch, Notify, Semaphore};
+use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn, Instrument};
 
@@ -211,8 +211,9 @@ pub struct Fleet {
     /// The newest control state of every vehicle seen since start, with
     /// its observation and explanation, by vehicle id: what the read model
     /// shows (the store holds only what must survive a crash, written when
-    /// that changes).
-    pub view: Mutex<HashMap<String, Live>>,
+    /// that changes). Boxed: the map keeps up to twice as many slots as
+    /// vehicles, and a `Live` is over 600 bytes.
+    pub view: Mutex<HashMap<String, Box<Live>>>,
     /// This month's savings report, counted as sessions are stored (the
     /// read model shows it).
     pub month: crate::report::MonthTally,
@@ -496,12 +497,16 @@ impl Fleet {
         r
     }
 
-    /// Makes `live` what the read model shows for `vehicle`.
+    /// Makes `live` what the read model shows for `vehicle`, in the box
+    /// the vehicle already has (a poll publishes every vehicle).
     fn publish(&self, vehicle: &str, live: Live) {
-        self.view
-            .lock()
-            .expect("view lock")
-            .insert(vehicle.to_owned(), live);
+        let mut view = self.view.lock().expect("view lock");
+        match view.get_mut(vehicle) {
+            Some(shown) => **shown = live,
+            None => {
+                view.insert(vehicle.to_owned(), Box::new(live));
+            }
+        }
     }
 
     /// Appends to the journal (flushed) and to the vehicle's recent
@@ -756,9 +761,24 @@ impl UserTask {
                 replan_at = None;
             }
             let poll = now >= self.poll_at(now, next_poll) || self.needs_poll(now);
+            // A poll queues for its request slot here, before its round
+            // exists: when thousands of users poll together (a start)
+            // the queue holds these small futures, not their rounds.
+            let slot = if poll {
+                Some(
+                    fleet
+                        .limiter
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("limiter open"),
+                )
+            } else {
+                None
+            };
             // Boxed: the round's state (requests in flight) exists only
             // while it runs, so an idle user's task stays small.
-            match Box::pin(self.round(now, poll)).await {
+            match Box::pin(self.round(now, slot)).await {
                 Ok(any_session) => {
                     fleet.outages.succeeded(fleet.clock.now());
                     fleet
@@ -932,13 +952,17 @@ impl UserTask {
             .max()
     }
 
-    /// One round: poll (or, with `poll` false, take the state webhooks
-    /// keep current), then plan and command each vehicle. Returns whether
-    /// any vehicle is in a controlled session.
-    async fn round(&mut self, now: DateTime<Utc>, poll: bool) -> Result<bool, RoundError> {
-        let vehicles: Vec<(Vehicle, DateTime<Utc>)> = if poll {
+    /// One round: poll with the request slot `slot` (or, without one,
+    /// take the state webhooks keep current), then plan and command each
+    /// vehicle. Returns whether any vehicle is in a controlled session.
+    async fn round(
+        &mut self,
+        now: DateTime<Utc>,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> Result<bool, RoundError> {
+        let vehicles: Vec<(Vehicle, DateTime<Utc>)> = if let Some(slot) = slot {
             self.commands_first(now).await?;
-            let polled = self.poll(now).await?;
+            let polled = self.poll(now, slot).await?;
             let at = self.fleet.clock.now();
             self.polled_at = Some(at);
             polled
@@ -1041,18 +1065,28 @@ impl UserTask {
         }
     }
 
-    async fn poll(&mut self, now: DateTime<Utc>) -> Result<Vec<Vehicle>, RoundError> {
+    /// Lists the user's vehicles, holding the request slot `slot` (taken
+    /// before the token: a token taken before a wait in the queue could
+    /// expire in it).
+    async fn poll(
+        &mut self,
+        now: DateTime<Utc>,
+        slot: OwnedSemaphorePermit,
+    ) -> Result<Vec<Vehicle>, RoundError> {
         let mut refreshed = false;
+        let mut slot = Some(slot);
         loop {
-            // The permit first, then the token: a token taken before a
-            // wait in the queue could expire in it.
-            let permit = self
-                .fleet
-                .limiter
-                .clone()
-                .acquire_owned()
-                .await
-                .expect("limiter open");
+            let permit = match slot.take() {
+                Some(p) => p,
+                // Again after a refresh: a new place in the queue.
+                None => self
+                    .fleet
+                    .limiter
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("limiter open"),
+            };
             let token = self.token().await?;
             let r = self
                 .fleet
