@@ -21,8 +21,9 @@ use smartcharged::config::{Config, ConfigError};
 use smartcharged::enode::auth::{token_answer, token_error_answer};
 use smartcharged::enode::dto;
 use smartcharged::enode::error::{Problem, RetryAfter};
+use smartcharged::enode::webhook::{events, WebhookError, MAX_EVENTS};
 use smartcharged::limits;
-use smartcharged::model::{ChargingReason, Vehicle};
+use smartcharged::model::{ChargingReason, Vehicle, VehicleEventKind, WebhookEvent};
 use smartcharged::prices::tariff::Tariff;
 use smartcharged::prices::tou::{TouSchedule, Window};
 use smartcharged::prices::{self, Quote, SourceError};
@@ -45,6 +46,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("prices_octopus", prices_octopus),
     ("prices_file", prices_file),
     ("plan_request", plan_request),
+    ("webhook", webhook),
 ];
 
 /// The target called `name`, if there is one.
@@ -368,5 +370,57 @@ pub fn plan_request(data: &[u8]) {
     }
     for w in plan.blocks.windows(2) {
         assert!(w[0].end <= w[1].start, "blocks overlap: {w:?}");
+    }
+}
+
+// --------------------------------------------------------------- webhook
+
+/// The secret the `webhook` target signs with.
+const WEBHOOK_SECRET: &[u8] = b"fuzz-webhook-secret";
+
+/// A webhook delivery: the first line is the `X-Enode-Signature` header,
+/// the rest the body. The signature check must accept the body's own
+/// signature and refuse the header unless it is that signature (hex in
+/// either case). The event reader runs on the body whether or not it is
+/// signed (the daemon reaches it only signed; forging the HMAC would only
+/// slow the search): at most `MAX_EVENTS` events, every vehicle event
+/// with a vehicle id in the id grammar, a user id and names clipped, the
+/// reported numbers finite.
+pub fn webhook(data: &[u8]) {
+    let (header, body) = match data.iter().position(|b| *b == b'\n') {
+        Some(i) => (&data[..i], &data[i + 1..]),
+        None => (&data[..0], data),
+    };
+    let own = smartcharged::webhooks::sign(WEBHOOK_SECRET, body);
+    assert!(smartcharged::webhooks::verify(WEBHOOK_SECRET, body, Some(own.as_bytes())).is_ok());
+    if smartcharged::webhooks::verify(WEBHOOK_SECRET, body, Some(header)).is_ok() {
+        assert!(
+            header.eq_ignore_ascii_case(own.as_bytes()),
+            "accepted {header:?} for a body signed {own}"
+        );
+    }
+    match events(body) {
+        Ok(list) => {
+            assert!(list.len() <= MAX_EVENTS);
+            for e in list {
+                match e {
+                    WebhookEvent::Vehicle(v) => {
+                        assert!(limits::enode_id_ok(&v.user), "user {:?}", v.user);
+                        match &v.kind {
+                            VehicleEventKind::Updated(u) | VehicleEventKind::Discovered(u) => {
+                                check_vehicle(&u.vehicle)
+                            }
+                            VehicleEventKind::Deleted(id) => {
+                                assert!(limits::enode_id_ok(id), "vehicle id {id:?}")
+                            }
+                        }
+                    }
+                    WebhookEvent::Ignored(name) => assert!(name.len() <= 2 * limits::TEXT_MAX),
+                    WebhookEvent::Test => {}
+                }
+            }
+        }
+        Err(WebhookError::TooMany(n)) => assert!(n > MAX_EVENTS),
+        Err(WebhookError::NotEvents) => {}
     }
 }
