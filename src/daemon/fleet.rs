@@ -76,8 +76,9 @@ pub const EDGE_LEAD_SPREAD: std::time::Duration = std::time::Duration::from_secs
 /// late plug-in costs money: every `poll_slow / 2` while the price now is
 /// among the cheapest [`CHEAP_SHARE`] of the next [`CHEAP_HORIZON`] (a
 /// sunny afternoon, a windy night: a car plugged in then is best charged
-/// at once), every `2 × poll_slow` otherwise, but at the start of the
-/// next cheap slot. A car that starts charging by itself charges at
+/// at once) and the credit covers the rest of that cheap stretch (see
+/// [`POLL_CREDIT_MAX`]), every `2 × poll_slow` in the dear hours, but at
+/// the start of the next cheap slot. A car that starts charging by itself charges at
 /// whatever price until it is seen, so its user keeps the uniform
 /// `poll_slow`. In the year of NL nights (BENCHMARKS.md) the slow poll's
 /// delay was most of the daemon's gap to the hindsight optimum.
@@ -87,9 +88,16 @@ pub const CHEAP_HORIZON: TimeDelta = TimeDelta::hours(16);
 /// Moved polls are paid for by polls saved: one `poll_slow` of time earns
 /// one poll, each poll spends one, and a poll sooner than `poll_slow`
 /// after the last is made only while the earned credit covers it (else
-/// the uniform pace). So the polls a day stay at most the uniform number
-/// plus this many (four cheap hours at the default 30 minutes), whatever
-/// the prices (a flat tariff is "cheap" all day).
+/// the uniform pace). So the polls of an unplugged stretch stay at most
+/// the uniform number plus this many (four cheap hours at the default 30
+/// minutes), whatever the prices. The credit keeps earning while the car
+/// is plugged in (the session's polls are not paid from it), so a weekend
+/// afternoon after the night's session starts with it full; and it is
+/// spent at the end of a cheap stretch (a plug-in seen late there charges
+/// in the dear hours after it; one seen late early in a long stretch, in
+/// a later cheap hour), so a stretch longer than the credit, or a flat
+/// tariff ("cheap" all day), is polled at the uniform pace until the
+/// credit covers the rest.
 pub const POLL_CREDIT_MAX: f64 = 8.0;
 
 /// The poll after one at `now` of an unplugged user whose vehicles wait
@@ -111,7 +119,25 @@ fn moved_poll(
         (c + earned(at, now)).min(POLL_CREDIT_MAX) - 1.0
     });
     let want = if curve.is_cheap_at(now, CHEAP_HORIZON, CHEAP_SHARE) {
-        now + slow / 2
+        // The credit goes to the end of the cheap stretch: a plug-in seen
+        // late there moves charging past it into a dear hour, one seen
+        // late early in a long stretch only to a later cheap hour. So the
+        // pace doubles once the credit covers the rest of the stretch
+        // (half a poll of credit per `poll_slow / 2` of it), uniform
+        // before.
+        let end = curve
+            .from(now)
+            .iter()
+            .map(|s| s.start)
+            .filter(|t| *t > now)
+            .take_while(|t| *t < now + CHEAP_HORIZON)
+            .find(|t| !curve.is_cheap_at(*t, CHEAP_HORIZON, CHEAP_SHARE))
+            .unwrap_or(now + CHEAP_HORIZON);
+        if credit < earned(now, end) {
+            now + slow
+        } else {
+            now + slow / 2
+        }
     } else {
         let sparse = now + slow * 2;
         curve
@@ -760,7 +786,8 @@ impl UserTask {
             if replan_at.is_some_and(|t| t <= now) {
                 replan_at = None;
             }
-            let poll = now >= self.poll_at(now, next_poll) || self.needs_poll(now);
+            let due = now >= self.poll_at(now, next_poll);
+            let poll = due || self.needs_poll(now);
             // A poll queues for its request slot here, before its round
             // exists: when thousands of users poll together (a start)
             // the queue holds these small futures, not their rounds.
@@ -788,7 +815,17 @@ impl UserTask {
                         .remove(&self.user);
                     self.retry = RetryPolicy::DEFAULT.start();
                     if poll {
-                        next_poll = self.next_poll(fleet.clock.now(), any_session);
+                        let after = self.next_poll(fleet.clock.now(), any_session);
+                        // Unplugged and without webhooks, a poll made
+                        // before it was due (an operator's reload) leaves
+                        // the schedule as it was: pushed out, a plug-in
+                        // just after such a poll would be seen a whole
+                        // interval late. In a session, as before.
+                        next_poll = if due || any_session || fleet.webhooks_live(now) {
+                            after
+                        } else {
+                            next_poll.min(after)
+                        };
                     }
                 }
                 Err(RoundError::Relink) => return Stop::Relink,
@@ -822,7 +859,10 @@ impl UserTask {
             self.poll_credit = None;
             now + every(self.fleet.safety_poll)
         } else if any_session {
-            self.poll_credit = None;
+            // The credit is kept: it goes on earning while the car is
+            // plugged in (at most POLL_CREDIT_MAX), so the day's next
+            // unplugged stretch (a weekend afternoon after the night's
+            // session) starts with polls saved.
             now + every(p.poll_fast)
         } else if let (true, Some(curve)) = (waiting, curve) {
             let (at, credit) = moved_poll(&curve, now, every(p.poll_slow), self.poll_credit);
@@ -1803,6 +1843,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
+    use crate::prices::Slot;
 
     #[test]
     fn schedules_log_as_iso_intervals() {
@@ -1820,5 +1861,56 @@ mod tests {
             "2024-03-04T01:00:00Z/2024-03-04T02:30:00Z 2024-03-04T04:15:00Z/2024-03-04T05:00:00Z"
         );
         assert_eq!(Schedule(&[]).to_string(), "");
+    }
+
+    /// The credit of a waiting car's moved polls goes to the end of a
+    /// long cheap stretch, where a plug-in seen late moves charging into a
+    /// dear hour: the uniform pace before, twice it once the credit covers
+    /// the rest, and no more polls a day than the uniform pace plus
+    /// POLL_CREDIT_MAX.
+    #[test]
+    fn moved_polls_spend_the_credit_at_the_end_of_a_cheap_stretch() {
+        let t = |d: u32, h: u32, m: u32| Utc.with_ymd_and_hms(2024, 8, d, h, m, 0).unwrap();
+        // Two days: 00-10 at 100, a sunny 10-16 at -10, 16-24 at 150.
+        let slots = (10..12)
+            .flat_map(|d| (0..24).map(move |h| (d, h)))
+            .map(|(d, h)| Slot {
+                start: t(d, h, 0),
+                end: t(d, h, 0) + TimeDelta::hours(1),
+                price: match h {
+                    0..10 => 100.0,
+                    10..16 => -10.0,
+                    _ => 150.0,
+                },
+            })
+            .collect();
+        let curve = PriceCurve::new("EUR", slots).unwrap();
+        let slow = TimeDelta::minutes(30);
+        let (mut now, mut last) = (t(10, 6, 0), None);
+        let mut polls = vec![];
+        while now < t(11, 6, 0) {
+            polls.push(now);
+            let (next, credit) = moved_poll(&curve, now, slow, last);
+            last = Some((credit, now));
+            now = next;
+        }
+        let gaps = |from, to| {
+            polls
+                .windows(2)
+                .filter(|w| w[0] >= from && w[0] < to)
+                .map(|w| (w[1] - w[0]).num_minutes())
+                .collect::<Vec<_>>()
+        };
+        // the dear morning: every hour, four polls of credit saved
+        assert_eq!(gaps(t(10, 6, 0), t(10, 10, 0)), [60; 4]);
+        // the stretch's start: the uniform pace, the credit is kept ...
+        assert_eq!(gaps(t(10, 10, 0), t(10, 14, 0)), [30; 8]);
+        // ... for its last two hours, polled every 15 minutes
+        assert_eq!(gaps(t(10, 14, 0), t(10, 16, 0)), [15; 8]);
+        assert!(
+            polls.len() <= 48 + POLL_CREDIT_MAX as usize,
+            "{}",
+            polls.len()
+        );
     }
 }

@@ -218,6 +218,51 @@ async fn unreachable_vehicles_get_no_commands_and_slow_polls() {
     r.daemon.shutdown(&r.clock).await.unwrap();
 }
 
+/// Without webhooks, a poll before the regular one was due (here for an
+/// operator's reload) leaves the schedule as it was: pushed out by the
+/// reload, a plug-in just after it would be seen a whole `poll_slow` late.
+#[tokio::test(start_paused = true)]
+async fn a_reload_does_not_push_the_polls_out() {
+    let mut scenario = fleet::scenario(1, 1);
+    scenario.users[0].vehicles[0].plugged_in = false;
+    let r = fleet::start(scenario, "").await;
+    // The poll times, minute by minute, until `until`.
+    let mut polls: Vec<chrono::DateTime<chrono::Utc>> = Vec::new();
+    let mut seen = 0u64;
+    let watch = |polls: &mut Vec<_>, seen: &mut u64| {
+        let n = r.sim.handle.stats().user_requests.get("user-0").copied();
+        if n.unwrap_or(0) > *seen {
+            polls.push(r.clock.now());
+            *seen = n.unwrap_or(0);
+        }
+    };
+    while polls.len() < 2 {
+        r.clock.sleep(Duration::from_secs(60)).await;
+        watch(&mut polls, &mut seen);
+    }
+    let regular = polls[1];
+    r.clock.sleep_until(regular + TimeDelta::minutes(12)).await;
+    let env = |k: &str| {
+        (k == smartcharged::config::SECRET_ENV)
+            .then(|| smartcharged::demo::SIM_CLIENT_SECRET.to_owned())
+    };
+    let path = r.dir.path().join("smartcharged.toml");
+    let config = smartcharged::config::Config::parse(&r.config_text, &path, &env).unwrap();
+    r.daemon.reload(config);
+    for _ in 0..40 {
+        r.clock.sleep(Duration::from_secs(60)).await;
+        watch(&mut polls, &mut seen);
+    }
+    let after: Vec<i64> = polls[2..]
+        .iter()
+        .map(|p| (*p - regular).num_minutes())
+        .collect();
+    // the reload's poll (seen the minute after), then the regular one
+    // 30 minutes after the last
+    assert_eq!(after, [13, 30], "minutes after the last regular poll");
+    r.daemon.shutdown(&r.clock).await.unwrap();
+}
+
 /// Without webhooks, the user whose car waited for a command at its last
 /// plug-in is polled every 15 minutes in the cheap hours and sparsely in
 /// the dear ones, remembered across a restart; the user whose car started
