@@ -294,14 +294,22 @@ impl Auth {
 /// Converts a token answer. `sent_at` is when the request left, so the
 /// expiry errs on the early side by the round-trip time; `old_refresh` is
 /// kept when the server did not rotate; `scopes` stand in when the answer
-/// names none.
+/// names none. An answer whose access token is empty (or only blanks) is
+/// still kept, since its refresh token may be a rotated one that must not
+/// be dropped, but its access token expires after the shortest lifetime
+/// ([`TOKEN_LIFETIME_MIN`](limits::TOKEN_LIFETIME_MIN)), so the keeper
+/// asks for a usable one at once.
 fn token_set(
     r: &BasicTokenResponse,
     sent_at: DateTime<Utc>,
     old_refresh: Option<&Secret>,
     scopes: &[String],
 ) -> TokenSet {
-    let lifetime = lifetime(r);
+    let lifetime = if r.access_token().secret().trim().is_empty() {
+        limits::TOKEN_LIFETIME_MIN
+    } else {
+        lifetime(r)
+    };
     let scopes = match r.scopes() {
         Some(s) => s.iter().map(|s| s.to_string()).collect(),
         None => scopes.to_vec(),
