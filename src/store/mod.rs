@@ -118,6 +118,31 @@ impl std::fmt::Debug for Store {
 /// miss costs one read of the local disk.
 pub const CACHE_BYTES: u64 = 32 << 20;
 
+/// How long [`Store::open`] waits for sled's own file lock once the
+/// store's lock is held.
+const ENGINE_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens sled. With the store's own lock held no other daemon has the
+/// store, so sled's file lock can only be held for a moment: by the sled
+/// of a store just dropped in this process (its flusher thread lets go of
+/// the file a little later) or by a child forked meanwhile that has not
+/// yet exec'ed. Such a lock is waited for, up to [`ENGINE_LOCK_WAIT`].
+fn open_engine(config: &sled::Config) -> std::result::Result<sled::Db, sled::Error> {
+    let step = std::time::Duration::from_millis(50);
+    let mut waited = std::time::Duration::ZERO;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock && waited < ENGINE_LOCK_WAIT =>
+            {
+                std::thread::sleep(step);
+                waited += step;
+            }
+            r => return r,
+        }
+    }
+}
+
 impl Store {
     /// Opens (or creates) the store in directory `path`: the directory is
     /// created 0700, files are made 0600, the process lock is taken, and the
@@ -136,11 +161,11 @@ impl Store {
         }
         fs::set_permissions(path, fs::Permissions::from_mode(0o700)).map_err(io)?;
         let lock = StoreLock::acquire(path)?;
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(path.join("db"))
             .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(Some(500))
-            .open()?;
+            .flush_every_ms(Some(500));
+        let db = open_engine(&config)?;
         restrict_files(path).map_err(io)?;
         migrate::run(&db, migrate::MIGRATIONS)?;
         Ok(Store {
