@@ -132,8 +132,12 @@ fn open_engine(config: &sled::Config) -> std::result::Result<sled::Db, sled::Err
     let mut waited = std::time::Duration::ZERO;
     loop {
         match config.open() {
+            // sled reports a held lock as an `Other` error whose text
+            // says so (sled 0.34, config.rs).
             Err(sled::Error::Io(e))
-                if e.kind() == std::io::ErrorKind::WouldBlock && waited < ENGINE_LOCK_WAIT =>
+                if waited < ENGINE_LOCK_WAIT
+                    && (e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.to_string().starts_with("could not acquire lock")) =>
             {
                 std::thread::sleep(step);
                 waited += step;
