@@ -3,7 +3,7 @@
 //! a 30-minute shortest pause, and with the last block ending within an
 //! hour of the deadline.
 
-use chrono::{TimeDelta, TimeZone, Utc};
+use chrono::TimeDelta;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use planner::Planner;
 
@@ -11,14 +11,7 @@ use planner::Planner;
 mod common;
 
 fn bench(c: &mut Criterion) {
-    let prices = common::hourly("DE-LU-2023-2025.csv");
-    let from = Utc.with_ymd_and_hms(2024, 3, 4, 12, 0, 0).unwrap();
-    let slots = common::quarter_hours(&prices, from);
-    let req = common::forty_kwh(
-        from + TimeDelta::minutes(7),
-        from + TimeDelta::hours(48),
-        slots,
-    );
+    let req = common::benchmark_request();
     let mut planner = Planner::new();
     let unlimited = planner.plan(&req).expect("valid request");
     // the cheapest minutes form more than 3 blocks: the limit is binding

@@ -9,7 +9,6 @@
 //! `valgrind --tool=callgrind` with two REPS and divide the difference of
 //! the totals by the difference of the REPS (the set-up cancels out).
 
-use chrono::{TimeDelta, TimeZone, Utc};
 use planner::{PlanRequest, Planner};
 use std::hint::black_box;
 
@@ -20,14 +19,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let case = args.next().unwrap_or_else(|| "unlimited".to_string());
     let reps: u32 = args.next().map_or(1000, |r| r.parse().expect("REPS"));
-    let prices = common::hourly("DE-LU-2023-2025.csv");
-    let from = Utc.with_ymd_and_hms(2024, 3, 4, 12, 0, 0).unwrap();
-    let slots = common::quarter_hours(&prices, from);
-    let req = common::forty_kwh(
-        from + TimeDelta::minutes(7),
-        from + TimeDelta::hours(48),
-        slots,
-    );
+    let req = common::benchmark_request();
     let req = match case.as_str() {
         "unlimited" => req,
         "max_blocks=3" => PlanRequest {

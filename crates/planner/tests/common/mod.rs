@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use planner::{PlanRequest, PriceSlot, TieBreak};
 
 /// Hourly prices in EUR/kWh by UTC hour start, from
@@ -69,6 +69,26 @@ pub fn quarter_hours_for(
             }
         })
         .collect()
+}
+
+/// The benchmark's prices: 48 hours of DE-LU quarter-hour slots (192)
+/// from noon UTC on Monday 2024-03-04, with that noon.
+pub fn benchmark_slots() -> (DateTime<Utc>, Vec<PriceSlot>) {
+    let prices = hourly("DE-LU-2023-2025.csv");
+    let from = Utc.with_ymd_and_hms(2024, 3, 4, 12, 0, 0).unwrap();
+    (from, quarter_hours(&prices, from))
+}
+
+/// The single-vehicle benchmark's request: [`forty_kwh`] over
+/// [`benchmark_slots`], `now` 7 minutes into the first slot, the deadline
+/// 48 hours after its start.
+pub fn benchmark_request() -> PlanRequest {
+    let (from, slots) = benchmark_slots();
+    forty_kwh(
+        from + TimeDelta::minutes(7),
+        from + TimeDelta::hours(48),
+        slots,
+    )
 }
 
 /// A request for 40 kWh at 11 kW (219 minutes) from a 100 kWh battery.
