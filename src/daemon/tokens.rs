@@ -1,8 +1,9 @@
 //! The token keeper: keeps every linked user's access token fresh.
 //!
-//! Each active user has a loop that sleeps until shortly before its access
-//! token expires (the lead time, capped for short-lived tokens, minus a
-//! random jitter so users linked together spread out) and then refreshes.
+//! One task keeps the schedule of every active user: each user waits in
+//! it until shortly before its access token expires (the lead time,
+//! capped for short-lived tokens, minus a random jitter so users linked
+//! together spread out) and then refreshes.
 //! Users that are already due when the keeper starts (after a restart or a
 //! suspend) are spread over up to [`OVERDUE_SPREAD`], still well before
 //! their tokens expire, and at most [`MAX_REFRESHES_IN_FLIGHT`] refreshes
@@ -18,7 +19,8 @@
 //! process between the server's answer and the flush can (see
 //! ARCHITECTURE.md).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -36,7 +38,7 @@ use crate::enode::{AuthError, Client};
 use crate::limits;
 use crate::model::TokenSet;
 use crate::outage::Outages;
-use crate::retry::Policy;
+use crate::retry::{Policy, Retry};
 use crate::secret::Secret;
 use crate::store::{Store, StoreError};
 use crate::users::{UserId, UserStatus};
@@ -99,6 +101,25 @@ struct Slot {
     dead: RwLock<bool>,
     /// When the tokens were last obtained, for the refresh floor.
     obtained_at: RwLock<DateTime<Utc>>,
+    /// Counts changes of `current`, so the schedule can tell that a caller
+    /// refreshed (or the user was linked again) while the user waited.
+    generation: AtomicU64,
+    /// Where the user stands in [`TokenKeeper::run`]'s schedule.
+    sched: Mutex<Sched>,
+}
+
+/// One user's place in the keeper's schedule.
+#[derive(Debug, Default)]
+struct Sched {
+    /// When the user's refresh is due; `None` while none is planned
+    /// (one runs, or the user needs relinking).
+    at: Option<DateTime<Utc>>,
+    /// [`Slot::generation`] when `at` was planned.
+    generation: u64,
+    /// Backoff while refreshes fail; `None` after a success.
+    retry: Option<Box<Retry>>,
+    /// A refresh the schedule started has not ended yet.
+    running: bool,
 }
 
 /// Keeps the access tokens of all linked users fresh; hands them out.
@@ -191,6 +212,7 @@ impl TokenKeeper {
             *slot.lifetime.write().expect("lifetime lock") = lifetime(&tokens, now);
             *slot.obtained_at.write().expect("obtained lock") = now;
             *slot.current.write().expect("tokens lock") = tokens;
+            slot.generation.fetch_add(1, Ordering::SeqCst);
             return Ok(());
         }
         self.insert(user.clone(), tokens, false);
@@ -238,6 +260,8 @@ impl TokenKeeper {
             obtained_at: RwLock::new(
                 now - TimeDelta::from_std(limits::REFRESH_FLOOR).unwrap_or_default(),
             ),
+            generation: AtomicU64::new(0),
+            sched: Mutex::new(Sched::default()),
         });
         self.slots.lock().expect("slots lock").insert(user, slot);
     }
@@ -334,6 +358,7 @@ impl TokenKeeper {
                 *slot2.lifetime.write().expect("lifetime lock") = lifetime(&fresh, started);
                 *slot2.obtained_at.write().expect("obtained lock") = started;
                 *slot2.current.write().expect("tokens lock") = fresh.clone();
+                slot2.generation.fetch_add(1, Ordering::SeqCst);
                 Ok::<_, Section>(fresh)
             }
             .in_current_span(),
@@ -408,34 +433,64 @@ impl TokenKeeper {
         })
     }
 
-    /// Runs the refresh loops of all users until `cancel` fires, then waits
-    /// for refreshes in flight to be stored. Dropping the returned future
-    /// instead aborts the loops wherever they are; refreshes already sent
-    /// still complete and are stored (see [`TokenKeeper::drain`]).
+    /// Keeps every user's refresh schedule until `cancel` fires, then waits
+    /// for the refreshes it started to be stored. Dropping the returned
+    /// future instead aborts those refreshes wherever they are; one already
+    /// sent still completes and is stored (see [`TokenKeeper::drain`]).
+    ///
+    /// One task and one timer serve the whole fleet: the users wait in a
+    /// queue ordered by their next refresh, and only a refresh that is due
+    /// runs as a task of its own. A task per user, asleep almost all of
+    /// the time, cost about a kilobyte each (10 MB for 10,000 users).
     pub async fn run(self: Arc<Self>, cancel: CancellationToken) {
-        // A JoinSet, not detached tasks: dropping `run` aborts the loops.
-        let mut loops = tokio::task::JoinSet::new();
         let mut added = self
             .added_rx
             .lock()
             .expect("added lock")
             .take()
             .expect("TokenKeeper::run is called once");
+        // Every user whose refresh is planned, by when it is due.
+        let mut queue = BTreeSet::new();
+        // The refreshes started here, and whose they are (a task that
+        // panicked still names its user, who is then retried).
+        let mut running = tokio::task::JoinSet::new();
+        let mut whose = HashMap::new();
         for user in self.users() {
-            loops.spawn(self.clone().user_loop(user, cancel.clone()));
+            self.schedule(&mut queue, &user, None);
         }
-        info!(users = loops.len(), "token keeper started");
+        info!(users = queue.len(), "token keeper started");
         loop {
+            let next = queue.first().map(|(t, _): &(DateTime<Utc>, UserId)| *t);
             tokio::select! {
                 _ = cancel.cancelled() => break,
-                Some(user) = added.recv() => {
-                    loops.spawn(self.clone().user_loop(user, cancel.clone()));
+                Some(user) = added.recv() => self.schedule(&mut queue, &user, None),
+                _ = self.clock.sleep_until(next.unwrap_or_default()), if next.is_some() => {
+                    let now = self.clock.now();
+                    while queue.first().is_some_and(|(t, _)| *t <= now) {
+                        let Some((at, user)) = queue.pop_first() else { break };
+                        if let Some(task) = self.start(&mut queue, at, &user) {
+                            let span = tracing::info_span!("tokens", user.id = %user);
+                            let id = running.spawn(task.instrument(span)).id();
+                            whose.insert(id, user);
+                        }
+                    }
                 }
-                // Reap finished loops (users that need relinking).
-                Some(_) = loops.join_next(), if !loops.is_empty() => {}
+                Some(done) = running.join_next_with_id(), if !running.is_empty() => {
+                    let (id, done) = match done {
+                        Ok((id, r)) => (id, Ok(r)),
+                        Err(e) => (e.id(), Err(e)),
+                    };
+                    if let Some(user) = whose.remove(&id) {
+                        let outcome = done.unwrap_or_else(|e| Err(TokenError::Refresh {
+                            user: user.clone(),
+                            source: AuthError::Transient(format!("refresh task failed: {e}")),
+                        }));
+                        self.finished(&mut queue, &user, outcome);
+                    }
+                }
             }
         }
-        while loops.join_next().await.is_some() {}
+        while running.join_next().await.is_some() {}
         self.drain().await;
     }
 
@@ -446,60 +501,117 @@ impl TokenKeeper {
         self.inflight.reopen();
     }
 
-    async fn user_loop(self: Arc<Self>, user: UserId, cancel: CancellationToken) {
-        let span = tracing::info_span!("tokens", user.id = %user);
-        async move {
-            let Ok(slot) = self.slot(&user) else { return };
-            let mut retry = Policy::DEFAULT.start();
-            let current = || slot.current.read().expect("tokens lock").access_token.clone();
-            let mut planned = current();
-            let mut wake = self.due(&slot);
-            loop {
-                tokio::select! {
-                    _ = cancel.cancelled() => return,
-                    _ = self.clock.sleep_until(wake) => {}
-                }
-                if *slot.dead.read().expect("dead lock") {
-                    return; // needs relinking, or unlinked
-                }
-                let now_token = current();
-                if now_token != planned {
-                    // A caller refreshed meanwhile: plan from the tokens in force.
-                    planned = now_token;
-                    wake = self.due(&slot);
-                    continue;
-                }
-                match self.refresh(&user, Some(&planned)).await {
-                    Ok(fresh) => {
-                        self.outages.succeeded(self.clock.now());
-                        retry = Policy::DEFAULT.start();
-                        planned = fresh.access_token;
-                        wake = self.due(&slot);
-                    }
-                    Err(TokenError::NeedsRelink(_)) | Err(TokenError::Unknown(_)) => return,
-                    Err(e) => {
-                        let not_before = match &e {
-                            TokenError::Refresh {
-                                source: AuthError::RateLimited { retry_after: Some(r) },
-                                ..
-                            } => Some(r.not_before),
-                            _ => None,
-                        };
-                        let now = self.clock.now();
-                        let wait = retry.next_wait(now, not_before);
-                        let kind = match &e {
-                            TokenError::Refresh { source, .. } => source.kind(),
-                            _ => "store",
-                        };
-                        self.outages.failed(kind, now, &e);
-                        debug!(error = %e, retry_in_s = wait.as_secs_f64(), "token refresh failed; retrying");
-                        wake = now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::zero());
-                    }
-                }
-            }
+    /// Plans `user`'s next refresh: at `at`, or when [`next_refresh`] says.
+    /// A user whose scheduled refresh still runs is left alone: its end
+    /// plans the next one.
+    fn schedule(
+        &self,
+        queue: &mut BTreeSet<(DateTime<Utc>, UserId)>,
+        user: &UserId,
+        at: Option<DateTime<Utc>>,
+    ) {
+        let Ok(slot) = self.slot(user) else { return };
+        let mut s = slot.sched.lock().expect("sched lock");
+        if s.running {
+            return;
         }
-        .instrument(span)
-        .await
+        if let Some(old) = s.at.take() {
+            queue.remove(&(old, user.clone()));
+        }
+        let at = at.unwrap_or_else(|| self.due(&slot));
+        s.at = Some(at);
+        s.generation = slot.generation.load(Ordering::SeqCst);
+        queue.insert((at, user.clone()));
+    }
+
+    /// The refresh of `user`, due at `at`, to run now; `None` when there is
+    /// nothing to do: the entry is stale (the user was planned again, or
+    /// unlinked), the user needs relinking, or a caller refreshed meanwhile
+    /// (then the user is planned from the tokens in force).
+    fn start(
+        self: &Arc<Self>,
+        queue: &mut BTreeSet<(DateTime<Utc>, UserId)>,
+        at: DateTime<Utc>,
+        user: &UserId,
+    ) -> Option<impl std::future::Future<Output = Result<TokenSet, TokenError>> + Send + 'static>
+    {
+        let slot = self.slot(user).ok()?;
+        let mut s = slot.sched.lock().expect("sched lock");
+        if s.at != Some(at) {
+            return None;
+        }
+        s.at = None;
+        if *slot.dead.read().expect("dead lock") {
+            return None; // needs relinking, or unlinked
+        }
+        if slot.generation.load(Ordering::SeqCst) != s.generation {
+            drop(s);
+            self.schedule(queue, user, None);
+            return None;
+        }
+        s.running = true;
+        let stale = slot
+            .current
+            .read()
+            .expect("tokens lock")
+            .access_token
+            .clone();
+        let keeper = self.clone();
+        let user = user.clone();
+        Some(async move { keeper.refresh(&user, Some(&stale)).await })
+    }
+
+    /// Plans what follows a scheduled refresh of `user`: the next one after
+    /// a success, a retry after a failure that may heal, nothing once the
+    /// user needs relinking (unless it was linked again meanwhile).
+    fn finished(
+        &self,
+        queue: &mut BTreeSet<(DateTime<Utc>, UserId)>,
+        user: &UserId,
+        outcome: Result<TokenSet, TokenError>,
+    ) {
+        let Ok(slot) = self.slot(user) else { return };
+        let mut s = slot.sched.lock().expect("sched lock");
+        s.running = false;
+        let at = match outcome {
+            Ok(_) => {
+                self.outages.succeeded(self.clock.now());
+                s.retry = None;
+                None
+            }
+            Err(TokenError::NeedsRelink(_)) | Err(TokenError::Unknown(_)) => {
+                if *slot.dead.read().expect("dead lock") {
+                    return;
+                }
+                None // linked again while the old grant's refresh ran
+            }
+            Err(e) => {
+                let not_before = match &e {
+                    TokenError::Refresh {
+                        source:
+                            AuthError::RateLimited {
+                                retry_after: Some(r),
+                            },
+                        ..
+                    } => Some(r.not_before),
+                    _ => None,
+                };
+                let now = self.clock.now();
+                let wait = s
+                    .retry
+                    .get_or_insert_with(|| Box::new(Policy::DEFAULT.start()))
+                    .next_wait(now, not_before);
+                let kind = match &e {
+                    TokenError::Refresh { source, .. } => source.kind(),
+                    _ => "store",
+                };
+                self.outages.failed(kind, now, &e);
+                debug!(user.id = %user, error = %e, retry_in_s = wait.as_secs_f64(), "token refresh failed; retrying");
+                Some(now + TimeDelta::from_std(wait).unwrap_or(TimeDelta::zero()))
+            }
+        };
+        drop(s);
+        self.schedule(queue, user, at);
     }
 }
 

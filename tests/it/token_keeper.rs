@@ -332,3 +332,67 @@ async fn refreshes_in_flight_are_bounded() {
     );
     assert_eq!(stats.violations.total(), 0, "{:?}", stats.recent_violations);
 }
+
+/// One task keeps every user's schedule: a user whose grant was revoked
+/// drops out of it, and comes back when it is linked again (a new slot),
+/// while the other user's refreshes go on. Checked on the stored tokens,
+/// which only scheduled refreshes keep valid (a token handed out on demand
+/// would hide a user missing from the schedule).
+#[tokio::test(start_paused = true)]
+async fn a_user_linked_again_after_revocation_is_kept_fresh_again() {
+    let clock = Clock::starting_at(common::t0());
+    let sim = enode_sim::spawn(scenario(2), clock.clone()).await.unwrap();
+    sim.handle
+        .set_access_token_lifetime(Duration::from_secs(600));
+    let client = Client::new(&common::enode_config(&sim), clock.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let users = seed(&sim, &store, &clock, 2);
+    let keeper = TokenKeeper::new(
+        store.clone(),
+        client.clone(),
+        clock.clone(),
+        common::token_config(),
+    );
+    keeper.load().unwrap();
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(keeper.clone().run(cancel.clone()));
+
+    sim.handle.revoke_user(users[1].as_str()).unwrap();
+    clock.sleep(Duration::from_secs(700)).await;
+    assert_eq!(
+        store.user(&users[1]).unwrap().unwrap().status,
+        UserStatus::NeedsRelink
+    );
+    let stored = |u: &UserId| store.tokens(u).unwrap().unwrap().expires_at;
+    assert!(stored(&users[0]) > clock.now(), "user 0 not refreshed");
+
+    // Linked again: a new grant, handed to the running keeper.
+    let tokens = common::granted(&sim, users[1].as_str(), clock.now());
+    let first_expiry = tokens.expires_at;
+    store
+        .save_linked_user(
+            &User {
+                id: users[1].clone(),
+                status: UserStatus::Active,
+                linked_at: clock.now(),
+                vendor: None,
+            },
+            &tokens,
+        )
+        .unwrap();
+    keeper.add_user(users[1].clone(), tokens).await.unwrap();
+    // Three lifetimes later both users' stored tokens are still valid,
+    // and the relinked user's were rotated at least twice.
+    clock.sleep(Duration::from_secs(3 * 600)).await;
+    for u in &users {
+        assert!(stored(u) > clock.now(), "{u}: stored tokens expired");
+    }
+    assert!(
+        stored(&users[1]) > first_expiry + chrono::TimeDelta::seconds(2 * 400),
+        "the relinked user was not refreshed on schedule"
+    );
+    assert_eq!(sim.handle.stats().violations.expired_token, 0);
+    cancel.cancel();
+    run.await.unwrap();
+}
