@@ -28,6 +28,15 @@ pub struct InvalidUserId {
     why: &'static str,
 }
 
+/// Lets maps keyed by user id be searched with a `&str` (a webhook's
+/// user field) without building a `UserId`; the derived `Hash` and `Eq`
+/// are the inner string's, as `Borrow` requires.
+impl std::borrow::Borrow<str> for UserId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl UserId {
     /// The longest id accepted.
     pub const MAX_LEN: usize = 128;

@@ -284,6 +284,7 @@ async fn steer(admin: &Admin, id: &str, change: Change, peer: &Peer) -> Result<R
                 SteerError::NotSeen(_) => StatusCode::NOT_FOUND,
                 SteerError::NotPluggedIn(_) | SteerError::Inactive => StatusCode::CONFLICT,
                 SteerError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                SteerError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             };
             Err(Failed::new(status, e.to_string()))
         }

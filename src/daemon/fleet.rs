@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, TimeDelta, Utc};
 use clock::Clock;
-use rand::rngs::StdRng;
+use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -153,7 +153,7 @@ fn moved_poll(
 }
 
 /// A random share of `over`, with millisecond resolution.
-fn jitter(rng: &mut StdRng, over: std::time::Duration) -> TimeDelta {
+fn jitter(rng: &mut SmallRng, over: std::time::Duration) -> TimeDelta {
     let ms = over.as_millis().min(u64::MAX as u128) as u64;
     if ms == 0 {
         return TimeDelta::zero();
@@ -247,16 +247,13 @@ pub struct Fleet {
     pub recent: Mutex<HashMap<String, VecDeque<JournalEntry>>>,
     /// Users whose requests wait for a Retry-After or backoff, until when.
     pub blocked: Mutex<HashMap<UserId, DateTime<Utc>>>,
-    /// Each running user loop's inbox for overrides, trips and replans.
-    /// Boxed: a channel allocates its first block of 32 slots at once,
-    /// per user, so the slot is kept to a pointer.
-    pub inbox: Mutex<HashMap<UserId, mpsc::Sender<Box<SteerRequest>>>>,
     /// Each running user loop's own stop (a child of the daemon's
     /// shutdown) and a receiver that closes when the loop has ended: an
     /// unlink stops one user's loop and waits for it.
     pub stops: Mutex<HashMap<UserId, (CancellationToken, watch::Receiver<()>)>>,
-    /// Each running user's inbox of webhook events (see [`HookInbox`]), by user id.
-    pub hook_inboxes: Mutex<HashMap<String, Arc<HookInbox>>>,
+    /// Each running user loop's inbox (see [`UserInbox`]): operators'
+    /// changes and webhook events.
+    pub inboxes: Mutex<HashMap<UserId, Arc<UserInbox>>>,
     /// Whether webhooks deliver, when `[webhooks]` is configured.
     pub webhooks: Option<Arc<Liveness>>,
     /// Every user's poll interval while webhooks deliver.
@@ -272,12 +269,19 @@ pub struct Fleet {
     pub loaded: watch::Sender<bool>,
 }
 
-/// Webhook events waiting for one user's task. Bounded: when more arrive
-/// than the task took, the rest are dropped and the task polls instead.
+/// What waits for one user's task: operators' changes and webhook events,
+/// behind one wake-up. One small struct per user rather than a channel
+/// each: a tokio channel allocates a block of 32 slots up front, about
+/// half a kilobyte per user for a queue that is almost always empty.
+/// Both queues are bounded: webhook events beyond [`INBOX_MAX`] are
+/// dropped and the task polls instead; a change beyond
+/// [`STEER_QUEUE_MAX`] is refused as busy.
 #[derive(Debug, Default)]
-pub struct HookInbox {
+pub struct UserInbox {
     /// The events, and whether some were dropped.
     queue: Mutex<(Vec<VehicleEvent>, bool)>,
+    /// Operators' changes, oldest first.
+    steer: Mutex<VecDeque<Box<SteerRequest>>>,
     /// Wakes the task.
     notify: Notify,
 }
@@ -286,7 +290,30 @@ pub struct HookInbox {
 /// learns the state instead).
 pub const INBOX_MAX: usize = 256;
 
-impl HookInbox {
+/// Operators' changes waiting for one user's task at most; more are
+/// refused ([`SteerError::Busy`]). Each is answered once stored and acted
+/// on, so only a burst of requests at once meets the limit.
+pub const STEER_QUEUE_MAX: usize = 8;
+
+impl UserInbox {
+    /// Queues an operator's change and wakes the task; gives the request
+    /// back when [`STEER_QUEUE_MAX`] changes wait already.
+    fn push_steer(&self, req: Box<SteerRequest>) -> Result<(), Box<SteerRequest>> {
+        let mut q = self.steer.lock().expect("inbox lock");
+        if q.len() >= STEER_QUEUE_MAX {
+            return Err(req);
+        }
+        q.push_back(req);
+        drop(q);
+        self.notify.notify_one();
+        Ok(())
+    }
+
+    /// The oldest waiting change, if any.
+    fn next_steer(&self) -> Option<Box<SteerRequest>> {
+        self.steer.lock().expect("inbox lock").pop_front()
+    }
+
     /// Queues an event and wakes the task.
     fn push(&self, e: VehicleEvent) {
         let mut q = self.queue.lock().expect("inbox lock");
@@ -346,6 +373,9 @@ pub enum SteerError {
     /// The user's loop is not running (the user must link again).
     #[error("the vehicle's user is not active")]
     Inactive,
+    /// Too many changes for the vehicle's user wait already.
+    #[error("too many changes for this vehicle's user are waiting; try again in a moment")]
+    Busy,
 }
 
 /// Recent rate limiting of one vendor.
@@ -393,8 +423,6 @@ struct UserTask {
     not_before: Option<DateTime<Utc>>,
     /// Backoff for failures without Retry-After.
     retry: Retry,
-    /// The last observation of each vehicle, and when it was made.
-    last: HashMap<String, Box<(DateTime<Utc>, Vehicle)>>,
     /// When the user was last rate limited.
     limited_at: Option<DateTime<Utc>>,
     /// Why each vehicle could not be planned, while it cannot: logged
@@ -403,7 +431,7 @@ struct UserTask {
     /// What is known of each vehicle, merged from polls and webhooks.
     tracked: HashMap<String, Box<TrackedVehicle>>,
     /// Webhook events for this user.
-    hooks: Arc<HookInbox>,
+    hooks: Arc<UserInbox>,
     /// Shared connections (`[[policy.sites]]`) of this user's vehicles:
     /// accepted STOPs, STARTs waiting for power, joint plans in force.
     sites: site::Sites,
@@ -452,12 +480,7 @@ impl Fleet {
             fn drop(&mut self) {
                 self.0.running.lock().expect("running lock").remove(&self.1);
                 self.0.stops.lock().expect("stops lock").remove(&self.1);
-                self.0.inbox.lock().expect("inbox lock").remove(&self.1);
-                self.0
-                    .hook_inboxes
-                    .lock()
-                    .expect("inboxes lock")
-                    .remove(self.1.as_str());
+                self.0.inboxes.lock().expect("inboxes lock").remove(&self.1);
                 let _ = self.2.send(());
             }
         }
@@ -468,18 +491,17 @@ impl Fleet {
             .expect("stops lock")
             .insert(user.clone(), (cancel.clone(), ended_rx));
         let _running = Running(self.clone(), user.clone(), ended_tx);
-        let (inbox_tx, inbox) = mpsc::channel(8);
-        self.inbox
-            .lock()
-            .expect("inbox lock")
-            .insert(user.clone(), inbox_tx);
-        let hooks = Arc::new(HookInbox::default());
-        self.hook_inboxes
+        let hooks = Arc::new(UserInbox::default());
+        self.inboxes
             .lock()
             .expect("inboxes lock")
-            .insert(user.as_str().to_owned(), hooks.clone());
+            .insert(user.clone(), hooks.clone());
         let span = tracing::info_span!("fleet", user.id = %user);
-        let mut task = UserTask {
+        // The task and its loop's future live in boxes of their own: kept
+        // inline, the compiler lays this future out with room for both
+        // and for their moves, over 3 KB per user where the boxes hold
+        // under 2.
+        let mut task = Box::new(UserTask {
             fleet: self,
             vendor: vendor.unwrap_or_else(|| "unknown".into()),
             user,
@@ -487,7 +509,6 @@ impl Fleet {
             stored: HashMap::new(),
             not_before: None,
             retry: RetryPolicy::DEFAULT.start(),
-            last: HashMap::new(),
             limited_at: None,
             plan_errors: HashMap::new(),
             tracked: HashMap::new(),
@@ -496,8 +517,8 @@ impl Fleet {
             polled_at: None,
             edge_lead: EDGE_LEAD,
             poll_credit: None,
-        };
-        match task.run(cancel, inbox).instrument(span.clone()).await {
+        });
+        match Box::pin(task.run(cancel)).instrument(span.clone()).await {
             Stop::Cancelled => {}
             Stop::Relink => span
                 .in_scope(|| warn!("user must link again; its vehicles are no longer controlled")),
@@ -573,10 +594,10 @@ impl Fleet {
     /// no running task here (unknown, or needing relink).
     pub fn deliver(&self, e: VehicleEvent) -> bool {
         let inbox = self
-            .hook_inboxes
+            .inboxes
             .lock()
             .expect("inboxes lock")
-            .get(&e.user)
+            .get(e.user.as_str())
             .cloned();
         match inbox {
             Some(i) => {
@@ -678,22 +699,26 @@ impl Fleet {
             .get(vehicle)
             .map(|l| l.user.clone())
             .ok_or_else(|| SteerError::NotSeen(vehicle.to_owned()))?;
-        let tx = self
-            .inbox
+        let inbox = self
+            .inboxes
             .lock()
-            .expect("inbox lock")
+            .expect("inboxes lock")
             .get(&user)
             .cloned()
             .ok_or(SteerError::Inactive)?;
         let (reply, rx) = oneshot::channel();
-        tx.send(Box::new(SteerRequest {
-            vehicle: vehicle.to_owned(),
-            change,
-            by,
-            reply,
-        }))
-        .await
-        .map_err(|_| SteerError::Inactive)?;
+        inbox
+            .push_steer(Box::new(SteerRequest {
+                vehicle: vehicle.to_owned(),
+                change,
+                by,
+                reply,
+            }))
+            .map_err(|_| SteerError::Busy)?;
+        // Not held while waiting: when the loop has ended meanwhile, the
+        // last handle drops the request and its reply, so this answers
+        // "inactive" rather than waiting for good.
+        drop(inbox);
         rx.await.map_err(|_| SteerError::Inactive)?
     }
 
@@ -705,11 +730,7 @@ impl Fleet {
 }
 
 impl UserTask {
-    async fn run(
-        &mut self,
-        cancel: CancellationToken,
-        mut inbox: mpsc::Receiver<Box<SteerRequest>>,
-    ) -> Stop {
+    async fn run(&mut self, cancel: CancellationToken) -> Stop {
         let fleet = self.fleet.clone();
         let mut prices = fleet.prices.clone();
         let mut policy_rx = fleet.policy.clone();
@@ -740,13 +761,6 @@ impl UserTask {
             tokio::select! {
                 _ = cancel.cancelled() => return Stop::Cancelled,
                 _ = fleet.clock.sleep_until(wake) => {}
-                Some(req) = inbox.recv() => {
-                    // Boxed like a round: an idle task stays small.
-                    if let Some(stop) = Box::pin(self.steer(*req)).await {
-                        return stop;
-                    }
-                    continue;
-                }
                 Ok(()) = prices.changed() => {
                     debug!("new prices");
                     if self.states.values().any(|s| s.session) {
@@ -760,6 +774,13 @@ impl UserTask {
                     for s in self.states.values_mut() { s.plan = None; }
                 }
                 _ = hooks.notify.notified() => {
+                    // Operators' changes first, in the order they came.
+                    while let Some(req) = hooks.next_steer() {
+                        // Boxed like a round: an idle task stays small.
+                        if let Some(stop) = Box::pin(self.steer(*req)).await {
+                            return stop;
+                        }
+                    }
                     let (events, overflowed) = hooks.take();
                     let changed = self.merge_events(events);
                     if overflowed {
@@ -838,11 +859,11 @@ impl UserTask {
 
     /// This user's jitter source: seeded from the fleet's seed and the
     /// user id, so a run repeats and users differ.
-    fn rng(&self) -> StdRng {
+    fn rng(&self) -> SmallRng {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         self.user.as_str().hash(&mut h);
-        StdRng::seed_from_u64(self.fleet.seed ^ h.finish())
+        SmallRng::seed_from_u64(self.fleet.seed ^ h.finish())
     }
 
     /// When to poll after a round at `now`: a safety net while webhooks
@@ -944,7 +965,6 @@ impl UserTask {
                     info!(vehicle.id = %id, "vehicle deleted at Enode; no longer controlled");
                     self.tracked.remove(&id);
                     self.states.remove(&id);
-                    self.last.remove(&id);
                     changed.retain(|c| *c != id);
                 }
             }
@@ -965,7 +985,6 @@ impl UserTask {
                 continue;
             };
             any |= self.vehicle(&v, at).await?;
-            self.last.insert(v.id.clone(), Box::new((at, v)));
         }
         self.settle_sites().await?;
         Ok(any)
@@ -1038,7 +1057,6 @@ impl UserTask {
         let mut any = false;
         for (v, at) in vehicles {
             any |= self.vehicle(&v, at).await?;
-            self.last.insert(v.id.clone(), Box::new((at, v)));
         }
         self.settle_sites().await?;
         Ok(any)
@@ -1057,11 +1075,11 @@ impl UserTask {
             .unwrap_or_default()
             .min(FRESH * 3);
         let due: Vec<(Vehicle, DateTime<Utc>)> = self
-            .last
+            .tracked
             .values()
-            .filter(|e| now - e.0 <= fresh)
-            .filter(|e| {
-                let v = &e.1;
+            .filter_map(|t| Some((t.newest()?, &t.vehicle)))
+            .filter(|(at, _)| now - *at <= fresh)
+            .filter(|(_, v)| {
                 let state = self.states.get(&v.id);
                 let seen = Seen::from_vehicle(v, state.is_some_and(|s| s.session));
                 state.is_some_and(|s| {
@@ -1075,7 +1093,7 @@ impl UserTask {
                     matches!(s.decide(now, &seen, drift, version), Step::Command(..))
                 })
             })
-            .map(|e| (e.1.clone(), e.0))
+            .map(|(at, v)| (v.clone(), at))
             .collect();
         for (v, at) in due {
             debug!(vehicle.id = %v.id, "rate limited recently: command before the poll");
@@ -1735,7 +1753,14 @@ impl UserTask {
     async fn steer(&mut self, req: SteerRequest) -> Option<Stop> {
         let fleet = self.fleet.clone();
         let now = fleet.clock.now();
-        let Some((seen_at, v)) = self.last.get(&req.vehicle).map(|e| (**e).clone()) else {
+        // The vehicle as the controller last decided on it: known (tracked)
+        // and decided (a control state).
+        let last = self
+            .tracked
+            .get(&req.vehicle)
+            .filter(|_| self.states.contains_key(&req.vehicle))
+            .map(|t| (t.newest().unwrap_or(now), t.vehicle.clone()));
+        let Some((seen_at, v)) = last else {
             let _ = req.reply.send(Err(SteerError::NotSeen(req.vehicle)));
             return None;
         };
@@ -1912,5 +1937,42 @@ mod tests {
             "{}",
             polls.len()
         );
+    }
+
+    /// A user's inbox holds at most [`STEER_QUEUE_MAX`] changes, hands
+    /// them out oldest first, and wakes the task for each; a change beyond
+    /// the bound comes back to be refused, and dropping the inbox (the
+    /// loop ended) drops the waiting replies, which answers "inactive".
+    #[tokio::test(start_paused = true)]
+    async fn the_steer_queue_is_bounded_and_ordered() {
+        let inbox = UserInbox::default();
+        let mut replies = vec![];
+        let request = |i: usize| {
+            let (reply, rx) = oneshot::channel();
+            let req = Box::new(SteerRequest {
+                vehicle: format!("v{i}"),
+                change: Change::Replan,
+                by: "test".into(),
+                reply,
+            });
+            (req, rx)
+        };
+        for i in 0..STEER_QUEUE_MAX {
+            let (req, rx) = request(i);
+            inbox.push_steer(req).expect("room");
+            replies.push(rx);
+        }
+        let (extra, _rx) = request(STEER_QUEUE_MAX);
+        let back = inbox.push_steer(extra).expect_err("full");
+        assert_eq!(back.vehicle, format!("v{STEER_QUEUE_MAX}"));
+        // The pushes left a wake-up for the task.
+        tokio::time::timeout(std::time::Duration::from_secs(1), inbox.notify.notified())
+            .await
+            .expect("woken");
+        assert_eq!(inbox.next_steer().map(|r| r.vehicle), Some("v0".into()));
+        drop(inbox);
+        for rx in replies.into_iter().skip(1) {
+            assert!(rx.await.is_err(), "a reply outlived the inbox");
+        }
     }
 }

@@ -48,7 +48,7 @@ pub struct Daemon {
     tracker: TaskTracker,
     /// The policy in force, replaced on reload.
     policy: watch::Sender<Arc<PolicyConfig>>,
-    /// The config in force.
+    /// The config in force, but for its policy: that moves to `policy`.
     config: Mutex<Config>,
     /// The store (kept for the final flush).
     store: Store,
@@ -63,7 +63,7 @@ pub struct Daemon {
 impl Daemon {
     /// Opens the store and starts all tasks. The config is already valid;
     /// what can still fail here is opening the store or the listener.
-    pub async fn start(config: Config, opts: Options) -> anyhow::Result<Daemon> {
+    pub async fn start(mut config: Config, opts: Options) -> anyhow::Result<Daemon> {
         let prices_cfg = config.prices.clone().context(
             "the daemon needs a [prices] section in the config (see config/prices-examples.toml)",
         )?;
@@ -100,7 +100,11 @@ impl Daemon {
         };
         tracker.spawn(feed.run(ticks, cancel.clone().cancelled_owned()));
 
-        let (policy_tx, policy_rx) = watch::channel(Arc::new(config.policy.clone()));
+        // Moved, not copied: with a table per user the policy of a large
+        // fleet is megabytes, and only the fleet's copy is ever read.
+        let policy = Arc::new(std::mem::take(&mut config.policy));
+        let time_zone = policy.global().time_zone;
+        let (policy_tx, policy_rx) = watch::channel(policy);
         let liveness = config
             .webhooks
             .as_ref()
@@ -121,10 +125,9 @@ impl Daemon {
             recent: Mutex::new(Default::default()),
             month: Default::default(),
             blocked: Mutex::new(Default::default()),
-            inbox: Mutex::new(Default::default()),
             stops: Mutex::new(Default::default()),
             planners: Mutex::new(Vec::new()),
-            hook_inboxes: Mutex::new(Default::default()),
+            inboxes: Mutex::new(Default::default()),
             webhooks: liveness.clone(),
             safety_poll: config
                 .webhooks
@@ -136,10 +139,7 @@ impl Daemon {
         });
         fleet.load_recent();
         // Before any user loop runs, so no session is stored meanwhile.
-        if let Err(e) = fleet
-            .month
-            .load(&store, opts.clock.now(), config.policy.global().time_zone)
-        {
+        if let Err(e) = fleet.month.load(&store, opts.clock.now(), time_zone) {
             warn!(error = %e, "cannot read this month's sessions; the savings shown start at zero");
         }
         let read = Arc::new(ReadModel::new(
@@ -215,7 +215,7 @@ impl Daemon {
 
     /// Applies a new, already validated config. What can change at run
     /// time is the policy; other changes are logged as needing a restart.
-    pub fn reload(&self, new: Config) {
+    pub fn reload(&self, mut new: Config) {
         let mut cur = self.config.lock().expect("config lock");
         if new.enode.api_url != cur.enode.api_url
             || new.store.path != cur.store.path
@@ -224,7 +224,8 @@ impl Daemon {
         {
             warn!("config reload: endpoint, client, store or listen changes take effect at the next restart");
         }
-        self.policy.send_replace(Arc::new(new.policy.clone()));
+        self.policy
+            .send_replace(Arc::new(std::mem::take(&mut new.policy)));
         *cur = new;
         info!("config reloaded; plans are redone with the new policy");
     }
