@@ -97,7 +97,7 @@ struct Slot {
     current: RwLock<TokenSet>,
     /// How long the tokens lasted when obtained (for capping the lead time).
     lifetime: RwLock<Duration>,
-    /// Set once the user needs relinking; its loop ends.
+    /// Set once the user needs relinking; it leaves the schedule.
     dead: RwLock<bool>,
     /// When the tokens were last obtained, for the refresh floor.
     obtained_at: RwLock<DateTime<Utc>>,
@@ -136,7 +136,7 @@ pub struct TokenKeeper {
     slots: Mutex<HashMap<UserId, Arc<Slot>>>,
     /// The refresh sections in flight, so shutdown can let them finish.
     inflight: TaskTracker,
-    /// Newly linked users for the running loops.
+    /// Users to plan (again) in [`TokenKeeper::run`]'s schedule.
     added: tokio::sync::mpsc::UnboundedSender<UserId>,
     /// Receiving end, taken by [`TokenKeeper::run`].
     added_rx: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<UserId>>>,
@@ -199,21 +199,35 @@ impl TokenKeeper {
 
     /// Starts keeping a newly linked user (whose tokens are already stored).
     /// A user the keeper already keeps (linked again while active) gets the
-    /// new tokens in its existing slot, under its refresh mutex, and its
-    /// loop goes on: a second loop would refresh the old grant beside the
-    /// new one. A refresh of the old grant that finished meanwhile may have
-    /// overwritten the stored tokens, so the new ones are stored again.
+    /// new tokens in its existing slot, under its refresh mutex, and keeps
+    /// its one place in the schedule, planned again from the new tokens: a
+    /// second would refresh the old grant beside the new one. A refresh of
+    /// the old grant that finished meanwhile may have overwritten the
+    /// stored tokens, so the new ones are stored again; one that was
+    /// refused meanwhile (the new link revoked the old grant) marked the
+    /// user needs-relink, which the new link undoes.
     pub async fn add_user(&self, user: UserId, tokens: TokenSet) -> Result<(), StoreError> {
         let existing = self.slots.lock().expect("slots lock").get(&user).cloned();
         if let Some(slot) = existing.filter(|s| !*s.dead.read().expect("dead lock")) {
             let _guard = slot.refresh.lock().await;
             self.store.rotate_tokens_grouped(&user, &tokens).await?;
-            let now = self.clock.now();
-            *slot.lifetime.write().expect("lifetime lock") = lifetime(&tokens, now);
-            *slot.obtained_at.write().expect("obtained lock") = now;
-            *slot.current.write().expect("tokens lock") = tokens;
-            slot.generation.fetch_add(1, Ordering::SeqCst);
-            return Ok(());
+            // Dead by now: the old grant's refresh, in flight while this
+            // waited, was refused (the new link revoked it) and marked the
+            // user needs-relink over the new link. The new tokens win.
+            if *slot.dead.read().expect("dead lock") {
+                self.store.set_status(&user, UserStatus::Active)?;
+                info!(user.id = %user, "linked again while the old grant was refused; control resumes");
+            } else {
+                let now = self.clock.now();
+                *slot.lifetime.write().expect("lifetime lock") = lifetime(&tokens, now);
+                *slot.obtained_at.write().expect("obtained lock") = now;
+                *slot.current.write().expect("tokens lock") = tokens;
+                slot.generation.fetch_add(1, Ordering::SeqCst);
+                // Planned again from the new tokens now, not at the old
+                // tokens' refresh time.
+                let _ = self.added.send(user);
+                return Ok(());
+            }
         }
         self.insert(user.clone(), tokens, false);
         let _ = self.added.send(user);
@@ -222,8 +236,8 @@ impl TokenKeeper {
 
     /// Stops keeping `user` (an unlink has begun). A refresh in flight is
     /// stored first: the user's refresh mutex is taken before the slot is
-    /// dropped, so no refresh runs afterwards; the user's refresh loop ends
-    /// at its next wake. The stored tokens stay until the unlink finishes
+    /// dropped, so no refresh runs afterwards; the user leaves the schedule
+    /// at its next due time. The stored tokens stay until the unlink finishes
     /// ([`crate::store::Store::finish_unlink`]); if Enode refuses the
     /// unlink, [`TokenKeeper::add_user`] takes them back.
     pub async fn drop_user(&self, user: &UserId) {
@@ -324,7 +338,8 @@ impl TokenKeeper {
             }
         }
         let Some(refresh_token) = current.refresh_token.clone() else {
-            self.mark_relink(
+            mark_relink(
+                &self.store,
                 user,
                 &slot,
                 "no refresh token (grant without offline_access)",
@@ -350,7 +365,20 @@ impl TokenKeeper {
                 let _guard = guard;
                 let _permit = permit;
                 let started = clock.now();
-                let fresh = client.auth().refresh(&refresh_token).await?;
+                let fresh = match client.auth().refresh(&refresh_token).await {
+                    Ok(fresh) => fresh,
+                    Err(AuthError::InvalidGrant { description }) => {
+                        // Marked before the refresh mutex is let go: a new
+                        // link waiting for it then finds the slot dead and
+                        // starts afresh instead of being marked after it.
+                        let why = description
+                            .clone()
+                            .unwrap_or_else(|| "invalid_grant".into());
+                        mark_relink(&store, &id, &slot2, &why).map_err(Section::Store)?;
+                        return Err(Section::Auth(AuthError::InvalidGrant { description }));
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 store
                     .rotate_tokens_grouped(&id, &fresh)
                     .await
@@ -377,10 +405,8 @@ impl TokenKeeper {
                 debug!(expires_at = %fresh.expires_at, "token refreshed");
                 Ok(fresh)
             }
-            Ok(Err(Section::Auth(AuthError::InvalidGrant { description }))) => {
-                let why = description.unwrap_or_else(|| "invalid_grant".into());
-                self.mark_relink(user, &slot, &why)?;
-                Err(TokenError::NeedsRelink(user.clone()))
+            Ok(Err(Section::Auth(AuthError::InvalidGrant { .. }))) => {
+                Err(TokenError::NeedsRelink(user.clone())) // marked in the section
             }
             Ok(Err(Section::Auth(e))) => Err(TokenError::Refresh {
                 user: user.clone(),
@@ -395,24 +421,13 @@ impl TokenKeeper {
     }
 
     /// Marks a user as needing relink from outside (a 401 with a fresh
-    /// token): its loop stops and no token is handed out any more.
+    /// token): it leaves the schedule and no token is handed out any more.
     pub fn mark_needs_relink(&self, user: &UserId, why: &str) {
         if let Ok(slot) = self.slot(user) {
-            if let Err(e) = self.mark_relink(user, &slot, why) {
+            if let Err(e) = mark_relink(&self.store, user, &slot, why) {
                 warn!(user.id = %user, error = %e, "cannot store the needs-relink status");
             }
         }
-    }
-
-    /// Marks a user as needing relink, once, with one log line.
-    fn mark_relink(&self, user: &UserId, slot: &Slot, why: &str) -> Result<(), StoreError> {
-        let mut dead = slot.dead.write().expect("dead lock");
-        if !*dead {
-            *dead = true;
-            self.store.set_status(user, UserStatus::NeedsRelink)?;
-            warn!(user.id = %user, reason = why, "user must link again; control stopped");
-        }
-        Ok(())
     }
 
     /// When `user`'s next refresh is due: see [`next_refresh`].
@@ -451,8 +466,10 @@ impl TokenKeeper {
             .expect("TokenKeeper::run is called once");
         // Every user whose refresh is planned, by when it is due.
         let mut queue = BTreeSet::new();
-        // The refreshes started here, and whose they are (a task that
-        // panicked still names its user, who is then retried).
+        // The refreshes started here, and whose they are: the user and the
+        // slot the refresh was for (a task that panicked still names its
+        // user, who is then retried; the result for a slot since replaced
+        // by a new link is dropped).
         let mut running = tokio::task::JoinSet::new();
         let mut whose = HashMap::new();
         for user in self.users() {
@@ -468,10 +485,10 @@ impl TokenKeeper {
                     let now = self.clock.now();
                     while queue.first().is_some_and(|(t, _)| *t <= now) {
                         let Some((at, user)) = queue.pop_first() else { break };
-                        if let Some(task) = self.start(&mut queue, at, &user) {
+                        if let Some((slot, task)) = self.start(&mut queue, at, &user) {
                             let span = tracing::info_span!("tokens", user.id = %user);
                             let id = running.spawn(task.instrument(span)).id();
-                            whose.insert(id, user);
+                            whose.insert(id, (user, slot));
                         }
                     }
                 }
@@ -480,12 +497,12 @@ impl TokenKeeper {
                         Ok((id, r)) => (id, Ok(r)),
                         Err(e) => (e.id(), Err(e)),
                     };
-                    if let Some(user) = whose.remove(&id) {
+                    if let Some((user, slot)) = whose.remove(&id) {
                         let outcome = done.unwrap_or_else(|e| Err(TokenError::Refresh {
                             user: user.clone(),
                             source: AuthError::Transient(format!("refresh task failed: {e}")),
                         }));
-                        self.finished(&mut queue, &user, outcome);
+                        self.finished(&mut queue, &user, &slot, outcome);
                     }
                 }
             }
@@ -518,9 +535,11 @@ impl TokenKeeper {
         if let Some(old) = s.at.take() {
             queue.remove(&(old, user.clone()));
         }
+        // The generation first: tokens replaced while `due` reads them
+        // make the plan stale, and `start` then plans again.
+        s.generation = slot.generation.load(Ordering::SeqCst);
         let at = at.unwrap_or_else(|| self.due(&slot));
         s.at = Some(at);
-        s.generation = slot.generation.load(Ordering::SeqCst);
         queue.insert((at, user.clone()));
     }
 
@@ -533,8 +552,10 @@ impl TokenKeeper {
         queue: &mut BTreeSet<(DateTime<Utc>, UserId)>,
         at: DateTime<Utc>,
         user: &UserId,
-    ) -> Option<impl std::future::Future<Output = Result<TokenSet, TokenError>> + Send + 'static>
-    {
+    ) -> Option<(
+        Arc<Slot>,
+        impl std::future::Future<Output = Result<TokenSet, TokenError>> + Send + 'static,
+    )> {
         let slot = self.slot(user).ok()?;
         let mut s = slot.sched.lock().expect("sched lock");
         if s.at != Some(at) {
@@ -556,21 +577,31 @@ impl TokenKeeper {
             .expect("tokens lock")
             .access_token
             .clone();
+        drop(s);
         let keeper = self.clone();
         let user = user.clone();
-        Some(async move { keeper.refresh(&user, Some(&stale)).await })
+        Some((
+            slot,
+            async move { keeper.refresh(&user, Some(&stale)).await },
+        ))
     }
 
     /// Plans what follows a scheduled refresh of `user`: the next one after
     /// a success, a retry after a failure that may heal, nothing once the
-    /// user needs relinking (unless it was linked again meanwhile).
+    /// user needs relinking. Nothing either when the user's slot is no
+    /// longer `ran` (unlinked, or linked again as a new slot, which has a
+    /// schedule of its own).
     fn finished(
         &self,
         queue: &mut BTreeSet<(DateTime<Utc>, UserId)>,
         user: &UserId,
+        ran: &Arc<Slot>,
         outcome: Result<TokenSet, TokenError>,
     ) {
         let Ok(slot) = self.slot(user) else { return };
+        if !Arc::ptr_eq(&slot, ran) {
+            return;
+        }
         let mut s = slot.sched.lock().expect("sched lock");
         s.running = false;
         let at = match outcome {
@@ -583,7 +614,7 @@ impl TokenKeeper {
                 if *slot.dead.read().expect("dead lock") {
                     return;
                 }
-                None // linked again while the old grant's refresh ran
+                None // not marked after all: planned as usual
             }
             Err(e) => {
                 let not_before = match &e {
@@ -667,6 +698,17 @@ pub fn next_refresh(p: &Plan) -> DateTime<Utc> {
         + TimeDelta::from_std(spread.mul_f64(p.spread_draw.clamp(0.0, 1.0)))
             .unwrap_or(TimeDelta::zero());
     at.duration_trunc(TimeDelta::milliseconds(1)).unwrap_or(at)
+}
+
+/// Marks a user as needing relink, once, with one log line.
+fn mark_relink(store: &Store, user: &UserId, slot: &Slot, why: &str) -> Result<(), StoreError> {
+    let mut dead = slot.dead.write().expect("dead lock");
+    if !*dead {
+        *dead = true;
+        store.set_status(user, UserStatus::NeedsRelink)?;
+        warn!(user.id = %user, reason = why, "user must link again; control stopped");
+    }
+    Ok(())
 }
 
 /// How long `tokens` last from `now`, for capping lead time and jitter.

@@ -396,3 +396,77 @@ async fn a_user_linked_again_after_revocation_is_kept_fresh_again() {
     cancel.cancel();
     run.await.unwrap();
 }
+
+/// A user linked again while the old grant's scheduled refresh is in
+/// flight and then refused (the old grant is gone): the refusal must not
+/// mark the new link needs-relink. The refusal is marked while the
+/// refresh mutex is held, so the new link, which waits for that mutex,
+/// finds the old slot dead and starts afresh.
+#[tokio::test(start_paused = true)]
+async fn a_refusal_of_the_old_grant_does_not_undo_a_new_link() {
+    let clock = Clock::starting_at(common::t0());
+    let sim = enode_sim::spawn(scenario(1), clock.clone()).await.unwrap();
+    sim.handle
+        .set_access_token_lifetime(Duration::from_secs(600));
+    let client = Client::new(&common::enode_config(&sim), clock.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let users = seed(&sim, &store, &clock, 1);
+    let user = users[0].clone();
+    // No jitter: the refresh is due at 600 - 600/8 = 525 s.
+    let config = smartcharged::config::TokenConfig {
+        refresh_jitter: Duration::ZERO,
+        ..common::token_config()
+    };
+    let keeper = TokenKeeper::new(store.clone(), client.clone(), clock.clone(), config);
+    keeper.load().unwrap();
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(keeper.clone().run(cancel.clone()));
+
+    // The first refresh (at 300 s: loaded tokens are assumed to last long
+    // enough for the 5-minute lead) learns the 600 s lifetime; the next
+    // one is due 75 s before the new tokens expire.
+    clock.sleep(Duration::from_secs(310)).await;
+    let expires = store.tokens(&user).unwrap().unwrap().expires_at;
+    let due = expires - chrono::TimeDelta::seconds(75);
+    // The old grant is gone before that refresh, whose refusal then
+    // takes 50 s to arrive.
+    let until = |t: chrono::DateTime<chrono::Utc>| (t - clock.now()).to_std().unwrap();
+    clock
+        .sleep(until(due - chrono::TimeDelta::seconds(25)))
+        .await;
+    sim.handle.revoke_user(user.as_str()).unwrap();
+    sim.handle
+        .add_latency(enode_sim::Target::Token, Duration::from_secs(50));
+    clock
+        .sleep(until(due + chrono::TimeDelta::seconds(15)))
+        .await;
+    // Linked again while that refresh is in flight.
+    let tokens = common::granted(&sim, user.as_str(), clock.now());
+    let linked = User {
+        id: user.clone(),
+        status: UserStatus::Active,
+        linked_at: clock.now(),
+        vendor: None,
+    };
+    store.save_linked_user(&linked, &tokens).unwrap();
+    keeper.add_user(user.clone(), tokens).await.unwrap();
+    assert!(
+        clock.now() >= due + chrono::TimeDelta::seconds(50),
+        "the new link did not wait for the refresh in flight"
+    );
+
+    clock.sleep(Duration::from_secs(1800)).await;
+    assert_eq!(
+        store.user(&user).unwrap().unwrap().status,
+        UserStatus::Active
+    );
+    assert!(store.tokens(&user).unwrap().unwrap().expires_at > clock.now());
+    let token = keeper.access_token(&user).await.expect("a token");
+    client
+        .me(&token)
+        .await
+        .expect("GET /me with the new link's token");
+    cancel.cancel();
+    run.await.unwrap();
+}
