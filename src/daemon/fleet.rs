@@ -474,13 +474,30 @@ impl Fleet {
             return;
         }
         /// Takes the user off the running set however the loop ends, then
-        /// tells [`Fleet::stop_user`] the loop has ended (its sender).
-        struct Running(Arc<Fleet>, UserId, watch::Sender<()>);
+        /// tells [`Fleet::stop_user`] the loop has ended (its sender). Only
+        /// this loop's stop and inbox are removed: a loop of the same user
+        /// started once `running` let go has its own.
+        struct Running(Arc<Fleet>, UserId, watch::Sender<()>, Arc<UserInbox>);
         impl Drop for Running {
             fn drop(&mut self) {
                 self.0.running.lock().expect("running lock").remove(&self.1);
-                self.0.stops.lock().expect("stops lock").remove(&self.1);
-                self.0.inboxes.lock().expect("inboxes lock").remove(&self.1);
+                let mut stops = self.0.stops.lock().expect("stops lock");
+                let ended = self.2.subscribe();
+                if stops
+                    .get(&self.1)
+                    .is_some_and(|(_, rx)| rx.same_channel(&ended))
+                {
+                    stops.remove(&self.1);
+                }
+                drop(stops);
+                let mut inboxes = self.0.inboxes.lock().expect("inboxes lock");
+                if inboxes
+                    .get(&self.1)
+                    .is_some_and(|i| Arc::ptr_eq(i, &self.3))
+                {
+                    inboxes.remove(&self.1);
+                }
+                drop(inboxes);
                 let _ = self.2.send(());
             }
         }
@@ -490,12 +507,12 @@ impl Fleet {
             .lock()
             .expect("stops lock")
             .insert(user.clone(), (cancel.clone(), ended_rx));
-        let _running = Running(self.clone(), user.clone(), ended_tx);
         let hooks = Arc::new(UserInbox::default());
         self.inboxes
             .lock()
             .expect("inboxes lock")
             .insert(user.clone(), hooks.clone());
+        let _running = Running(self.clone(), user.clone(), ended_tx, hooks.clone());
         let span = tracing::info_span!("fleet", user.id = %user);
         // The task and its loop's future live in boxes of their own: kept
         // inline, the compiler lays this future out with room for both
@@ -774,28 +791,28 @@ impl UserTask {
                     for s in self.states.values_mut() { s.plan = None; }
                 }
                 _ = hooks.notify.notified() => {
-                    // Operators' changes first, in the order they came.
+                    // Webhook events first: merging them does no I/O, and
+                    // an operator's change that came after a plug-in was
+                    // delivered must see the car plugged in.
+                    let (events, overflowed) = hooks.take();
+                    let changed = self.merge_events(events);
+                    let now = fleet.clock.now();
+                    if overflowed {
+                        debug!("webhook inbox overflowed: polling instead");
+                        next_poll = next_poll.min(now);
+                    } else if !changed.is_empty() && self.blocked_until(now).is_none() {
+                        match Box::pin(self.act_on(now, &changed)).await {
+                            Ok(_) => {}
+                            Err(RoundError::Relink) => return Stop::Relink,
+                            Err(RoundError::Wait(until)) => next_poll = until,
+                        }
+                    }
+                    // Then operators' changes, in the order they came.
                     while let Some(req) = hooks.next_steer() {
                         // Boxed like a round: an idle task stays small.
                         if let Some(stop) = Box::pin(self.steer(*req)).await {
                             return stop;
                         }
-                    }
-                    let (events, overflowed) = hooks.take();
-                    let changed = self.merge_events(events);
-                    if overflowed {
-                        debug!("webhook inbox overflowed: polling instead");
-                        next_poll = next_poll.min(fleet.clock.now());
-                        continue;
-                    }
-                    if changed.is_empty() || self.blocked_until(fleet.clock.now()).is_some() {
-                        continue;
-                    }
-                    let now = fleet.clock.now();
-                    match Box::pin(self.act_on(now, &changed)).await {
-                        Ok(_) => {}
-                        Err(RoundError::Relink) => return Stop::Relink,
-                        Err(RoundError::Wait(until)) => next_poll = until,
                     }
                     continue;
                 }
@@ -858,7 +875,7 @@ impl UserTask {
     }
 
     /// This user's jitter source: seeded from the fleet's seed and the
-    /// user id, so a run repeats and users differ.
+    /// user id, so a run of one build repeats and users differ.
     fn rng(&self) -> SmallRng {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -1753,25 +1770,16 @@ impl UserTask {
     async fn steer(&mut self, req: SteerRequest) -> Option<Stop> {
         let fleet = self.fleet.clone();
         let now = fleet.clock.now();
-        // The vehicle as the controller last decided on it: known (tracked)
-        // and decided (a control state).
-        let last = self
+        // The vehicle as polls and webhooks last told it, once the
+        // controller has a state for it (it has decided on it before).
+        let known = self
             .tracked
             .get(&req.vehicle)
-            .filter(|_| self.states.contains_key(&req.vehicle))
-            .map(|t| (t.newest().unwrap_or(now), t.vehicle.clone()));
-        let Some((seen_at, v)) = last else {
+            .zip(self.states.get(&req.vehicle))
+            .map(|(t, s)| (t.newest().unwrap_or(now), t.vehicle.clone(), (**s).clone()));
+        let Some((seen_at, v, mut state)) = known else {
             let _ = req.reply.send(Err(SteerError::NotSeen(req.vehicle)));
             return None;
-        };
-        let mut state = match self.states.get(&v.id) {
-            Some(s) => (**s).clone(),
-            None => fleet
-                .store
-                .control(&v.id)
-                .ok()
-                .flatten()
-                .unwrap_or_default(),
         };
         let (action, reason) = match &req.change {
             Change::Override(Some(o)) => {
