@@ -144,7 +144,7 @@ async fn demo_main(args: DemoArgs) -> CmdResult {
             }
         }
     }
-    daemon.shutdown(&clock).await?;
+    daemon.shutdown().await?;
     report(&sim, &first, &mut out)?;
     Ok(())
 }

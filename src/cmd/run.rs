@@ -105,7 +105,7 @@ pub fn run(args: RunArgs) -> CmdResult {
         };
         info!("shutting down");
         notify::stopping();
-        daemon.shutdown(&clock).await?;
+        daemon.shutdown().await?;
         if fatal {
             return Err(Failure::new(
                 exit::FAILURE,

@@ -24,8 +24,12 @@ use crate::store::Store;
 
 /// Requests in flight to Enode at most, across all users.
 pub const MAX_CONCURRENT_REQUESTS: usize = 8;
-/// How long shutdown waits for tasks to finish.
+/// How long shutdown waits for tasks to finish, in real time whatever the
+/// clock: draining is about requests and writes in flight, which take
+/// real time on a sped-up or paused clock too.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(20);
+/// How often shutdown looks at the real time while it drains.
+const DRAIN_TICK: Duration = Duration::from_millis(50);
 
 /// How the daemon is started.
 pub struct Options {
@@ -287,14 +291,31 @@ impl Daemon {
     /// Stops every task: loops finish the request in hand, refreshes in
     /// flight are stored, the store is flushed. Gives up waiting after
     /// [`DRAIN_GRACE`].
-    pub async fn shutdown(self, clock: &Clock) -> anyhow::Result<()> {
+    pub async fn shutdown(self) -> anyhow::Result<()> {
         self.cancel.cancel();
         self.tracker.close();
-        let drained = tokio::time::timeout(clock.real_duration(DRAIN_GRACE), async {
+        // The grace is counted on the real clock, in ticks of tokio time:
+        // a tokio timeout would be clock time, 0.17 s of real time at
+        // 120x, and on a paused test clock it fires as soon as the tasks
+        // wait for I/O, leaving them (and the store they hold) running
+        // after shutdown returned. The ticks also let the tasks' own
+        // timers run on a paused clock.
+        let deadline = clock::RealDeadline::after(DRAIN_GRACE);
+        let drain = async {
             self.tracker.wait().await;
             self.keeper.drain().await;
-        })
-        .await;
+        };
+        tokio::pin!(drain);
+        let drained: Result<(), ()> = loop {
+            tokio::select! {
+                _ = &mut drain => break Ok(()),
+                _ = tokio::time::sleep(DRAIN_TICK) => {
+                    if deadline.passed() {
+                        break Err(());
+                    }
+                }
+            }
+        };
         if drained.is_err() {
             warn!(
                 grace_s = DRAIN_GRACE.as_secs(),

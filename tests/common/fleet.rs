@@ -142,7 +142,7 @@ pub async fn run_day(
 ) {
     let r = start(scenario, "").await;
     r.clock.sleep(DAY).await;
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
     (r.sim, r.events)
 }
 

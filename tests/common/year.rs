@@ -429,7 +429,7 @@ pub async fn run_daemon(market: Market, car: &Car, policy_extra: &str) -> Daemon
         collect(&mut rx);
     }
     clock.sleep_until(end).await;
-    daemon.shutdown(&clock).await.expect("daemon stops");
+    daemon.shutdown().await.expect("daemon stops");
     collect(&mut rx);
     let stats = sim.handle.stats();
     let v = &stats.violations;

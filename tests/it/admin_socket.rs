@@ -77,7 +77,7 @@ async fn status_and_charge_now_through_the_socket() {
         missing,
         Err(ClientError::Refused { status: 404, .. })
     ));
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
 }
 
 #[test]
@@ -135,12 +135,12 @@ async fn a_day_of_sessions_in_the_report_and_the_journal() {
     );
     let fleet::Running {
         daemon,
-        clock,
+        clock: _,
         config_text,
         dir,
         ..
     } = r;
-    daemon.shutdown(&clock).await.unwrap();
+    daemon.shutdown().await.unwrap();
     drop(client);
     // No daemon: the CLI reads the store itself.
     let config = dir.path().join("smartcharged.toml");
@@ -265,7 +265,7 @@ async fn users_and_unlink_through_the_running_daemon() {
         matches!(bad, Err(ClientError::Refused { status: 400, .. })),
         "{bad:?}"
     );
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
 }
 
 /// The uid the test runs as (the owner of a file it makes).
@@ -344,7 +344,7 @@ async fn a_stranger_is_refused_with_403() {
         let status: serde_json::Value = client.get("/v1/status").await.unwrap();
         assert!(status["version"].is_string(), "{status}");
     }
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
 }
 
 /// A percentage that is not a finite number is refused by the CLI: JSON
@@ -491,7 +491,7 @@ where
 async fn half_sent_requests_neither_pile_up_nor_hold_the_listeners() {
     let (logs, _guard) = common::Capture::this_thread();
     let r = fleet::start(fleet::scenario(1, 1), "").await;
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
     let text = format!(
         "{}\n[http]\nmax_connections = 4\nheader_timeout = \"2s\"\n",
         r.config_text.replace(
@@ -522,7 +522,7 @@ async fn half_sent_requests_neither_pile_up_nor_hold_the_listeners() {
     let client = Client::new(&admin.socket).unwrap();
     let status: serde_json::Value = client.get("/v1/status").await.unwrap();
     assert!(status["version"].is_string(), "{status}");
-    daemon.shutdown(&r.clock).await.unwrap();
+    daemon.shutdown().await.unwrap();
 }
 
 /// A slowloris that keeps the listener full (each slot a header timeout
@@ -534,7 +534,7 @@ async fn a_listener_kept_full_logs_the_limit_once() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (logs, _guard) = common::Capture::this_thread();
     let r = fleet::start(fleet::scenario(1, 1), "").await;
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
     let text = format!(
         "{}\n[http]\nmax_connections = 2\nheader_timeout = \"2s\"\n",
         r.config_text
@@ -570,7 +570,7 @@ async fn a_listener_kept_full_logs_the_limit_once() {
     };
     assert_eq!(count("connection limit reached"), 1, "{text}");
     assert_eq!(count("below the connection limit again"), 1, "{text}");
-    daemon.shutdown(&r.clock).await.unwrap();
+    daemon.shutdown().await.unwrap();
 }
 
 /// The journal's UNLINK lines of `user`, from the store.
@@ -690,7 +690,7 @@ async fn one_unlink_at_a_time_and_it_cancels_the_pending_link() {
         r.sim.handle.stats().count_route("DELETE /users/{userId}"),
         2
     );
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
 
     // Without a daemon the CLI says the same.
     let out = run(cli(&config, &["unlink", "nobody"])).await;
@@ -707,7 +707,7 @@ async fn one_unlink_at_a_time_and_it_cancels_the_pending_link() {
 async fn an_interrupted_unlink_is_finished_at_the_next_start() {
     let r = fleet::start(fleet::scenario(2, 2), "").await;
     r.clock.sleep(Duration::from_secs(3600)).await;
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
     let user0 = smartcharged::users::UserId::new("user-0").unwrap();
     {
         let store = smartcharged::store::Store::open(&r.store).unwrap();
@@ -752,7 +752,7 @@ async fn an_interrupted_unlink_is_finished_at_the_next_start() {
             .to_string(),
         "active"
     );
-    daemon.shutdown(&r.clock).await.unwrap();
+    daemon.shutdown().await.unwrap();
 }
 
 /// A large fleet is answered a page at a time (100 vehicles) by `/status`,
@@ -813,7 +813,7 @@ async fn vehicles_are_answered_a_page_at_a_time() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("Vehicles: 150 ("), "{text}");
     assert!(text.contains("… 50 more: smartcharged vehicles"), "{text}");
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
 }
 
 /// `vehicles` against a daemon that ignores `?page=` and sends all its

@@ -125,5 +125,5 @@ async fn charge_now_then_auto_then_a_trip() {
         "{:?}",
         car.last_commands
     );
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
 }

@@ -19,7 +19,7 @@ async fn rate_limits_are_honoured_and_deadlines_met() {
         .handle
         .rate_limit_rate(None, 0.10, Duration::from_secs(90));
     r.clock.sleep(fleet::DAY).await;
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
     let stats = r.sim.handle.stats();
     assert!(
         stats.count("GET /vehicles", 429) > 5,
@@ -93,7 +93,7 @@ async fn manual_override_is_respected_until_unplug() {
         .await;
     let after = fleet::drain_commands(&mut r.events);
     assert!(after.iter().any(|c| c.action == "START"), "{after:?}");
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
 }
 
 /// A restart mid-day (the daemon dropped, a new one on the same store):
@@ -124,7 +124,7 @@ async fn restart_mid_day_sends_no_duplicate_command() {
     );
     clock.sleep(Duration::from_secs(10 * 3600)).await;
     sent.extend(fleet::drain_commands(&mut events));
-    daemon.shutdown(&clock).await.unwrap();
+    daemon.shutdown().await.unwrap();
     // Per vehicle, commands alternate: never the same action twice in a row.
     for id in sim.handle.vehicle_ids() {
         let actions: Vec<&str> = sent
@@ -159,7 +159,7 @@ async fn enode_smart_charging_is_left_alone_or_taken_over() {
         let extra = format!("take_over_enode_smart_charging = {take_over}\n");
         let mut r = fleet::start(scenario, &extra).await;
         r.clock.sleep(fleet::DAY).await;
-        r.daemon.shutdown(&r.clock).await.unwrap();
+        r.daemon.shutdown().await.unwrap();
         let journal = smartcharged::store::Store::open(&r.store)
             .unwrap()
             .journal_entries()
@@ -215,7 +215,7 @@ async fn unreachable_vehicles_get_no_commands_and_slow_polls() {
     );
     let v = r.sim.handle.vehicle(&id).unwrap();
     assert!(v.soc >= 80.0f64.min(v.charge_limit) - 0.5, "{:.1} %", v.soc);
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
 }
 
 /// Without webhooks, a poll before the regular one was due (here for an
@@ -260,7 +260,7 @@ async fn a_reload_does_not_push_the_polls_out() {
     // the reload's poll (seen the minute after), then the regular one
     // 30 minutes after the last
     assert_eq!(after, [13, 30], "minutes after the last regular poll");
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
 }
 
 /// Without webhooks, the user whose car waited for a command at its last
@@ -321,7 +321,7 @@ async fn polls_move_into_cheap_hours_only_for_cars_that_wait() {
             }
         }
     }
-    daemon.shutdown(&clock).await.unwrap();
+    daemon.shutdown().await.unwrap();
     let stats = sim.handle.stats();
     assert_eq!(stats.violations.total(), 0, "{:?}", stats.recent_violations);
     let gaps = |p: &[chrono::DateTime<chrono::Utc>]| -> Vec<i64> {
@@ -421,7 +421,7 @@ async fn three_cars_share_a_site_under_its_limit() {
     );
     // 06:10 UTC: every car has left.
     r.clock.sleep(Duration::from_secs(7 * 3600 + 10 * 60)).await;
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
 
     let mut plans = Vec::new();
     let mut commands = Vec::new();

@@ -195,7 +195,7 @@ impl Run {
     /// one on the same store.
     async fn restart(&mut self) {
         let d = self.daemon.take().expect("a daemon runs");
-        d.shutdown(&self.daemon_clock).await.expect("shutdown");
+        d.shutdown().await.expect("shutdown");
         let (daemon, events) =
             fleet::restart(&self.config_text, self.dir.path(), &self.daemon_clock).await;
         self.daemon = Some(daemon);
@@ -306,10 +306,7 @@ async fn row(
         );
     }
     let daemon = r.daemon.take().expect("a daemon runs");
-    daemon
-        .shutdown(&r.daemon_clock)
-        .await
-        .expect("shutdown succeeds");
+    daemon.shutdown().await.expect("shutdown succeeds");
     let _ = fleet::drain_commands(&mut r.events);
     assert_eq!(panics_here(), 0, "{name}: a task panicked");
 

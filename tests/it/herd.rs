@@ -26,5 +26,5 @@ async fn users_started_together_do_not_poll_together() {
     // All 60 in one second was the herd; spread over their interval, a
     // second sees a few at most.
     assert!(peak <= 8, "{peak} requests in one second (of {total})");
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
 }

@@ -246,7 +246,7 @@ async fn link_requests_with_bad_ids_or_vendors_are_refused() {
         "{:?}",
         stats.requests
     );
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
 }
 
 /// Linking an active user again through the daemon keeps one poll loop and
@@ -294,7 +294,7 @@ async fn relinking_an_active_user_does_not_double_its_polling() {
         "{:?}",
         stats.recent_violations
     );
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
     let store = Store::open(&r.store).unwrap();
     let u = store
         .user(&UserId::new("user-0").unwrap())
@@ -330,7 +330,7 @@ async fn a_take_over_that_does_not_stick_is_bounded() {
         .handle
         .stats()
         .count_route("PUT /vehicles/{vehicleId}/smart-charging-policy");
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
     // Three before giving up, and three more after the evening plug-in.
     assert!((3..=6).contains(&puts), "{puts} PUTs in 12 hours");
     let text = logs.text();
@@ -355,7 +355,7 @@ async fn polls_of_a_charging_vehicle_do_not_rewrite_the_store() {
     r.clock.sleep(Duration::from_secs(6 * 3600)).await;
     let flushes = r.daemon.store().flush_count() - flushes0;
     let polls = r.sim.handle.stats().count_route("GET /vehicles");
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
     assert!(polls >= 150, "only {polls} polls");
     // Plans (new prices, hourly sweeps), commands and token refreshes.
     assert!(
@@ -384,7 +384,7 @@ async fn an_outage_is_logged_once_not_per_request() {
     r.sim.handle.remove_fault(rule);
     r.clock.sleep(Duration::from_secs(1800)).await;
     let failed = r.sim.handle.stats().count("GET /vehicles", 502);
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
     assert!(failed >= 20, "only {failed} failed polls");
     let text = logs.text();
     let warns = text

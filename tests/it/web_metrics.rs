@@ -205,7 +205,7 @@ async fn counters_move_over_a_simulated_day() {
     assert!(charged > 0.0 && at_once >= charged, "{charged} {at_once}");
     let saving = b.get("smartcharged_month_saving{currency=\"EUR\"}");
     assert!((saving - (at_once - charged)).abs() < 1e-9, "{saving}");
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
 }
 
 /// The `chromium` binary, or a failure that says how to get it: CI
@@ -349,7 +349,7 @@ async fn status_page_in_headless_chromium() {
         }
         assert!(card.contains(">now</text>"), "{card}");
     }
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
 }
 
 /// A mistyped `?page=` shows a page (the first), not a bare text error,
@@ -397,5 +397,5 @@ async fn a_bad_page_number_shows_the_page_and_errors_keep_the_headers() {
         .unwrap();
     assert_eq!(resp.status(), 404);
     secure(&resp, "GET /nope");
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
 }

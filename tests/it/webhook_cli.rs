@@ -109,7 +109,7 @@ async fn register_then_test_then_status() {
         "{stdout}"
     );
 
-    daemon.shutdown(&Clock::system()).await.unwrap();
+    daemon.shutdown().await.unwrap();
     // No daemon: status says so and exits 69.
     let out = smartcharged(&config, &["webhook", "status"]);
     assert_eq!(out.status.code(), Some(69));

@@ -144,7 +144,7 @@ async fn only_signed_first_deliveries_are_applied() {
     // The delivery id is remembered across a restart.
     let dir = r.dir.path().to_owned();
     let text = r.config_text.clone();
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let (daemon, _events) = fleet::restart(&text, &dir, &r.clock).await;
     daemon.serve_http(listener);
@@ -152,7 +152,7 @@ async fn only_signed_first_deliveries_are_applied() {
     let s = webhook_status(addr).await;
     assert_eq!(s["stats"]["duplicates"], 1, "{s}");
     assert_eq!(s["stats"]["events"], 0, "{s}");
-    daemon.shutdown(&r.clock).await.unwrap();
+    daemon.shutdown().await.unwrap();
 }
 
 /// A plug-in delivered by enode-sim's firehose is planned at once, and a
@@ -211,7 +211,7 @@ async fn a_pushed_plug_in_is_planned_and_started_without_a_poll() {
         "polled between the plug-in and the START"
     );
     assert!(r.sim.handle.vehicle("car-0-0").unwrap().charging);
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
 }
 
 /// Two hours of plug-ins, unplugs and driver actions, pushed by enode-sim
@@ -285,6 +285,6 @@ async fn run_pushed(
     }
     let _ = fleet::drain_commands(&mut r.events);
     let stats = r.sim.handle.webhook_stats();
-    r.daemon.shutdown(&r.clock).await.unwrap();
+    r.daemon.shutdown().await.unwrap();
     (view, stats)
 }

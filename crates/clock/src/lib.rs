@@ -87,6 +87,26 @@ fn host_now() -> DateTime<Utc> {
     Utc::now()
 }
 
+/// A deadline on the host's monotonic clock, whatever [`Clock`] runs:
+/// for the few waits that are about real work in flight (the drain at
+/// shutdown), which takes real time on a sped-up or paused clock too.
+#[derive(Debug, Clone, Copy)]
+#[allow(clippy::disallowed_types)]
+pub struct RealDeadline(std::time::Instant);
+
+#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
+impl RealDeadline {
+    /// `d` of real time from now.
+    pub fn after(d: Duration) -> Self {
+        RealDeadline(std::time::Instant::now() + d)
+    }
+
+    /// Whether the deadline has passed.
+    pub fn passed(&self) -> bool {
+        std::time::Instant::now() >= self.0
+    }
+}
+
 /// The longest single timer a system clock arms before re-reading the wall
 /// clock, so that a wall-clock jump (NTP step, suspend) delays a deadline by
 /// at most this much.
