@@ -657,6 +657,15 @@ impl ControlState {
     /// the next one, so a change of only those is not written (writing
     /// them made every poll of a plugged-in vehicle a flushed write).
     pub fn durably_differs(&self, other: &ControlState) -> bool {
+        self.durable_digest() != other.durable_digest()
+    }
+
+    /// A digest of the parts that must survive a crash (all but the SoC,
+    /// power, observation time and session log): the fleet keeps this
+    /// rather than a copy of the last stored state (a copy with its plan
+    /// is close to a kilobyte per vehicle) to write only changes.
+    pub fn durable_digest(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
         let ControlState {
             session,
             plan,
@@ -676,19 +685,27 @@ impl ControlState {
             log: _,
             waits_on_plug_in,
         } = self;
-        *session != other.session
-            || *plan != other.plan
-            || *suspended != other.suspended
-            || *pending != other.pending
-            || *charging != other.charging
-            || *unresponsive != other.unresponsive
-            || *enode_noted != other.enode_noted
-            || *unreachable != other.unreachable
-            || *takeover != other.takeover
-            || *steer != other.steer
-            || *trip != other.trip
-            || *replan != other.replan
-            || *waits_on_plug_in != other.waits_on_plug_in
+        let parts = (
+            session,
+            plan,
+            suspended,
+            pending,
+            charging,
+            unresponsive,
+            enode_noted,
+            unreachable,
+            takeover,
+            steer,
+            trip,
+            replan,
+            waits_on_plug_in,
+        );
+        // Numbers JSON cannot hold (a NaN) fall back to the whole state's
+        // Debug form: at worst a write too many.
+        let bytes = serde_json::to_vec(&parts).unwrap_or_else(|_| format!("{self:?}").into_bytes());
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        bytes.hash(&mut h);
+        h.finish()
     }
 
     /// Whether the vehicle is known to wait for a command when plugged in

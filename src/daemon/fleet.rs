@@ -20,7 +20,7 @@ use super::control::{
     SWEEP_REASON,
 };
 use super::policy::{self, PolicyConfig, VehiclePolicy};
-use super::readmodel::{Backoff, Live, RECENT_COMMANDS};
+use super::readmodel::{Backoff, Live, RecentCommands, RECENT_COMMANDS};
 use super::tokens::{TokenError, TokenKeeper};
 use crate::enode::{Client, Error as ApiError};
 use crate::model::{
@@ -51,6 +51,13 @@ const SCARCE_FOR: TimeDelta = TimeDelta::minutes(30);
 /// Idle planners kept for reuse (plans are made one at a time per worker
 /// thread, so a few suffice).
 const PLANNER_POOL: usize = 4;
+/// Rounds without a poll that run at once, across all users: as many as
+/// requests can be in flight to Enode, so the connections stay busy. At a
+/// block edge shared by thousands of cars the others wait for a place
+/// before their round exists; all at once, their rounds (about 4 KB each,
+/// with their requests) made the day's memory peak.
+pub const ROUNDS_AT_ONCE: usize = crate::limits::ENODE_CONNECTIONS_MAX;
+
 /// Replans asked for by new prices are spread over this long, so a price
 /// publication does not wake every user at one instant.
 pub const REPLAN_SPREAD: std::time::Duration = std::time::Duration::from_secs(600);
@@ -223,6 +230,9 @@ pub struct Fleet {
     pub prices: watch::Receiver<Option<Arc<PriceCurve>>>,
     /// At most this many API requests in flight across all users.
     pub limiter: Arc<Semaphore>,
+    /// At most [`ROUNDS_AT_ONCE`] rounds without a poll (block edges,
+    /// confirmations) run at once.
+    pub rounds: Arc<Semaphore>,
     /// 429s per vendor, to back off a whole vendor.
     pub vendors: Mutex<HashMap<String, VendorState>>,
     /// Where plans and commands are reported, if anywhere.
@@ -244,7 +254,7 @@ pub struct Fleet {
     /// read model shows it).
     pub month: crate::report::MonthTally,
     /// The last [`RECENT_COMMANDS`] journal entries of each vehicle.
-    pub recent: Mutex<HashMap<String, VecDeque<JournalEntry>>>,
+    pub recent: Mutex<HashMap<String, RecentCommands>>,
     /// Users whose requests wait for a Retry-After or backoff, until when.
     pub blocked: Mutex<HashMap<UserId, DateTime<Utc>>>,
     /// Each running user loop's own stop (a child of the daemon's
@@ -417,8 +427,9 @@ struct UserTask {
     // their size per user.
     /// Control state per vehicle id.
     states: HashMap<String, Box<ControlState>>,
-    /// Last stored form of each state, to write only changes.
-    stored: HashMap<String, Box<ControlState>>,
+    /// Digest of the last stored form of each state
+    /// ([`ControlState::durable_digest`]), to write only changes.
+    stored: HashMap<String, u64>,
     /// No request before this instant (Retry-After or backoff).
     not_before: Option<DateTime<Utc>>,
     /// Backoff for failures without Retry-After.
@@ -581,11 +592,10 @@ impl Fleet {
         }
         if !entry.vehicle.is_empty() {
             let mut recent = self.recent.lock().expect("recent lock");
-            let list = recent.entry(entry.vehicle.clone()).or_default();
-            if list.len() >= RECENT_COMMANDS {
-                list.pop_front();
-            }
-            list.push_back(entry);
+            recent
+                .entry(entry.vehicle.clone())
+                .or_default()
+                .push_newest(entry);
         }
     }
 
@@ -600,10 +610,7 @@ impl Fleet {
             if e.vehicle.is_empty() {
                 continue;
             }
-            let list = recent.entry(e.vehicle.clone()).or_default();
-            if list.len() < RECENT_COMMANDS {
-                list.push_front(e);
-            }
+            recent.entry(e.vehicle.clone()).or_default().push_oldest(e);
         }
     }
 
@@ -840,6 +847,19 @@ impl UserTask {
                 )
             } else {
                 None
+            };
+            // A round without a poll queues for its place likewise.
+            let _place = if poll {
+                None
+            } else {
+                Some(
+                    fleet
+                        .rounds
+                        .clone()
+                        .acquire_owned()
+                        .await
+                        .expect("rounds open"),
+                )
             };
             // Boxed: the round's state (requests in flight) exists only
             // while it runs, so an idle user's task stays small.
@@ -1278,24 +1298,20 @@ impl UserTask {
                     .ok()
                     .flatten()
                     .unwrap_or_default();
-                let s = Box::new(s);
-                self.stored.insert(v.id.clone(), s.clone());
-                s
+                self.stored.insert(v.id.clone(), s.durable_digest());
+                Box::new(s)
             }
         };
         let mut cx = Observation::default();
         let result = self
             .control(v, &policy, site.as_ref(), &mut state, now, seen_at, &mut cx)
             .await;
-        if self
-            .stored
-            .get(&v.id)
-            .is_none_or(|s| state.durably_differs(s))
-        {
+        let digest = state.durable_digest();
+        if self.stored.get(&v.id) != Some(&digest) {
             if let Err(e) = fleet.store.put_control(&v.id, &state).await {
                 warn!(vehicle.id = %v.id, error = %e, "cannot store control state");
             } else {
-                self.stored.insert(v.id.clone(), state.clone());
+                self.stored.insert(v.id.clone(), digest);
             }
         }
         let target_percent = state
@@ -1824,9 +1840,8 @@ impl UserTask {
             let _ = req.reply.send(Err(SteerError::Store(e.to_string())));
             return None;
         }
-        let state = Box::new(state);
-        self.stored.insert(v.id.clone(), state.clone());
-        self.states.insert(v.id.clone(), state);
+        self.stored.insert(v.id.clone(), state.durable_digest());
+        self.states.insert(v.id.clone(), Box::new(state));
         info!(vehicle.id = %v.id, action, reason = %reason, by = %req.by, "operator change");
         fleet
             .journal(JournalEntry {

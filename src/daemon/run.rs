@@ -121,6 +121,7 @@ impl Daemon {
             policy: policy_rx,
             prices,
             limiter: Arc::new(Semaphore::new(MAX_CONCURRENT_REQUESTS)),
+            rounds: Arc::new(Semaphore::new(super::fleet::ROUNDS_AT_ONCE)),
             vendors: Mutex::new(Default::default()),
             events: opts.events,
             running: Mutex::new(Default::default()),

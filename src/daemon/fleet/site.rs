@@ -150,9 +150,8 @@ impl UserTask {
                 .ok()
                 .flatten()
                 .unwrap_or_default();
-            let s = Box::new(s);
-            self.stored.insert(id.to_owned(), s.clone());
-            self.states.insert(id.to_owned(), s);
+            self.stored.insert(id.to_owned(), s.durable_digest());
+            self.states.insert(id.to_owned(), Box::new(s));
         }
     }
 
