@@ -52,10 +52,11 @@ const SCARCE_FOR: TimeDelta = TimeDelta::minutes(30);
 /// thread, so a few suffice).
 const PLANNER_POOL: usize = 4;
 /// Rounds without a poll that run at once, across all users: as many as
-/// requests can be in flight to Enode, so the connections stay busy. At a
-/// block edge shared by thousands of cars the others wait for a place
-/// before their round exists; all at once, their rounds (about 4 KB each,
-/// with their requests) made the day's memory peak.
+/// the client's connections to Enode (which polls, refreshes and
+/// operators' changes share), so at a block edge the connections stay
+/// busy. The other rounds of an edge shared by thousands of cars wait for
+/// a place before their round exists; all at once, their rounds (about
+/// 4 KB each, with their requests) made the day's memory peak.
 pub const ROUNDS_AT_ONCE: usize = crate::limits::ENODE_CONNECTIONS_MAX;
 
 /// Replans asked for by new prices are spread over this long, so a price
@@ -835,31 +836,27 @@ impl UserTask {
             let poll = due || self.needs_poll(now);
             // A poll queues for its request slot here, before its round
             // exists: when thousands of users poll together (a start)
-            // the queue holds these small futures, not their rounds.
-            let slot = if poll {
-                Some(
-                    fleet
-                        .limiter
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .expect("limiter open"),
-                )
-            } else {
-                None
+            // the queue holds these small futures, not their rounds. A
+            // round without a poll queues for its place among
+            // ROUNDS_AT_ONCE likewise (a block edge shared by thousands
+            // of cars). The wait ends at the loop's stop: after a
+            // shutdown or an unlink nothing more is sent.
+            let queue = if poll { &fleet.limiter } else { &fleet.rounds };
+            let permit = tokio::select! {
+                biased;
+                _ = cancel.cancelled() => return Stop::Cancelled,
+                p = queue.clone().acquire_owned() => p.expect("the queues are never closed"),
             };
-            // A round without a poll queues for its place likewise.
-            let _place = if poll {
-                None
+            // A backoff set while this waited (another user's 429 for the
+            // vendor) holds for this round too.
+            let now = fleet.clock.now();
+            if self.blocked_until(now).is_some() {
+                continue;
+            }
+            let (slot, _place) = if poll {
+                (Some(permit), None)
             } else {
-                Some(
-                    fleet
-                        .rounds
-                        .clone()
-                        .acquire_owned()
-                        .await
-                        .expect("rounds open"),
-                )
+                (None, Some(permit))
             };
             // Boxed: the round's state (requests in flight) exists only
             // while it runs, so an idle user's task stays small.

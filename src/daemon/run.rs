@@ -28,8 +28,6 @@ pub const MAX_CONCURRENT_REQUESTS: usize = 8;
 /// clock: draining is about requests and writes in flight, which take
 /// real time on a sped-up or paused clock too.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(20);
-/// How often shutdown looks at the real time while it drains.
-const DRAIN_TICK: Duration = Duration::from_millis(50);
 
 /// How the daemon is started.
 pub struct Options {
@@ -295,27 +293,16 @@ impl Daemon {
     pub async fn shutdown(self) -> anyhow::Result<()> {
         self.cancel.cancel();
         self.tracker.close();
-        // The grace is counted on the real clock, in ticks of tokio time:
-        // a tokio timeout would be clock time, 0.17 s of real time at
-        // 120x, and on a paused test clock it fires as soon as the tasks
-        // wait for I/O, leaving them (and the store they hold) running
-        // after shutdown returned. The ticks also let the tasks' own
-        // timers run on a paused clock.
-        let deadline = clock::RealDeadline::after(DRAIN_GRACE);
-        let drain = async {
-            self.tracker.wait().await;
-            self.keeper.drain().await;
-        };
-        tokio::pin!(drain);
-        let drained: Result<(), ()> = loop {
-            tokio::select! {
-                _ = &mut drain => break Ok(()),
-                _ = tokio::time::sleep(DRAIN_TICK) => {
-                    if deadline.passed() {
-                        break Err(());
-                    }
-                }
-            }
+        // The grace is real time: a tokio timeout would be clock time,
+        // 0.17 s of real time at 120x, and on a paused test clock it fired
+        // as soon as the tasks waited for I/O, leaving them (and the store
+        // they hold) running after shutdown returned.
+        let drained: Result<(), ()> = tokio::select! {
+            _ = async {
+                self.tracker.wait().await;
+                self.keeper.drain().await;
+            } => Ok(()),
+            _ = clock::real_sleep(DRAIN_GRACE) => Err(()),
         };
         if drained.is_err() {
             warn!(

@@ -87,23 +87,24 @@ fn host_now() -> DateTime<Utc> {
     Utc::now()
 }
 
-/// A deadline on the host's monotonic clock, whatever [`Clock`] runs:
-/// for the few waits that are about real work in flight (the drain at
-/// shutdown), which takes real time on a sped-up or paused clock too.
-#[derive(Debug, Clone, Copy)]
-#[allow(clippy::disallowed_types)]
-pub struct RealDeadline(std::time::Instant);
-
-#[allow(clippy::disallowed_methods, clippy::disallowed_types)]
-impl RealDeadline {
-    /// `d` of real time from now.
-    pub fn after(d: Duration) -> Self {
-        RealDeadline(std::time::Instant::now() + d)
-    }
-
-    /// Whether the deadline has passed.
-    pub fn passed(&self) -> bool {
-        std::time::Instant::now() >= self.0
+/// Waits for `d` of real time, whatever [`Clock`] runs: for the few waits
+/// that are about real work in flight (the drain at shutdown), which takes
+/// real time on a sped-up or paused clock too. The time is kept by a
+/// thread of its own rather than a tokio timer, so a paused test clock
+/// neither fires it early nor spins on it; the thread ends with the wait
+/// or, detached, with the process.
+pub async fn real_sleep(d: Duration) {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name("real sleep".into())
+        .spawn(move || {
+            std::thread::sleep(d);
+            let _ = tx.send(());
+        });
+    // Without a thread to keep the time, no wait at all rather than one
+    // for good.
+    if spawned.is_ok() {
+        let _ = rx.await;
     }
 }
 
