@@ -59,6 +59,49 @@ fn seed(sim: &enode_sim::Sim, store: &Store, clock: &Clock, users: usize) -> Vec
         .collect()
 }
 
+/// A keeper running over `users` linked users whose access tokens last
+/// 10 minutes, and what the tests look at.
+struct TenMinutes {
+    clock: Clock,
+    sim: enode_sim::Sim,
+    client: Client,
+    store: Store,
+    users: Vec<UserId>,
+    keeper: Arc<TokenKeeper>,
+    cancel: CancellationToken,
+    run: tokio::task::JoinHandle<()>,
+    /// The store's directory, removed when dropped.
+    _dir: tempfile::TempDir,
+}
+
+async fn ten_minute_tokens(users: usize, config: smartcharged::config::TokenConfig) -> TenMinutes {
+    let clock = Clock::starting_at(common::t0());
+    let sim = enode_sim::spawn(scenario(users), clock.clone())
+        .await
+        .unwrap();
+    sim.handle
+        .set_access_token_lifetime(Duration::from_secs(600));
+    let client = Client::new(&common::enode_config(&sim), clock.clone()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let users = seed(&sim, &store, &clock, users);
+    let keeper = TokenKeeper::new(store.clone(), client.clone(), clock.clone(), config);
+    keeper.load().unwrap();
+    let cancel = CancellationToken::new();
+    let run = tokio::spawn(keeper.clone().run(cancel.clone()));
+    TenMinutes {
+        clock,
+        sim,
+        client,
+        store,
+        users,
+        keeper,
+        cancel,
+        run,
+        _dir: dir,
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn thousand_users_sixty_second_tokens() {
     let clock = Clock::starting_at(common::t0());
@@ -170,23 +213,17 @@ async fn thousand_users_sixty_second_tokens() {
 /// and ends its loop, while the other users go on.
 #[tokio::test(start_paused = true)]
 async fn retries_transient_failures_and_marks_revoked_users() {
-    let clock = Clock::starting_at(common::t0());
-    let sim = enode_sim::spawn(scenario(3), clock.clone()).await.unwrap();
-    sim.handle
-        .set_access_token_lifetime(Duration::from_secs(600));
-    let client = Client::new(&common::enode_config(&sim), clock.clone()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("store")).unwrap();
-    let users = seed(&sim, &store, &clock, 3);
-    let keeper = TokenKeeper::new(
-        store.clone(),
-        client.clone(),
-        clock.clone(),
-        common::token_config(),
-    );
-    keeper.load().unwrap();
-    let cancel = CancellationToken::new();
-    let run = tokio::spawn(keeper.clone().run(cancel.clone()));
+    let TenMinutes {
+        clock,
+        sim,
+        client,
+        store,
+        users,
+        keeper,
+        cancel,
+        run,
+        _dir,
+    } = ten_minute_tokens(3, common::token_config()).await;
 
     // The next 6 token requests fail with 503: the first refreshes (due
     // 75-87.5 % into the 10-minute lifetime) must retry and still succeed
@@ -340,23 +377,17 @@ async fn refreshes_in_flight_are_bounded() {
 /// would hide a user missing from the schedule).
 #[tokio::test(start_paused = true)]
 async fn a_user_linked_again_after_revocation_is_kept_fresh_again() {
-    let clock = Clock::starting_at(common::t0());
-    let sim = enode_sim::spawn(scenario(2), clock.clone()).await.unwrap();
-    sim.handle
-        .set_access_token_lifetime(Duration::from_secs(600));
-    let client = Client::new(&common::enode_config(&sim), clock.clone()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("store")).unwrap();
-    let users = seed(&sim, &store, &clock, 2);
-    let keeper = TokenKeeper::new(
-        store.clone(),
-        client.clone(),
-        clock.clone(),
-        common::token_config(),
-    );
-    keeper.load().unwrap();
-    let cancel = CancellationToken::new();
-    let run = tokio::spawn(keeper.clone().run(cancel.clone()));
+    let TenMinutes {
+        clock,
+        sim,
+        client: _,
+        store,
+        users,
+        keeper,
+        cancel,
+        run,
+        _dir,
+    } = ten_minute_tokens(2, common::token_config()).await;
 
     sim.handle.revoke_user(users[1].as_str()).unwrap();
     clock.sleep(Duration::from_secs(700)).await;
@@ -404,24 +435,24 @@ async fn a_user_linked_again_after_revocation_is_kept_fresh_again() {
 /// finds the old slot dead and starts afresh.
 #[tokio::test(start_paused = true)]
 async fn a_refusal_of_the_old_grant_does_not_undo_a_new_link() {
-    let clock = Clock::starting_at(common::t0());
-    let sim = enode_sim::spawn(scenario(1), clock.clone()).await.unwrap();
-    sim.handle
-        .set_access_token_lifetime(Duration::from_secs(600));
-    let client = Client::new(&common::enode_config(&sim), clock.clone()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("store")).unwrap();
-    let users = seed(&sim, &store, &clock, 1);
-    let user = users[0].clone();
-    // No jitter: the refresh is due at 600 - 600/8 = 525 s.
+    // No jitter: each refresh is due exactly 75 s (an eighth of the
+    // lifetime) before expiry.
     let config = smartcharged::config::TokenConfig {
         refresh_jitter: Duration::ZERO,
         ..common::token_config()
     };
-    let keeper = TokenKeeper::new(store.clone(), client.clone(), clock.clone(), config);
-    keeper.load().unwrap();
-    let cancel = CancellationToken::new();
-    let run = tokio::spawn(keeper.clone().run(cancel.clone()));
+    let TenMinutes {
+        clock,
+        sim,
+        client,
+        store,
+        users,
+        keeper,
+        cancel,
+        run,
+        _dir,
+    } = ten_minute_tokens(1, config).await;
+    let user = users[0].clone();
 
     // The first refresh (at 300 s: loaded tokens are assumed to last long
     // enough for the 5-minute lead) learns the 600 s lifetime; the next
